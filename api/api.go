@@ -1,0 +1,133 @@
+// Package api defines the JSON documents and paths of the node's local HTTP API.
+//
+// It is the vocabulary shared by the node (which produces these values), the local API
+// server (which serves them) and the client package (which the CLI uses). It imports
+// nothing beyond the standard library so that clients never pull in libp2p.
+//
+// Every request carries "Authorization: Bearer TOKEN", the token being the contents of
+// HOME/api.token (mode 0600). Errors come back as an Error document with a 4xx/5xx status.
+package api
+
+import "time"
+
+// Paths of the local API, all under /v1.
+const (
+	PathStatus  = "/v1/status"  // GET: Status
+	PathPeers   = "/v1/peers"   // GET: PeerList
+	PathSend    = "/v1/send"    // POST SendRequest: SendResult
+	PathHistory = "/v1/history" // GET ?peer=&search=&since=&until=&limit=: MessageList
+	PathEvents  = "/v1/events"  // GET: text/event-stream of Event, one per "data:" line
+)
+
+// Files the running node keeps in its home directory for clients.
+const (
+	TokenFile = "api.token" // bearer token, mode 0600
+	AddrFile  = "api.addr"  // host:port the API listens on; removed when the node stops
+)
+
+// Status describes the running node (`parley id`).
+type Status struct {
+	PeerID      string    `json:"peer_id"`
+	Name        string    `json:"name"`
+	Fingerprint string    `json:"fingerprint"`
+	Addrs       []string  `json:"addrs"`
+	Home        string    `json:"home"`
+	Version     string    `json:"version"`
+	StartedAt   time.Time `json:"started_at"`
+}
+
+// Presence values of a peer.
+const (
+	PresenceOnline  = "online"
+	PresenceOffline = "offline"
+)
+
+// Peer is another node this one knows about (`parley peers`).
+type Peer struct {
+	PeerID    string    `json:"peer_id"`
+	Name      string    `json:"name"`
+	Presence  string    `json:"presence"`
+	Status    string    `json:"status"`
+	Via       string    `json:"via"` // how it was found: mdns, static, inbound
+	Connected bool      `json:"connected"`
+	Relayed   bool      `json:"relayed"`
+	Addrs     []string  `json:"addrs"`
+	LastSeen  time.Time `json:"last_seen"`
+}
+
+// PeerList is the answer to GET PathPeers.
+type PeerList struct {
+	Peers []Peer `json:"peers"`
+}
+
+// Message states, as `parley history` shows them.
+const (
+	StateSent      = "sent"
+	StateDelivered = "delivered"
+	StateRead      = "read"
+	StateQueued    = "queued"
+	StateFailed    = "failed"
+	StateReceived  = "received"
+)
+
+// Message is one direct message, sent or received.
+type Message struct {
+	ID         string    `json:"id"`
+	From       string    `json:"from"`
+	FromName   string    `json:"from_name,omitempty"`
+	To         string    `json:"to"`
+	Room       string    `json:"room,omitempty"`
+	Text       string    `json:"text"`
+	SentAt     time.Time `json:"sent_at"`
+	ReceivedAt time.Time `json:"received_at,omitzero"`
+	Direction  string    `json:"direction"` // "in" or "out"
+	State      string    `json:"state"`
+}
+
+// MessageList is the answer to GET PathHistory.
+type MessageList struct {
+	Messages []Message `json:"messages"`
+}
+
+// SendRequest asks the node to send Text to To (a peer ID or a peer's name).
+type SendRequest struct {
+	To   string `json:"to"`
+	Text string `json:"text"`
+}
+
+// SendResult is the message as stored after the attempt. Error is set when the message
+// was stored but not delivered.
+type SendResult struct {
+	Message Message `json:"message"`
+	Error   string  `json:"error,omitempty"`
+}
+
+// Event kinds on the event stream.
+const (
+	EventMessage = "message"       // a message was sent or received: Message
+	EventState   = "message_state" // a message changed state: Message
+	EventPeer    = "peer"          // a peer appeared, changed or went offline: Peer
+)
+
+// Event is one entry of the live event stream.
+type Event struct {
+	Type    string    `json:"type"`
+	Time    time.Time `json:"time"`
+	Message *Message  `json:"message,omitempty"`
+	Peer    *Peer     `json:"peer,omitempty"`
+}
+
+// Error is the body of every non-2xx answer.
+type Error struct {
+	Error string `json:"error"`
+	Code  string `json:"code,omitempty"` // machine-readable: unknown_peer, ambiguous_peer, bad_request, unauthorized
+}
+
+// Error codes callers may branch on.
+const (
+	CodeUnknownPeer   = "unknown_peer"
+	CodeAmbiguousPeer = "ambiguous_peer"
+	CodeBadRequest    = "bad_request"
+	CodeUnauthorized  = "unauthorized"
+	CodeInternal      = "internal"
+)

@@ -1,0 +1,32 @@
+// Package dm implements Parley's direct-message protocol, /parley/dm/1.0.0.
+//
+// # Streams
+//
+// The sender opens a stream to the recipient and writes one or more MESSAGE frames; the
+// recipient answers each with an ACK frame once the message is safely in its archive (so
+// an ACK means "stored", not merely "read off the wire"). Either side may close the stream
+// after the last ACK. Any malformed, oversized or unexpected frame resets the stream.
+// Every read and write has a deadline, so a peer that went away never blocks us.
+//
+// # Frames
+//
+//	frame   = length body
+//	length  = uvarint, the number of bytes in body, 1 ≤ length ≤ MaxFrame
+//	body    = type payload
+//	type    = 1 byte: 0x01 MESSAGE, 0x02 ACK
+//	payload = protobuf wire format (fields below); unknown fields are skipped
+//
+// MESSAGE fields:
+//
+//	1 id        bytes   1..MaxIDLen, unique per message, chosen by the sender
+//	2 sent_at   varint  the sender's clock, Unix nanoseconds
+//	3 text      bytes   UTF-8, at most MaxText bytes
+//	4 from_name bytes   the sender's display name, at most MaxNameLen bytes
+//
+// ACK fields:
+//
+//	1 id        bytes   the id of the acknowledged MESSAGE
+//	2 status    varint  0 stored, 1 duplicate (stored earlier), 2 rejected
+//
+// The length is checked against MaxFrame before anything is allocated.
+package dm

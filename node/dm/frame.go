@@ -1,0 +1,212 @@
+package dm
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// ProtocolID names this protocol and its version on libp2p streams.
+const ProtocolID = "/parley/dm/1.0.0"
+
+// Limits enforced on every frame, sent or received.
+const (
+	MaxFrame   = 64 << 10 // bytes in one frame body
+	MaxText    = 32 << 10 // bytes of message text
+	MaxIDLen   = 64       // bytes of message ID
+	MaxNameLen = 64       // bytes of display name
+)
+
+// FrameType is the first byte of a frame body.
+type FrameType byte
+
+// Frame types.
+const (
+	TypeMessage FrameType = 0x01
+	TypeAck     FrameType = 0x02
+)
+
+// AckStatus says what the recipient did with a message.
+type AckStatus uint8
+
+// Ack statuses.
+const (
+	AckStored    AckStatus = 0
+	AckDuplicate AckStatus = 1
+	AckRejected  AckStatus = 2
+)
+
+// ErrMalformed wraps every decoding failure of a peer's frame.
+var ErrMalformed = errors.New("malformed frame")
+
+// Message is the payload of a MESSAGE frame.
+type Message struct {
+	ID       string
+	SentAt   time.Time
+	Text     string
+	FromName string
+}
+
+// Ack is the payload of an ACK frame.
+type Ack struct {
+	ID     string
+	Status AckStatus
+}
+
+// Validate checks m against the protocol's limits.
+func (m Message) Validate() error {
+	switch {
+	case m.ID == "" || len(m.ID) > MaxIDLen:
+		return fmt.Errorf("message id is %d bytes; want 1..%d", len(m.ID), MaxIDLen)
+	case len(m.Text) > MaxText:
+		return fmt.Errorf("message text is %d bytes; at most %d are allowed", len(m.Text), MaxText)
+	case !utf8.ValidString(m.Text):
+		return errors.New("message text is not valid UTF-8")
+	case len(m.FromName) > MaxNameLen || !utf8.ValidString(m.FromName):
+		return errors.New("sender name is too long or not UTF-8")
+	}
+	return nil
+}
+
+// AppendMessage appends m's frame to b.
+func AppendMessage(b []byte, m Message) []byte {
+	var p []byte
+	p = protowire.AppendTag(p, 1, protowire.BytesType)
+	p = protowire.AppendString(p, m.ID)
+	p = protowire.AppendTag(p, 2, protowire.VarintType)
+	p = protowire.AppendVarint(p, uint64(m.SentAt.UnixNano()))
+	p = protowire.AppendTag(p, 3, protowire.BytesType)
+	p = protowire.AppendString(p, m.Text)
+	if m.FromName != "" {
+		p = protowire.AppendTag(p, 4, protowire.BytesType)
+		p = protowire.AppendString(p, m.FromName)
+	}
+	return appendFrame(b, TypeMessage, p)
+}
+
+// AppendAck appends a's frame to b.
+func AppendAck(b []byte, a Ack) []byte {
+	var p []byte
+	p = protowire.AppendTag(p, 1, protowire.BytesType)
+	p = protowire.AppendString(p, a.ID)
+	p = protowire.AppendTag(p, 2, protowire.VarintType)
+	p = protowire.AppendVarint(p, uint64(a.Status))
+	return appendFrame(b, TypeAck, p)
+}
+
+func appendFrame(b []byte, t FrameType, payload []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(1+len(payload)))
+	b = append(b, byte(t))
+	return append(b, payload...)
+}
+
+// ReadFrame reads one frame body from r, refusing lengths over MaxFrame before
+// allocating. It returns io.EOF only at a clean frame boundary.
+func ReadFrame(r *bufio.Reader) (FrameType, []byte, error) {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		if err == io.EOF {
+			return 0, nil, io.EOF
+		}
+		return 0, nil, fmt.Errorf("%w: length: %v", ErrMalformed, err)
+	}
+	if n == 0 || n > MaxFrame {
+		return 0, nil, fmt.Errorf("%w: length %d outside 1..%d", ErrMalformed, n, MaxFrame)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return 0, nil, fmt.Errorf("%w: body: %v", ErrMalformed, err)
+	}
+	return FrameType(body[0]), body[1:], nil
+}
+
+// ParseMessage decodes and validates a MESSAGE payload.
+func ParseMessage(p []byte) (Message, error) {
+	var m Message
+	var sawID, sawTime bool
+	err := walkFields(p, func(num protowire.Number, v uint64, b []byte) error {
+		switch num {
+		case 1:
+			m.ID, sawID = string(b), true
+		case 2:
+			m.SentAt, sawTime = time.Unix(0, int64(v)).UTC(), true
+		case 3:
+			m.Text = string(b)
+		case 4:
+			m.FromName = string(b)
+		}
+		return nil
+	})
+	if err != nil {
+		return Message{}, err
+	}
+	if !sawID || !sawTime {
+		return Message{}, fmt.Errorf("%w: message lacks id or sent_at", ErrMalformed)
+	}
+	if err := m.Validate(); err != nil {
+		return Message{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return m, nil
+}
+
+// ParseAck decodes an ACK payload.
+func ParseAck(p []byte) (Ack, error) {
+	var a Ack
+	err := walkFields(p, func(num protowire.Number, v uint64, b []byte) error {
+		switch num {
+		case 1:
+			a.ID = string(b)
+		case 2:
+			if v > uint64(AckRejected) {
+				return fmt.Errorf("%w: ack status %d", ErrMalformed, v)
+			}
+			a.Status = AckStatus(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return Ack{}, err
+	}
+	if a.ID == "" || len(a.ID) > MaxIDLen {
+		return Ack{}, fmt.Errorf("%w: ack id is %d bytes", ErrMalformed, len(a.ID))
+	}
+	return a, nil
+}
+
+// walkFields calls f for every field of a protobuf payload. Varint fields get v, bytes
+// fields get b; fixed-width fields are skipped; groups are malformed.
+func walkFields(p []byte, f func(num protowire.Number, v uint64, b []byte) error) error {
+	for len(p) > 0 {
+		num, typ, n := protowire.ConsumeTag(p)
+		if n < 0 {
+			return fmt.Errorf("%w: %v", ErrMalformed, protowire.ParseError(n))
+		}
+		p = p[n:]
+		var v uint64
+		var b []byte
+		switch typ {
+		case protowire.VarintType:
+			v, n = protowire.ConsumeVarint(p)
+		case protowire.BytesType:
+			b, n = protowire.ConsumeBytes(p)
+		case protowire.Fixed32Type, protowire.Fixed64Type:
+			n = protowire.ConsumeFieldValue(num, typ, p)
+		default:
+			return fmt.Errorf("%w: field %d has wire type %d", ErrMalformed, num, typ)
+		}
+		if n < 0 {
+			return fmt.Errorf("%w: field %d: %v", ErrMalformed, num, protowire.ParseError(n))
+		}
+		p = p[n:]
+		if err := f(num, v, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,147 @@
+package dm
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Timeouts on stream I/O: a peer that went away never holds a goroutine for longer.
+const (
+	IdleTimeout  = 30 * time.Second // waiting for the next MESSAGE on an open stream
+	WriteTimeout = 10 * time.Second // writing one frame
+	AckTimeout   = 15 * time.Second // from opening a stream to reading the ACK, unless ctx is shorter
+)
+
+// Inbox takes a message that arrived from a peer. It must return only once the message
+// is stored durably: the ACK that follows promises the sender it will not be lost.
+type Inbox interface {
+	Deliver(ctx context.Context, from peer.ID, m Message) (AckStatus, error)
+}
+
+// Service answers and sends direct messages on a libp2p host.
+type Service struct {
+	host  host.Host
+	inbox Inbox
+	log   *slog.Logger
+}
+
+// New registers the protocol's stream handler on h. Close removes it.
+func New(h host.Host, inbox Inbox, log *slog.Logger) *Service {
+	s := &Service{host: h, inbox: inbox, log: log}
+	h.SetStreamHandler(ProtocolID, s.handle)
+	return s
+}
+
+// Close stops answering new streams. Streams being served end with the host.
+func (s *Service) Close() error {
+	s.host.RemoveStreamHandler(ProtocolID)
+	return nil
+}
+
+// handle serves one inbound stream: MESSAGE frames in, ACK frames out.
+func (s *Service) handle(st network.Stream) {
+	from := st.Conn().RemotePeer()
+	if err := s.serve(st, from); err != nil {
+		s.log.Warn("direct-message stream reset", "peer", from, "err", err)
+		st.Reset()
+		return
+	}
+	st.Close()
+}
+
+func (s *Service) serve(st network.Stream, from peer.ID) error {
+	r := bufio.NewReaderSize(st, 4096)
+	for {
+		st.SetReadDeadline(time.Now().Add(IdleTimeout))
+		typ, payload, err := ReadFrame(r)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if typ != TypeMessage {
+			return fmt.Errorf("%w: unexpected frame type 0x%02x", ErrMalformed, byte(typ))
+		}
+		m, err := ParseMessage(payload)
+		if err != nil {
+			return err
+		}
+		status, err := s.deliver(from, m)
+		if err != nil {
+			return err
+		}
+		st.SetWriteDeadline(time.Now().Add(WriteTimeout))
+		if _, err := st.Write(AppendAck(nil, Ack{ID: m.ID, Status: status})); err != nil {
+			return fmt.Errorf("write ack: %w", err)
+		}
+	}
+}
+
+func (s *Service) deliver(from peer.ID, m Message) (AckStatus, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), WriteTimeout)
+	defer cancel()
+	status, err := s.inbox.Deliver(ctx, from, m)
+	if err != nil {
+		return 0, fmt.Errorf("store message %s: %w", m.ID, err)
+	}
+	return status, nil
+}
+
+// Send delivers m to peer p on a new stream and waits for its ACK. An ACK with status
+// AckRejected is returned as an error.
+func (s *Service) Send(ctx context.Context, p peer.ID, m Message) (Ack, error) {
+	if err := m.Validate(); err != nil {
+		return Ack{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, AckTimeout)
+	defer cancel()
+	st, err := s.host.NewStream(ctx, p, ProtocolID)
+	if err != nil {
+		return Ack{}, fmt.Errorf("open stream: %w", err)
+	}
+	ack, err := exchange(ctx, st, m)
+	if err != nil {
+		st.Reset()
+		return Ack{}, err
+	}
+	st.Close()
+	if ack.Status == AckRejected {
+		return ack, errors.New("the recipient rejected the message")
+	}
+	return ack, nil
+}
+
+func exchange(ctx context.Context, st network.Stream, m Message) (Ack, error) {
+	deadline, _ := ctx.Deadline()
+	st.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { st.SetDeadline(time.Now()) })
+	defer stop()
+	if _, err := st.Write(AppendMessage(nil, m)); err != nil {
+		return Ack{}, fmt.Errorf("write message: %w", err)
+	}
+	typ, payload, err := ReadFrame(bufio.NewReaderSize(st, 256))
+	if err != nil {
+		return Ack{}, fmt.Errorf("read ack: %w", err)
+	}
+	if typ != TypeAck {
+		return Ack{}, fmt.Errorf("%w: expected ACK, got type 0x%02x", ErrMalformed, byte(typ))
+	}
+	ack, err := ParseAck(payload)
+	if err != nil {
+		return Ack{}, err
+	}
+	if ack.ID != m.ID {
+		return Ack{}, fmt.Errorf("%w: ACK for %q while waiting for %q", ErrMalformed, ack.ID, m.ID)
+	}
+	return ack, nil
+}
