@@ -1,0 +1,35 @@
+// Package discovery finds other Parley nodes: mDNS on the LAN now, a rendezvous server later,
+// behind one small interface.
+//
+// # mDNS advert (version 1)
+//
+// Every node answers DNS-SD queries for the service "_parley._udp" in the domain "local." on
+// every up, multicast-capable, non-loopback interface:
+//
+//	PTR  _parley._udp.local.               -> <peerid>._parley._udp.local.
+//	SRV  <peerid>._parley._udp.local.      -> <peerid>.local.:<port of the first TCP listen address>
+//	A/AAAA <peerid>.local.                 -> the addresses of the interface the server is bound to
+//	TXT  <peerid>._parley._udp.local.      -> the strings below
+//
+// The instance label and the host name are the peer ID (at most 63 bytes), so two nodes on one
+// machine never share a host name. The TXT strings, each at most 255 bytes, are:
+//
+//	v=1                                   format version; other values are rejected
+//	id=<peer ID>                          the advertising node
+//	name=<display name>                   UTF-8, control characters removed, cut to fit 255 bytes
+//	dnsaddr=<multiaddr>/p2p/<peer ID>     one per listen address, at most 64; the peer ID must
+//	                                      equal id=
+//
+// Keys are case-insensitive; unknown keys and strings without "=" are ignored so later versions
+// can add fields; a repeated v, id or name is an error. The SRV and A records are for generic
+// DNS-SD browsers: Parley dials only the dnsaddr addresses.
+//
+// # Browsing
+//
+// hashicorp/mdns servers never announce, so a node browses by querying: at Start, 0.3 s, 1 s and
+// 2 s after, then every Interval (5 s). Each round re-scans the interfaces (starting and stopping
+// per-interface servers, refreshing the advert when the addresses changed) and sends one query
+// per interface and address family. Replies come back by unicast to the querying socket; queries
+// are looped back to servers in the same network namespace, so two nodes on one machine find
+// each other.
+package discovery
