@@ -8,7 +8,13 @@
 // HOME/api.token (mode 0600). Errors come back as an Error document with a 4xx/5xx status.
 package api
 
-import "time"
+import (
+	"errors"
+	"time"
+)
+
+// Version of Parley.
+const Version = "0.1.0"
 
 // Paths of the local API, all under /v1.
 const (
@@ -130,4 +136,20 @@ const (
 	CodeBadRequest    = "bad_request"
 	CodeUnauthorized  = "unauthorized"
 	CodeInternal      = "internal"
+)
+
+// HistoryQuery selects archived messages (the query string of PathHistory).
+type HistoryQuery struct {
+	Peer   string    // peer ID or name; empty for every conversation
+	Search string    // full-text words
+	Since  time.Time // zero: no lower bound
+	Until  time.Time // zero: no upper bound
+	Limit  int       // 0: the node's default
+}
+
+// Conditions the node reports and callers branch on (with errors.Is).
+var (
+	ErrUnknownPeer   = errors.New("unknown peer")
+	ErrAmbiguousPeer = errors.New("more than one peer has that name")
+	ErrBadRequest    = errors.New("request not accepted")
 )

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/parley-im/parley/client"
+)
+
+// exitError carries a specific exit status out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// run executes the CLI with injected streams and returns the process exit status.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	app := newApp(stdin, stdout, stderr)
+	err := app.RunContext(ctx, args)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "parley: %v\n", err)
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
+}
+
+func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:                 "parley",
+		Usage:                "a messenger for people who share a network but not a server",
+		Version:              version,
+		Reader:               stdin,
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		EnableBashCompletion: true,
+		HideHelpCommand:      true,
+		Flags: []cli.Flag{
+			&cli.StringFlag{
+				Name:    "home",
+				Usage:   "the node's home directory (identity, archive, API token)",
+				EnvVars: []string{"PARLEY_HOME"},
+				Value:   defaultHome(),
+			},
+		},
+		Commands: []*cli.Command{
+			initCommand(), upCommand(), idCommand(), peersCommand(), sendCommand(),
+			historyCommand(), chatCommand(), completionCommand(),
+		},
+		ExitErrHandler: func(*cli.Context, error) {}, // run prints errors and picks the status
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return &exitError{code: 2, err: fmt.Errorf("%w (see `parley %s --help`)", err, c.Command.Name)}
+		},
+	}
+}
+
+// defaultHome is the OS config directory + /parley.
+func defaultHome() string {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return ".parley"
+	}
+	return filepath.Join(dir, "parley")
+}
+
+func homeOf(c *cli.Context) string {
+	home, err := filepath.Abs(c.String("home"))
+	if err != nil {
+		return c.String("home")
+	}
+	return home
+}
+
+// connect returns a client of the node running for the command's home.
+func connect(c *cli.Context) (*client.Client, error) {
+	return client.New(homeOf(c))
+}
+
+var jsonFlag = &cli.BoolFlag{Name: "json", Usage: "print one JSON document instead of text"}
+
+// usageError reports a wrong command line with exit status 2.
+func usageError(format string, args ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
+}

@@ -1,0 +1,289 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/parley-im/parley/api"
+	"github.com/parley-im/parley/crypto"
+	"github.com/parley-im/parley/daemon"
+)
+
+const version = api.Version
+
+func initCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "init",
+		Usage: "create this home's identity (refuses to overwrite one)",
+		Flags: []cli.Flag{&cli.StringFlag{Name: "name", Usage: "display name others see", Value: crypto.DefaultName()}, jsonFlag},
+		Action: func(c *cli.Context) error {
+			id, err := crypto.Create(homeOf(c), c.String("name"))
+			if err != nil {
+				return err
+			}
+			fp, _ := crypto.Fingerprint(id.Key.GetPublic())
+			st := api.Status{PeerID: id.PeerID.String(), Name: id.Name, Fingerprint: fp, Home: homeOf(c), Version: version}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, st)
+			}
+			fmt.Fprintf(c.App.Writer, "Created identity in %s\n", st.Home)
+			printStatus(c.App.Writer, st)
+			return nil
+		},
+	}
+}
+
+func upCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "up",
+		Usage: "run the node in the foreground (creates an identity on first use)",
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "listen", Usage: "libp2p listen multiaddr (repeatable; default TCP+QUIC on port 4747 or a free one)"},
+			&cli.StringSliceFlag{Name: "peer", Usage: "full /p2p/ multiaddr of a peer to keep connected (repeatable)"},
+			&cli.BoolFlag{Name: "no-mdns", Usage: "do not advertise or browse the LAN by mDNS"},
+			&cli.StringFlag{Name: "api", Usage: "loopback address of the local API", Value: daemon.DefaultAPIAddr},
+			&cli.StringFlag{Name: "name", Usage: "display name, used when a new identity is created"},
+			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info"},
+		},
+		Action: runUp,
+	}
+}
+
+func runUp(c *cli.Context) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return usageError("--log-level %q: use debug, info, warn or error", c.String("log-level"))
+	}
+	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level}))
+	out := c.App.Writer
+	return daemon.Run(c.Context, daemon.Options{
+		Home: homeOf(c), Name: c.String("name"), APIAddr: c.String("api"),
+		Listen: c.StringSlice("listen"), StaticPeers: c.StringSlice("peer"),
+		MDNS: !c.Bool("no-mdns"), Logger: log,
+		Ready: func(st api.Status, apiAddr string, created bool) {
+			if created {
+				fmt.Fprintf(out, "Created a new identity in %s\n", st.Home)
+			}
+			printStatus(out, st)
+			fmt.Fprintf(out, "API:          http://%s (token in %s)\n", apiAddr, api.TokenFile)
+			fmt.Fprintln(out, "Parley is up. Press Ctrl-C to stop.")
+		},
+	})
+}
+
+func idCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "id",
+		Usage: "show this node's peer ID, name, fingerprint and addresses",
+		Flags: []cli.Flag{jsonFlag},
+		Action: func(c *cli.Context) error {
+			cl, err := connect(c)
+			if err != nil {
+				return err
+			}
+			st, err := cl.Status(c.Context)
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, st)
+			}
+			printStatus(c.App.Writer, st)
+			return nil
+		},
+	}
+}
+
+func printStatus(w io.Writer, st api.Status) {
+	fmt.Fprintf(w, "Name:         %s\n", st.Name)
+	fmt.Fprintf(w, "Peer ID:      %s\n", st.PeerID)
+	fmt.Fprintf(w, "Fingerprint:  %s\n", st.Fingerprint)
+	for i, a := range st.Addrs {
+		label := ""
+		if i == 0 {
+			label = "Addresses:"
+		}
+		fmt.Fprintf(w, "%-13s %s\n", label, a)
+	}
+}
+
+func peersCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "peers",
+		Usage: "list the peers this node knows, with presence",
+		Flags: []cli.Flag{jsonFlag},
+		Action: func(c *cli.Context) error {
+			cl, err := connect(c)
+			if err != nil {
+				return err
+			}
+			peers, err := cl.Peers(c.Context)
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, api.PeerList{Peers: nonNil(peers)})
+			}
+			if len(peers) == 0 {
+				fmt.Fprintln(c.App.Writer, "No peers yet. Others on this LAN appear here once their `parley up` runs.")
+				return nil
+			}
+			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tPRESENCE\tVIA\tPATH\tPEER ID")
+			for _, p := range peers {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", orDash(p.Name), p.Presence, p.Via, path(p), p.PeerID)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func path(p api.Peer) string {
+	switch {
+	case !p.Connected:
+		return "-"
+	case p.Relayed:
+		return "relayed"
+	default:
+		return "direct"
+	}
+}
+
+func sendCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "send",
+		Usage:     "send a message and wait until it is delivered",
+		ArgsUsage: "TO TEXT...",
+		Flags:     []cli.Flag{jsonFlag},
+		Action: func(c *cli.Context) error {
+			if c.NArg() < 2 {
+				return usageError("send needs a recipient and text: parley send TO TEXT...")
+			}
+			cl, err := connect(c)
+			if err != nil {
+				return err
+			}
+			res, err := cl.Send(c.Context, c.Args().First(), strings.Join(c.Args().Tail(), " "))
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				if err := printJSON(c.App.Writer, res); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintln(c.App.Writer, res.Message.State)
+			}
+			if res.Error != "" {
+				return fmt.Errorf("not delivered: %s", res.Error)
+			}
+			return nil
+		},
+	}
+}
+
+func historyCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "history",
+		Usage:     "list archived messages, all or with one peer",
+		ArgsUsage: "[TO]",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "search", Usage: "full-text search words"},
+			&cli.StringFlag{Name: "since", Usage: "only messages sent since: RFC 3339 time, date (2006-01-02) or age (36h)"},
+			&cli.StringFlag{Name: "until", Usage: "only messages sent before: same forms as --since"},
+			&cli.IntFlag{Name: "limit", Usage: "at most this many, the newest", Value: 100},
+			jsonFlag,
+		},
+		Action: runHistory,
+	}
+}
+
+func runHistory(c *cli.Context) error {
+	q := api.HistoryQuery{Peer: c.Args().First(), Search: c.String("search"), Limit: c.Int("limit")}
+	var err error
+	if q.Since, err = parseWhen(c.String("since")); err != nil {
+		return usageError("--since: %v", err)
+	}
+	if q.Until, err = parseWhen(c.String("until")); err != nil {
+		return usageError("--until: %v", err)
+	}
+	cl, err := connect(c)
+	if err != nil {
+		return err
+	}
+	msgs, err := cl.History(c.Context, q)
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, api.MessageList{Messages: nonNil(msgs)})
+	}
+	for _, m := range msgs {
+		fmt.Fprintln(c.App.Writer, formatMessage(m))
+	}
+	return nil
+}
+
+// parseWhen accepts an RFC 3339 time, a date, or an age like 36h.
+func parseWhen(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation(time.DateOnly, s, time.Local); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return time.Now().Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time (2026-11-21T15:04:05Z), a date (2026-11-21) or an age (36h)", s)
+}
+
+// formatMessage renders one message as a history line.
+func formatMessage(m api.Message) string {
+	who := m.FromName
+	if who == "" {
+		who = shortID(m.From)
+	}
+	arrow := "→ " + shortID(m.To)
+	if m.Direction == "in" {
+		arrow = "←"
+	}
+	return fmt.Sprintf("%s  %-9s %s %s: %s", m.SentAt.Local().Format("2006-01-02 15:04:05"), m.State, arrow, who, m.Text)
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:4] + "…" + id[len(id)-6:]
+	}
+	return id
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,161 @@
+// Package daemon runs a node in the foreground for `parley up`: it takes the home
+// directory's lock, loads or creates the identity, starts the node and its local API,
+// and tears everything down when its context ends.
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/parley-im/parley/api"
+	"github.com/parley-im/parley/crypto"
+	"github.com/parley-im/parley/localapi"
+	"github.com/parley-im/parley/node"
+)
+
+// DefaultAPIAddr is where the local API listens unless --api says otherwise: loopback,
+// on a free port, written to HOME/api.addr for clients.
+const DefaultAPIAddr = "127.0.0.1:0"
+
+// Options configure Run.
+type Options struct {
+	Home        string
+	Name        string   // display name for a new identity; empty: crypto.DefaultName()
+	APIAddr     string   // empty: DefaultAPIAddr
+	Listen      []string // libp2p listen multiaddrs; empty: defaults
+	StaticPeers []string
+	MDNS        bool
+	Logger      *slog.Logger
+	// Ready, if set, is called once the node and its API are up.
+	Ready func(st api.Status, apiAddr string, createdIdentity bool)
+}
+
+// ErrAlreadyRunning means another node holds the home directory.
+var ErrAlreadyRunning = errors.New("parley is already running")
+
+// Run starts the node and serves its API until ctx ends.
+func Run(ctx context.Context, o Options) error {
+	if err := os.MkdirAll(o.Home, 0o700); err != nil {
+		return fmt.Errorf("create home %s: %w", o.Home, err)
+	}
+	lock, err := lockHome(o.Home)
+	if err != nil {
+		return err
+	}
+	defer lock.release()
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	name := o.Name
+	if name == "" {
+		name = crypto.DefaultName()
+	}
+	id, created, err := crypto.LoadOrCreate(o.Home, name)
+	if err != nil {
+		return err
+	}
+	token, err := loadOrCreateToken(o.Home)
+	if err != nil {
+		return err
+	}
+	ln, err := listenAPI(o.APIAddr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	n, err := node.New(node.Config{
+		Home: o.Home, Identity: id, ListenAddrs: o.Listen, StaticPeers: o.StaticPeers,
+		MDNS: o.MDNS, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	return serve(ctx, o, n, ln, token, log, created)
+}
+
+func serve(ctx context.Context, o Options, n *node.Node, ln net.Listener, token string, log *slog.Logger, created bool) error {
+	srv := &http.Server{
+		Handler:           localapi.New(n, token, log.With("part", "api")),
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	addrFile := filepath.Join(o.Home, api.AddrFile)
+	if err := writeFileAtomic(addrFile, []byte(ln.Addr().String()+"\n")); err != nil {
+		srv.Close()
+		return err
+	}
+	defer os.Remove(addrFile)
+	if o.Ready != nil {
+		o.Ready(n.Status(), ln.Addr().String(), created)
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		return fmt.Errorf("local API stopped: %w", err)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	n.Close() // ends event streams first, so Shutdown need not wait for them
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		srv.Close()
+	}
+	<-serveErr
+	return nil
+}
+
+// listenAPI listens on a loopback address only: the API must never face the network.
+func listenAPI(addr string) (net.Listener, error) {
+	if addr == "" {
+		addr = DefaultAPIAddr
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("--api %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("--api %q: the local API listens on loopback only (127.0.0.1 or ::1)", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("local API on %s: %w: choose another with --api", addr, err)
+	}
+	return ln, nil
+}
+
+func loadOrCreateToken(home string) (string, error) {
+	path := filepath.Join(home, api.TokenFile)
+	data, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(data))) >= 32 {
+		return strings.TrimSpace(string(data)), os.Chmod(path, 0o600)
+	}
+	var b [32]byte
+	rand.Read(b[:])
+	token := hex.EncodeToString(b[:])
+	return token, writeFileAtomic(path, []byte(token+"\n"))
+}
+
+// writeFileAtomic writes data with mode 0600 by renaming a temporary file into place.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

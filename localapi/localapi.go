@@ -1,0 +1,204 @@
+// Package localapi serves the node's HTTP+JSON API on a loopback address: status, peers,
+// sending, history and the live event stream, all behind a bearer token. The CLI (via
+// the client package) and later the web UI use it; nothing else talks to the node.
+package localapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/parley-im/parley/api"
+)
+
+// Backend is what the server needs from the node.
+type Backend interface {
+	Status() api.Status
+	Peers() []api.Peer
+	Send(ctx context.Context, to, text string) (api.Message, error)
+	History(ctx context.Context, q api.HistoryQuery) ([]api.Message, error)
+	Subscribe(buffer int) (<-chan api.Event, func())
+}
+
+// Limits of the API.
+const (
+	maxBodyBytes   = 1 << 20
+	eventBuffer    = 256
+	heartbeatEvery = 15 * time.Second
+	eventWriteWait = 10 * time.Second
+)
+
+// Server is an http.Handler for the local API.
+type Server struct {
+	backend Backend
+	token   string
+	log     *slog.Logger
+	mux     *http.ServeMux
+}
+
+// New returns a server that answers only requests bearing token.
+func New(b Backend, token string, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{backend: b, token: token, log: log, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET "+api.PathStatus, s.status)
+	s.mux.HandleFunc("GET "+api.PathPeers, s.peers)
+	s.mux.HandleFunc("POST "+api.PathSend, s.send)
+	s.mux.HandleFunc("GET "+api.PathHistory, s.history)
+	s.mux.HandleFunc("GET "+api.PathEvents, s.eventStream)
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.authorized(r) {
+		writeError(w, http.StatusUnauthorized, api.CodeUnauthorized,
+			"missing or wrong API token: clients read it from the node's home (api.token)")
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) == 1
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.backend.Status())
+}
+
+func (s *Server) peers(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, api.PeerList{Peers: s.backend.Peers()})
+}
+
+func (s *Server) send(w http.ResponseWriter, r *http.Request) {
+	var req api.SendRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, api.CodeBadRequest, "bad send request: "+err.Error())
+		return
+	}
+	msg, err := s.backend.Send(r.Context(), req.To, req.Text)
+	if err != nil && msg.ID == "" {
+		s.writeBackendError(w, err)
+		return
+	}
+	res := api.SendResult{Message: msg}
+	if err != nil {
+		res.Error = err.Error()
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) history(w http.ResponseWriter, r *http.Request) {
+	q, err := parseHistoryQuery(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, api.CodeBadRequest, err.Error())
+		return
+	}
+	msgs, err := s.backend.History(r.Context(), q)
+	if err != nil {
+		s.writeBackendError(w, err)
+		return
+	}
+	if msgs == nil {
+		msgs = []api.Message{}
+	}
+	writeJSON(w, http.StatusOK, api.MessageList{Messages: msgs})
+}
+
+func parseHistoryQuery(r *http.Request) (api.HistoryQuery, error) {
+	v := r.URL.Query()
+	q := api.HistoryQuery{Peer: v.Get("peer"), Search: v.Get("search")}
+	var err error
+	if q.Since, err = parseTime(v.Get("since")); err != nil {
+		return q, fmt.Errorf("since: %w", err)
+	}
+	if q.Until, err = parseTime(v.Get("until")); err != nil {
+		return q, fmt.Errorf("until: %w", err)
+	}
+	if s := v.Get("limit"); s != "" {
+		if q.Limit, err = strconv.Atoi(s); err != nil || q.Limit < 0 {
+			return q, fmt.Errorf("limit %q is not a non-negative number", s)
+		}
+	}
+	return q, nil
+}
+
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}
+
+// eventStream sends events as server-sent events until the client goes away or the
+// node stops. A client that cannot keep up within eventWriteWait is disconnected.
+func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) {
+	events, cancel := s.backend.Subscribe(eventBuffer)
+	defer cancel()
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	if err := rc.Flush(); err != nil {
+		return
+	}
+	heartbeat := time.NewTicker(heartbeatEvery)
+	defer heartbeat.Stop()
+	for {
+		var chunk []byte
+		select {
+		case <-r.Context().Done():
+			return
+		case <-heartbeat.C:
+			chunk = []byte(": keep-alive\n\n")
+		case e, ok := <-events:
+			if !ok {
+				return
+			}
+			data, _ := json.Marshal(e)
+			chunk = fmt.Appendf(nil, "event: %s\ndata: %s\n\n", e.Type, data)
+		}
+		rc.SetWriteDeadline(time.Now().Add(eventWriteWait))
+		if _, err := w.Write(chunk); err != nil {
+			return
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+	}
+}
+
+func (s *Server) writeBackendError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, api.ErrUnknownPeer):
+		writeError(w, http.StatusNotFound, api.CodeUnknownPeer, err.Error())
+	case errors.Is(err, api.ErrAmbiguousPeer):
+		writeError(w, http.StatusConflict, api.CodeAmbiguousPeer, err.Error())
+	case errors.Is(err, api.ErrBadRequest):
+		writeError(w, http.StatusBadRequest, api.CodeBadRequest, err.Error())
+	default:
+		s.log.Error("api request failed", "err", err)
+		writeError(w, http.StatusInternalServerError, api.CodeInternal, err.Error())
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, api.Error{Error: msg, Code: code})
+}

@@ -1,0 +1,97 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+
+	"github.com/parley-im/parley/api"
+)
+
+// DefaultPort is where a node listens (TCP and QUIC) unless the port is taken, in which
+// case it falls back to a free one, so several homes can run on one machine.
+const DefaultPort = 4747
+
+// UserAgent is what identify tells other peers.
+const UserAgent = "parley/" + api.Version
+
+// defaultListenAddrs are the TCP and QUIC listeners on port, IPv4 and IPv6.
+func defaultListenAddrs(port int) []string {
+	return []string{
+		fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", port),
+		fmt.Sprintf("/ip4/0.0.0.0/udp/%d/quic-v1", port),
+		fmt.Sprintf("/ip6/::/tcp/%d", port),
+		fmt.Sprintf("/ip6/::/udp/%d/quic-v1", port),
+	}
+}
+
+// choosePort returns DefaultPort when both its TCP and UDP sides are free, else 0.
+func choosePort() int {
+	l, err := net.Listen("tcp4", fmt.Sprintf(":%d", DefaultPort))
+	if err != nil {
+		return 0
+	}
+	defer l.Close()
+	u, err := net.ListenPacket("udp4", fmt.Sprintf(":%d", DefaultPort))
+	if err != nil {
+		return 0
+	}
+	u.Close()
+	return DefaultPort
+}
+
+// newHost builds the libp2p host: TCP and QUIC, TLS then Noise, yamux, and a connection
+// manager whose protected peers (our conversations) are never trimmed. Port mapping
+// (UPnP/NAT-PMP) stays off: Parley never asks a router to open ports.
+func newHost(key lcrypto.PrivKey, listen []string) (host.Host, *connmgr.BasicConnMgr, error) {
+	cm, err := connmgr.NewConnManager(100, 400, connmgr.WithGracePeriod(time.Minute))
+	if err != nil {
+		return nil, nil, fmt.Errorf("connection manager: %w", err)
+	}
+	explicit := len(listen) > 0
+	if !explicit {
+		listen = defaultListenAddrs(choosePort())
+	}
+	h, err := buildHost(key, listen, cm)
+	if err != nil && !explicit {
+		h, err = buildHost(key, defaultListenAddrs(0), cm)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return h, cm, nil
+}
+
+func buildHost(key lcrypto.PrivKey, listen []string, cm *connmgr.BasicConnMgr) (host.Host, error) {
+	h, err := libp2p.New(
+		libp2p.Identity(key),
+		libp2p.ListenAddrStrings(listen...),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(quic.NewTransport),
+		libp2p.Security(tls.ID, tls.New),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.ConnectionManager(cm),
+		libp2p.UserAgent(UserAgent),
+		libp2p.DisableRelay(),
+	)
+	if err != nil {
+		var addrErr *net.OpError
+		if errors.As(err, &addrErr) {
+			return nil, fmt.Errorf("listen on %v: %w: choose other addresses with --listen", listen, err)
+		}
+		return nil, fmt.Errorf("start libp2p host on %v: %w", listen, err)
+	}
+	return h, nil
+}

@@ -1,0 +1,153 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parley-im/parley/api"
+	"github.com/parley-im/parley/archive"
+	"github.com/parley-im/parley/node/dm"
+)
+
+// Send stores a message to `to` (a peer ID or a known peer's name), delivers it and
+// waits for the recipient's ACK. The returned message carries its final state; a
+// non-nil error with a stored message means it was kept but not delivered.
+func (n *Node) Send(ctx context.Context, to, text string) (api.Message, error) {
+	id, err := n.resolve(to)
+	if err != nil {
+		return api.Message{}, err
+	}
+	if id == n.host.ID() {
+		return api.Message{}, fmt.Errorf("%w: that peer is you", ErrBadMessage)
+	}
+	m := dm.Message{ID: newMessageID(), SentAt: time.Now().UTC(), Text: text, FromName: n.cfg.Identity.Name}
+	if strings.TrimSpace(text) == "" {
+		return api.Message{}, fmt.Errorf("%w: the text is empty", ErrBadMessage)
+	}
+	if err := m.Validate(); err != nil {
+		return api.Message{}, fmt.Errorf("%w: %v", ErrBadMessage, err)
+	}
+	stored := archive.Message{
+		ID: m.ID, From: n.host.ID().String(), FromName: m.FromName, To: id.String(), Text: text,
+		SentAt: m.SentAt, Direction: archive.Outgoing, State: archive.StateSent,
+	}
+	if _, err := n.store.Put(ctx, stored); err != nil {
+		return api.Message{}, fmt.Errorf("archive the message: %w", err)
+	}
+	n.publishMessage(api.EventMessage, stored)
+	sendErr := n.deliver(ctx, id, m)
+	stored.State = archive.StateDelivered
+	if sendErr != nil {
+		stored.State = archive.StateFailed
+	}
+	if err := n.store.SetState(context.WithoutCancel(ctx), m.ID, stored.State); err != nil {
+		return toAPI(stored), fmt.Errorf("record delivery state: %w", err)
+	}
+	n.publishMessage(api.EventState, stored)
+	return toAPI(stored), sendErr
+}
+
+// deliver connects if needed and sends m, protecting the connection: people we talk to
+// stay connected.
+func (n *Node) deliver(ctx context.Context, id peer.ID, m dm.Message) error {
+	if n.host.Network().Connectedness(id) != network.Connected {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := n.host.Connect(cctx, peer.AddrInfo{ID: id})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%s is not reachable (offline?): %w", n.displayName(id), err)
+		}
+	}
+	n.connMgr.Protect(id, protectTag)
+	if _, err := n.dm.Send(ctx, id, m); err != nil {
+		return fmt.Errorf("deliver to %s: %w", n.displayName(id), err)
+	}
+	return nil
+}
+
+// Deliver implements dm.Inbox: store, then tell clients. Only a stored message is ACKed.
+func (n *Node) Deliver(ctx context.Context, from peer.ID, m dm.Message) (dm.AckStatus, error) {
+	msg := archive.Message{
+		ID: m.ID, From: from.String(), FromName: m.FromName, To: n.host.ID().String(),
+		Text: m.Text, SentAt: m.SentAt, ReceivedAt: time.Now().UTC(),
+		Direction: archive.Incoming, State: archive.StateReceived,
+	}
+	inserted, err := n.store.Put(ctx, msg)
+	if err != nil {
+		return 0, err
+	}
+	n.connMgr.Protect(from, protectTag)
+	if n.peers.observe(from, "", ViaInbound, nil, time.Now()) || n.peers.learnName(from, m.FromName) {
+		n.publishPeer(from)
+	}
+	if !inserted {
+		return dm.AckDuplicate, nil
+	}
+	n.publishMessage(api.EventMessage, msg)
+	return dm.AckStored, nil
+}
+
+func (n *Node) publishMessage(kind string, m archive.Message) {
+	am := toAPI(m)
+	n.events.publish(api.Event{Type: kind, Time: time.Now(), Message: &am})
+}
+
+// History lists archived messages, oldest first.
+func (n *Node) History(ctx context.Context, q api.HistoryQuery) ([]api.Message, error) {
+	aq := archive.Query{Search: q.Search, Since: q.Since, Until: q.Until, Limit: q.Limit}
+	if q.Peer != "" {
+		id, err := n.resolve(q.Peer)
+		if err != nil {
+			return nil, err
+		}
+		aq.Peer = id.String()
+	}
+	msgs, err := n.store.List(ctx, aq)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Message, len(msgs))
+	for i, m := range msgs {
+		out[i] = toAPI(m)
+	}
+	return out, nil
+}
+
+// resolve turns a peer ID or a known peer's name into a peer ID.
+func (n *Node) resolve(to string) (peer.ID, error) {
+	to = strings.TrimSpace(to)
+	if id, err := peer.Decode(to); err == nil {
+		if _, known := n.peers.get(id); known || n.host.Network().Connectedness(id) == network.Connected || id == n.host.ID() {
+			return id, nil
+		}
+		return "", fmt.Errorf("%w %s: no address is known for it; see `parley peers`", ErrUnknownPeer, to)
+	}
+	ids := n.peers.byName(to)
+	switch len(ids) {
+	case 0:
+		return "", fmt.Errorf("%w %q: no peer of that name has been seen; see `parley peers`", ErrUnknownPeer, to)
+	case 1:
+		return ids[0], nil
+	default:
+		return "", fmt.Errorf("%w %q (%v): use the peer ID instead", ErrAmbiguousPeer, to, ids)
+	}
+}
+
+func (n *Node) displayName(id peer.ID) string {
+	if e, ok := n.peers.get(id); ok && e.name != "" {
+		return fmt.Sprintf("%s (%s)", e.name, id.ShortString())
+	}
+	return id.String()
+}
+
+func toAPI(m archive.Message) api.Message {
+	return api.Message{
+		ID: m.ID, From: m.From, FromName: m.FromName, To: m.To, Room: m.Room, Text: m.Text,
+		SentAt: m.SentAt, ReceivedAt: m.ReceivedAt, Direction: string(m.Direction), State: string(m.State),
+	}
+}

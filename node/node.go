@@ -1,0 +1,354 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/parley-im/parley/api"
+	"github.com/parley-im/parley/archive"
+	"github.com/parley-im/parley/crypto"
+	"github.com/parley-im/parley/discovery"
+	"github.com/parley-im/parley/node/dm"
+)
+
+// Errors callers branch on.
+var (
+	ErrUnknownPeer   = api.ErrUnknownPeer
+	ErrAmbiguousPeer = api.ErrAmbiguousPeer
+	ErrBadMessage    = api.ErrBadRequest
+)
+
+// protectTag marks connections the connection manager must never trim.
+const protectTag = "parley-conversation"
+
+// Config is what a node needs to start. The zero value of every optional field works.
+type Config struct {
+	Home        string           // home directory: archive.db lives here
+	Identity    *crypto.Identity // required
+	ListenAddrs []string         // empty: TCP+QUIC on DefaultPort, or a free port if taken
+	StaticPeers []string         // full /p2p/ multiaddrs to connect to and keep connected
+	MDNS        bool             // advertise and browse by mDNS on every interface
+	Logger      *slog.Logger     // nil: discard
+}
+
+// Node is a running Parley node. Close stops it.
+type Node struct {
+	cfg         Config
+	log         *slog.Logger
+	host        host.Host
+	connMgr     *connmgr.BasicConnMgr
+	dm          *dm.Service
+	store       *archive.Store
+	peers       *peerTable
+	events      *bus
+	sources     []discovery.Source
+	fingerprint string
+	startedAt   time.Time
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	dialMu  sync.Mutex
+	dialing map[peer.ID]bool
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New starts a node: archive, host, protocols, discovery.
+func New(cfg Config) (*Node, error) {
+	if cfg.Identity == nil {
+		return nil, errors.New("node: no identity")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	fp, err := crypto.Fingerprint(cfg.Identity.Key.GetPublic())
+	if err != nil {
+		return nil, err
+	}
+	store, err := archive.Open(filepath.Join(cfg.Home, "archive.db"))
+	if err != nil {
+		return nil, err
+	}
+	h, cm, err := newHost(cfg.Identity.Key, cfg.ListenAddrs)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &Node{
+		cfg: cfg, log: log, host: h, connMgr: cm, store: store,
+		peers: newPeerTable(), events: newBus(), fingerprint: fp,
+		startedAt: time.Now(), ctx: ctx, cancel: cancel, dialing: make(map[peer.ID]bool),
+	}
+	n.dm = dm.New(h, n, log.With("proto", "dm"))
+	h.SetStreamHandler(ProfileProtocol, n.serveProfile)
+	if err := n.start(); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Node) start() error {
+	n.host.Network().Notify(&network.NotifyBundle{
+		ConnectedF:    func(_ network.Network, c network.Conn) { n.onConnChange(c.RemotePeer()) },
+		DisconnectedF: func(_ network.Network, c network.Conn) { n.onConnChange(c.RemotePeer()) },
+	})
+	sub, err := n.host.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted))
+	if err != nil {
+		return fmt.Errorf("subscribe to identify events: %w", err)
+	}
+	n.goRun(func() { n.watchIdentify(sub) })
+	if err := n.startStaticPeers(); err != nil {
+		return err
+	}
+	if n.cfg.MDNS {
+		if err := n.startMDNS(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// goRun runs f on a goroutine that Close waits for.
+func (n *Node) goRun(f func()) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+}
+
+func (n *Node) startMDNS() error {
+	m, err := discovery.NewMDNS(discovery.MDNSConfig{
+		Self:   n.host.ID(),
+		Name:   n.cfg.Identity.Name,
+		Addrs:  n.host.Addrs,
+		Found:  n.onDiscovered,
+		Logger: n.log.With("discovery", "mdns"),
+	})
+	if err != nil {
+		return fmt.Errorf("mdns: %w", err)
+	}
+	if err := m.Start(); err != nil {
+		return fmt.Errorf("start mdns (use --no-mdns to run without it): %w", err)
+	}
+	n.sources = append(n.sources, m)
+	return nil
+}
+
+// onDiscovered is called by discovery sources; it must not block, so dials happen on
+// their own goroutines.
+func (n *Node) onDiscovered(p discovery.Peer) {
+	if p.ID == n.host.ID() {
+		return
+	}
+	n.host.Peerstore().AddAddrs(p.ID, p.Addrs, 2*time.Minute)
+	if n.peers.observe(p.ID, p.Name, p.Via, p.Addrs, time.Now()) {
+		n.publishPeer(p.ID)
+	}
+	n.dialAsync(p.ID)
+}
+
+// dialAsync connects to id in the background unless connected or already dialing.
+func (n *Node) dialAsync(id peer.ID) {
+	if n.host.Network().Connectedness(id) == network.Connected {
+		return
+	}
+	n.dialMu.Lock()
+	if n.dialing[id] || n.ctx.Err() != nil {
+		n.dialMu.Unlock()
+		return
+	}
+	n.dialing[id] = true
+	n.dialMu.Unlock()
+	n.goRun(func() {
+		defer func() {
+			n.dialMu.Lock()
+			delete(n.dialing, id)
+			n.dialMu.Unlock()
+		}()
+		ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+		defer cancel()
+		if err := n.host.Connect(ctx, peer.AddrInfo{ID: id}); err != nil {
+			n.log.Debug("dial failed", "peer", id, "err", err)
+		}
+	})
+}
+
+// startStaticPeers parses --peer addresses and keeps them connected.
+func (n *Node) startStaticPeers() error {
+	var infos []peer.AddrInfo
+	for _, s := range n.cfg.StaticPeers {
+		ai, err := peer.AddrInfoFromString(s)
+		if err != nil {
+			return fmt.Errorf("--peer %q: %w: give a full address ending in /p2p/PEERID", s, err)
+		}
+		infos = append(infos, *ai)
+	}
+	if len(infos) == 0 {
+		return nil
+	}
+	n.goRun(func() { n.keepConnected(infos) })
+	return nil
+}
+
+func (n *Node) keepConnected(infos []peer.AddrInfo) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		for _, ai := range infos {
+			n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
+			if n.peers.observe(ai.ID, "", ViaStatic, ai.Addrs, time.Now()) {
+				n.publishPeer(ai.ID)
+			}
+			n.dialAsync(ai.ID)
+		}
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// watchIdentify adds peers that connected to us and speak our protocol.
+func (n *Node) watchIdentify(sub event.Subscription) {
+	defer sub.Close()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case e, ok := <-sub.Out():
+			if !ok {
+				return
+			}
+			ev := e.(event.EvtPeerIdentificationCompleted)
+			if !n.speaksParley(ev.Peer) {
+				continue
+			}
+			if n.peers.observe(ev.Peer, "", ViaInbound, nil, time.Now()) {
+				n.publishPeer(ev.Peer)
+			}
+			n.goRun(func() { n.fetchProfile(ev.Peer) })
+		}
+	}
+}
+
+func (n *Node) speaksParley(id peer.ID) bool {
+	protos, err := n.host.Peerstore().SupportsProtocols(id, dm.ProtocolID)
+	return err == nil && len(protos) > 0
+}
+
+func (n *Node) onConnChange(id peer.ID) {
+	if _, known := n.peers.get(id); known {
+		n.publishPeer(id)
+	}
+}
+
+func (n *Node) publishPeer(id peer.ID) {
+	e, ok := n.peers.get(id)
+	if !ok {
+		return
+	}
+	p := n.apiPeer(e)
+	n.events.publish(api.Event{Type: api.EventPeer, Time: time.Now(), Peer: &p})
+}
+
+func (n *Node) apiPeer(e peerEntry) api.Peer {
+	p := api.Peer{
+		PeerID: e.id.String(), Name: e.name, Via: e.via, Presence: api.PresenceOffline,
+		LastSeen: e.lastSeen, Addrs: addrStrings(e.addrs),
+	}
+	conns := n.host.Network().ConnsToPeer(e.id)
+	if len(conns) > 0 {
+		p.Connected, p.Presence, p.Relayed = true, api.PresenceOnline, true
+		p.Addrs = nil
+		for _, c := range conns {
+			p.Relayed = p.Relayed && c.Stat().Limited
+			p.Addrs = append(p.Addrs, c.RemoteMultiaddr().String())
+		}
+	}
+	return p
+}
+
+func addrStrings(addrs []ma.Multiaddr) []string {
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = a.String()
+	}
+	return out
+}
+
+// ID is this node's peer ID.
+func (n *Node) ID() peer.ID { return n.host.ID() }
+
+// Status describes this node.
+func (n *Node) Status() api.Status {
+	var addrs []string
+	for _, a := range n.host.Addrs() {
+		addrs = append(addrs, a.String()+"/p2p/"+n.host.ID().String())
+	}
+	return api.Status{
+		PeerID: n.host.ID().String(), Name: n.cfg.Identity.Name, Fingerprint: n.fingerprint,
+		Addrs: addrs, Home: n.cfg.Home, Version: api.Version, StartedAt: n.startedAt,
+	}
+}
+
+// Peers lists every known peer with its presence.
+func (n *Node) Peers() []api.Peer {
+	entries := n.peers.all()
+	out := make([]api.Peer, len(entries))
+	for i, e := range entries {
+		out[i] = n.apiPeer(e)
+	}
+	return out
+}
+
+// Subscribe returns the live event stream and a function that ends it.
+func (n *Node) Subscribe(buffer int) (<-chan api.Event, func()) {
+	return n.events.subscribe(buffer)
+}
+
+// Close stops discovery, the host and the archive, and waits for every goroutine.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		n.cancel()
+		var errs []error
+		for _, s := range n.sources {
+			errs = append(errs, s.Close())
+		}
+		n.dm.Close()
+		errs = append(errs, n.host.Close())
+		n.wg.Wait()
+		errs = append(errs, n.store.Close())
+		n.events.closeAll()
+		n.closeErr = errors.Join(errs...)
+	})
+	return n.closeErr
+}
+
+// newMessageID returns 128 random bits in hex.
+func newMessageID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,114 @@
+package node
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// How a peer became known.
+const (
+	ViaMDNS    = "mdns"
+	ViaStatic  = "static"  // named with --peer
+	ViaInbound = "inbound" // it connected to us and speaks our protocol
+)
+
+// peerEntry is what the node remembers of another Parley node.
+type peerEntry struct {
+	id       peer.ID
+	name     string
+	via      string
+	addrs    []ma.Multiaddr
+	lastSeen time.Time // last discovery answer or connection
+}
+
+// peerTable holds the known peers. It is safe for concurrent use.
+type peerTable struct {
+	mu    sync.Mutex
+	peers map[peer.ID]*peerEntry
+}
+
+func newPeerTable() *peerTable {
+	return &peerTable{peers: make(map[peer.ID]*peerEntry)}
+}
+
+// observe records that id was seen via a source, with an optional name and addresses.
+// It reports whether anything a user would notice changed (new peer, new name).
+func (t *peerTable) observe(id peer.ID, name, via string, addrs []ma.Multiaddr, at time.Time) (changed bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.peers[id]
+	if !ok {
+		e = &peerEntry{id: id, via: via}
+		t.peers[id] = e
+		changed = true
+	}
+	if name != "" && name != e.name {
+		e.name, changed = name, true
+	}
+	if via == ViaMDNS || via == ViaStatic {
+		e.via = via // a discovery source says more than "it called us"
+	}
+	if len(addrs) > 0 {
+		e.addrs = addrs
+	}
+	e.lastSeen = at
+	return changed
+}
+
+// setName records a name learnt from a message if the peer had none.
+func (t *peerTable) learnName(id peer.ID, name string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.peers[id]
+	if !ok || name == "" || e.name != "" {
+		return false
+	}
+	e.name = name
+	return true
+}
+
+func (t *peerTable) get(id peer.ID) (peerEntry, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.peers[id]
+	if !ok {
+		return peerEntry{}, false
+	}
+	return *e, true
+}
+
+// all returns a copy of every entry, ordered by name then ID.
+func (t *peerTable) all() []peerEntry {
+	t.mu.Lock()
+	out := make([]peerEntry, 0, len(t.peers))
+	for _, e := range t.peers {
+		out = append(out, *e)
+	}
+	t.mu.Unlock()
+	slices.SortFunc(out, func(a, b peerEntry) int {
+		if c := strings.Compare(strings.ToLower(a.name), strings.ToLower(b.name)); c != 0 {
+			return c
+		}
+		return strings.Compare(string(a.id), string(b.id))
+	})
+	return out
+}
+
+// byName returns the peers whose name equals name, ignoring case.
+func (t *peerTable) byName(name string) []peer.ID {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var ids []peer.ID
+	for id, e := range t.peers {
+		if strings.EqualFold(e.name, name) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
