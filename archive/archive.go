@@ -1,0 +1,327 @@
+package archive
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// ErrNotFound is returned when there is no message with the asked-for ID.
+var ErrNotFound = errors.New("archive: message not found")
+
+// ErrInvalid is wrapped by errors about the caller's input (a message
+// without an ID, an unknown state, a search with no words): retrying the
+// same call cannot succeed.
+var ErrInvalid = errors.New("archive: invalid input")
+
+// maxConns bounds the connections to the file. Writers take one at a time
+// (see Store.writeSlot); the rest serve concurrent reads.
+const maxConns = 8
+
+// Store is an open archive. It is safe for concurrent use.
+type Store struct {
+	path string
+	db   *sql.DB
+	// writeSlot holds one token; writers take it so that they queue in Go,
+	// where a cancelled context can stop the wait, instead of polling in
+	// SQLite's busy handler. busy_timeout still covers other processes.
+	writeSlot chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens the archive at path, creating the file (mode 0600) and its
+// parent directory (mode 0700) if needed, and migrates its schema.
+func Open(path string) (*Store, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open archive %s: %w", path, err)
+	}
+	if err := createPrivateFile(abs); err != nil {
+		return nil, fmt.Errorf("open archive %s: %w", abs, err)
+	}
+	db, err := openDB(abs)
+	if err != nil {
+		return nil, fmt.Errorf("open archive %s: %w%s", abs, err, hint(err))
+	}
+	s := &Store{path: abs, db: db, writeSlot: make(chan struct{}, 1)}
+	s.writeSlot <- struct{}{}
+	return s, nil
+}
+
+// createPrivateFile makes sure the archive's directory and file exist, so
+// that SQLite (which would use 0644) does not choose the file's mode.
+// SQLite gives the -wal and -shm files the mode of the database file.
+func createPrivateFile(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+func openDB(path string) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	if err := prepareDB(context.Background(), db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// dsn names the file as an SQLite URI and sets the pragmas on every
+// connection the pool opens:
+//
+//   - journal_mode(WAL): readers do not block the writer, and a commit is
+//     one append to the -wal file.
+//   - synchronous(NORMAL): in WAL mode a commit is written to the -wal file
+//     with write(2) before COMMIT returns, but fsync runs only at
+//     checkpoints. Once write(2) returns the data is in the kernel's page
+//     cache, which outlives the process, so a committed message survives
+//     kill -9 or a crash of parley; only an OS crash or power loss can
+//     roll back the last few commits, and even that never corrupts the
+//     file. FULL would fsync every commit for power-loss durability at
+//     several times the cost of a Put.
+//   - busy_timeout(5000): wait up to 5 s for a lock another connection or
+//     process holds, instead of failing at once with SQLITE_BUSY.
+//   - foreign_keys(1): enforce foreign keys, which later schemas may use.
+//   - _txlock=immediate: transactions take the write lock at BEGIN, so a
+//     read-then-write transaction cannot fail half-way on a lock upgrade.
+func dsn(path string) string {
+	p := filepath.ToSlash(path)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // a Windows drive letter: file:/C:/...
+	}
+	// Escape the path so '?', '#' and '%' in it are not read as URI syntax.
+	u := url.URL{Path: p}
+	return "file:" + u.EscapedPath() +
+		"?_pragma=busy_timeout(5000)" +
+		"&_pragma=journal_mode(WAL)" +
+		"&_pragma=synchronous(NORMAL)" +
+		"&_pragma=foreign_keys(1)" +
+		"&_txlock=immediate"
+}
+
+// prepareDB checks that the file really is in WAL mode (it stays in its old
+// mode, e.g. on some network file systems, if WAL cannot be used) and
+// migrates the schema.
+func prepareDB(ctx context.Context, db *sql.DB) error {
+	mode, err := journalMode(ctx, db)
+	if err != nil {
+		return err
+	}
+	if mode != "wal" {
+		return fmt.Errorf("journal mode is %q, not wal: keep the archive on a local file system", mode)
+	}
+	return migrate(ctx, db)
+}
+
+func journalMode(ctx context.Context, db *sql.DB) (string, error) {
+	var mode string
+	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return "", fmt.Errorf("read journal mode: %w", err)
+	}
+	return strings.ToLower(mode), nil
+}
+
+// Close closes the archive. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("close archive %s: %w", s.path, err)
+		}
+	})
+	return s.closeErr
+}
+
+// acquireWrite waits for the write slot; call the returned func to release it.
+func (s *Store) acquireWrite(ctx context.Context) (release func(), err error) {
+	select {
+	case <-s.writeSlot:
+		return func() { s.writeSlot <- struct{}{} }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+const insertMessage = `
+INSERT INTO messages (id, from_peer, to_peer, room, from_name, body, sent_at, received_at, direction, state)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO NOTHING`
+
+// Put stores m. If a message with the same ID already exists it is not
+// stored again (the stored copy is kept unchanged) and inserted is false.
+// Put returns after the commit: once it returns nil, m survives a crash of
+// the process.
+func (s *Store) Put(ctx context.Context, m Message) (inserted bool, err error) {
+	if err := m.validate(); err != nil {
+		return false, err
+	}
+	release, err := s.acquireWrite(ctx)
+	if err != nil {
+		return false, s.wrap(err, "store message %q", m.ID)
+	}
+	defer release()
+	res, err := s.db.ExecContext(ctx, insertMessage,
+		m.ID, m.From, m.To, m.Room, m.FromName, m.Text,
+		toNanos(m.SentAt), toNanos(m.ReceivedAt), string(m.Direction), string(m.State))
+	if err != nil {
+		return false, s.wrap(err, "store message %q", m.ID)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, s.wrap(err, "store message %q", m.ID)
+	}
+	return n == 1, nil
+}
+
+// SetState changes the state of message id; ErrNotFound if there is none.
+func (s *Store) SetState(ctx context.Context, id string, st State) error {
+	if !st.valid() {
+		return fmt.Errorf("%w: set state of message %q: unknown state %q", ErrInvalid, id, st)
+	}
+	release, err := s.acquireWrite(ctx)
+	if err != nil {
+		return s.wrap(err, "set state of message %q", id)
+	}
+	defer release()
+	res, err := s.db.ExecContext(ctx, "UPDATE messages SET state = ? WHERE id = ?", string(st), id)
+	if err != nil {
+		return s.wrap(err, "set state of message %q", id)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return s.wrap(err, "set state of message %q", id)
+	}
+	if n == 0 {
+		return fmt.Errorf("set state of message %q: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// Get returns the message with the given ID, or ErrNotFound.
+func (s *Store) Get(ctx context.Context, id string) (Message, error) {
+	row := s.db.QueryRowContext(ctx, "SELECT "+messageColumns+" FROM messages WHERE id = ?", id)
+	m, err := scanMessage(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Message{}, fmt.Errorf("get message %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Message{}, s.wrap(err, "get message %q", id)
+	}
+	return m, nil
+}
+
+// messageColumns are the columns scanMessage reads, in its order.
+const messageColumns = "id, from_peer, to_peer, room, from_name, body, sent_at, received_at, direction, state"
+
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+func scanMessage(row scanner) (Message, error) {
+	var m Message
+	var sent, received int64
+	err := row.Scan(&m.ID, &m.From, &m.To, &m.Room, &m.FromName, &m.Text,
+		&sent, &received, &m.Direction, &m.State)
+	if err != nil {
+		return Message{}, err
+	}
+	m.SentAt, m.ReceivedAt = fromNanos(sent), fromNanos(received)
+	return m, nil
+}
+
+// Check verifies the database file and the full-text index, and returns an
+// error describing the damage if either is not intact.
+func (s *Store) Check(ctx context.Context) error {
+	if err := s.checkDatabase(ctx); err != nil {
+		return err
+	}
+	return s.checkFullText(ctx)
+}
+
+// maxProblems bounds how many integrity_check lines go into an error.
+const maxProblems = 10
+
+func (s *Store) checkDatabase(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, fmt.Sprintf("PRAGMA integrity_check(%d)", maxProblems))
+	if err != nil {
+		return s.wrap(err, "check archive")
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return s.wrap(err, "check archive")
+		}
+		problems = append(problems, line)
+	}
+	if err := rows.Err(); err != nil {
+		return s.wrap(err, "check archive")
+	}
+	if len(problems) == 1 && problems[0] == "ok" {
+		return nil
+	}
+	return fmt.Errorf("check archive %s: damaged: %s: restore it from a backup or move it aside", s.path, strings.Join(problems, "; "))
+}
+
+// checkFullText compares the FTS index with the messages table (rank 1 asks
+// FTS5 to check an external-content index against its content).
+func (s *Store) checkFullText(ctx context.Context) error {
+	release, err := s.acquireWrite(ctx) // the check is an INSERT command
+	if err != nil {
+		return s.wrap(err, "check full-text index")
+	}
+	defer release()
+	_, err = s.db.ExecContext(ctx, "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")
+	if err != nil {
+		return fmt.Errorf("check archive %s: full-text index: %w: rebuild it or move the archive aside", s.path, err)
+	}
+	return nil
+}
+
+// wrap says what failed, in which archive, and adds what to do about the
+// SQLite errors that have a likely cause.
+func (s *Store) wrap(err error, format string, args ...any) error {
+	what := fmt.Sprintf(format, args...)
+	return fmt.Errorf("%s in archive %s: %w%s", what, s.path, err, hint(err))
+}
+
+// hint suggests a fix for SQLite errors with a likely cause; "" otherwise.
+func hint(err error) string {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return ""
+	}
+	switch se.Code() & 0xff { // the primary code, without the extended bits
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return ": is another program holding it?"
+	case sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM, sqlite3.SQLITE_READONLY:
+		return ": check that the file and its directory are writable by you"
+	case sqlite3.SQLITE_FULL:
+		return ": the disk is full; free some space"
+	case sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT:
+		return ": the file is damaged or not an archive; restore it from a backup or move it aside"
+	case sqlite3.SQLITE_IOERR:
+		return ": the disk reported an I/O error"
+	}
+	return ""
+}

@@ -1,0 +1,38 @@
+// Package archive keeps every sent and received message in an embedded SQLite database (WAL) and answers history and full-text queries.
+//
+// The database is a single file (plus its -wal and -shm companions) opened
+// through the pure-Go driver modernc.org/sqlite, so parley builds with
+// CGO_ENABLED=0. A Store is safe for concurrent use by many goroutines.
+//
+// # Durability
+//
+// Put returns only after its transaction has committed. The node acknowledges
+// a received message only after Put returns, so a message that was
+// acknowledged survives the parley process being killed at any moment
+// (kill -9 included). See the dsn function for why synchronous=NORMAL is
+// enough for that.
+//
+// # Schema
+//
+// Version 1 (PRAGMA user_version = 1):
+//
+//	messages      one row per message; seq INTEGER PRIMARY KEY AUTOINCREMENT
+//	              gives messages with the same sent_at a stable order;
+//	              id is UNIQUE, so a message is stored once however often
+//	              it arrives; times are integer unix nanoseconds, UTC,
+//	              with 0 standing for the zero time.
+//	messages_fts  FTS5 external-content index over messages.body, kept in
+//	              sync by the messages_ai/_ad/_au triggers.
+//
+// Migrations run in order inside one immediate transaction at Open; each
+// bumps user_version. An archive written by a newer parley is refused.
+//
+// # Search
+//
+// Query.Search is user text, never FTS5 syntax: it is split into words, each
+// word is quoted as an FTS5 string, and a message matches when it contains
+// every word. Operators such as AND, NEAR, -, * and ( are therefore looked
+// for as ordinary text, and since the tokenizer drops punctuation, words made
+// only of punctuation are ignored. A search with no letters or digits at all
+// is rejected with ErrInvalid.
+package archive

@@ -1,0 +1,93 @@
+package archive
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations[i] takes the schema from user_version i to i+1. Append only:
+// never edit a migration that has shipped.
+var migrations = []string{
+	// 1: messages, their indexes, and the full-text index.
+	`
+CREATE TABLE messages (
+	seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+	id          TEXT    NOT NULL,
+	from_peer   TEXT    NOT NULL,
+	to_peer     TEXT    NOT NULL,
+	room        TEXT    NOT NULL DEFAULT '',
+	from_name   TEXT    NOT NULL DEFAULT '',
+	body        TEXT    NOT NULL,
+	sent_at     INTEGER NOT NULL,
+	received_at INTEGER NOT NULL DEFAULT 0,
+	direction   TEXT    NOT NULL CHECK (direction IN ('out', 'in')),
+	state       TEXT    NOT NULL
+);
+CREATE UNIQUE INDEX messages_id ON messages (id);
+CREATE INDEX messages_from_sent ON messages (from_peer, sent_at, seq);
+CREATE INDEX messages_to_sent ON messages (to_peer, sent_at, seq);
+CREATE INDEX messages_sent ON messages (sent_at, seq);
+
+CREATE VIRTUAL TABLE messages_fts USING fts5 (
+	body,
+	content = 'messages',
+	content_rowid = 'seq',
+	tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER messages_ai AFTER INSERT ON messages BEGIN
+	INSERT INTO messages_fts (rowid, body) VALUES (new.seq, new.body);
+END;
+CREATE TRIGGER messages_ad AFTER DELETE ON messages BEGIN
+	INSERT INTO messages_fts (messages_fts, rowid, body) VALUES ('delete', old.seq, old.body);
+END;
+CREATE TRIGGER messages_au AFTER UPDATE OF seq, body ON messages BEGIN
+	INSERT INTO messages_fts (messages_fts, rowid, body) VALUES ('delete', old.seq, old.body);
+	INSERT INTO messages_fts (rowid, body) VALUES (new.seq, new.body);
+END;
+`,
+}
+
+// migrate brings the schema up to len(migrations). The transaction is
+// immediate (see dsn), so two processes opening the same new archive at
+// once cannot both create the tables.
+func migrate(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	version, err := schemaVersion(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("schema version %d is newer than this parley understands (%d): upgrade parley", version, len(migrations))
+	}
+	for v := version; v < len(migrations); v++ {
+		if err := applyMigration(ctx, tx, v); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+func schemaVersion(ctx context.Context, tx *sql.Tx) (int, error) {
+	var v int
+	err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return v, nil
+}
+
+func applyMigration(ctx context.Context, tx *sql.Tx, from int) error {
+	if _, err := tx.ExecContext(ctx, migrations[from]); err != nil {
+		return fmt.Errorf("migrate schema from version %d to %d: %w", from, from+1, err)
+	}
+	// PRAGMA takes no bound parameters; from+1 is our own integer.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", from+1)); err != nil {
+		return fmt.Errorf("set schema version %d: %w", from+1, err)
+	}
+	return nil
+}
