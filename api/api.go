@@ -23,6 +23,7 @@ const (
 	PathSend    = "/v1/send"    // POST SendRequest: SendResult
 	PathHistory = "/v1/history" // GET ?peer=&search=&since=&until=&limit=: MessageList
 	PathEvents  = "/v1/events"  // GET: text/event-stream of Event, one per "data:" line
+	PathPing    = "/v1/ping"    // POST ?peer=: PingResult
 )
 
 // Files the running node keeps in its home directory for clients.
@@ -102,10 +103,19 @@ type SendRequest struct {
 }
 
 // SendResult is the message as stored after the attempt. Error is set when the message
-// was stored but not delivered.
+// was stored but not delivered. RoundTrip is the time from opening the stream to the
+// recipient's ACK (which it sends once the message is in its archive), as the node
+// measured it.
 type SendResult struct {
-	Message Message `json:"message"`
-	Error   string  `json:"error,omitempty"`
+	Message   Message       `json:"message"`
+	Error     string        `json:"error,omitempty"`
+	RoundTrip time.Duration `json:"round_trip_ns,omitempty"`
+}
+
+// PingResult is the answer to POST PathPing: one libp2p ping round trip.
+type PingResult struct {
+	PeerID    string        `json:"peer_id"`
+	RoundTrip time.Duration `json:"round_trip_ns"`
 }
 
 // Event kinds on the event stream.

@@ -94,6 +94,12 @@ func (c *Client) Send(ctx context.Context, to, text string) (api.SendResult, err
 	return r, c.do(ctx, http.MethodPost, api.PathSend, api.SendRequest{To: to, Text: text}, &r)
 }
 
+// Ping measures one libp2p ping round trip from the node to peer `to`.
+func (c *Client) Ping(ctx context.Context, to string) (api.PingResult, error) {
+	var r api.PingResult
+	return r, c.do(ctx, http.MethodPost, api.PathPing+"?"+url.Values{"peer": {to}}.Encode(), nil, &r)
+}
+
 // History lists archived messages, oldest first.
 func (c *Client) History(ctx context.Context, q api.HistoryQuery) ([]api.Message, error) {
 	v := url.Values{}

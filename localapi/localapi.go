@@ -22,7 +22,8 @@ import (
 type Backend interface {
 	Status() api.Status
 	Peers() []api.Peer
-	Send(ctx context.Context, to, text string) (api.Message, error)
+	Send(ctx context.Context, to, text string) (api.SendResult, error)
+	Ping(ctx context.Context, to string) (time.Duration, error)
 	History(ctx context.Context, q api.HistoryQuery) ([]api.Message, error)
 	Subscribe(buffer int) (<-chan api.Event, func())
 }
@@ -54,6 +55,7 @@ func New(b Backend, token string, log *slog.Logger) *Server {
 	s.mux.HandleFunc("POST "+api.PathSend, s.send)
 	s.mux.HandleFunc("GET "+api.PathHistory, s.history)
 	s.mux.HandleFunc("GET "+api.PathEvents, s.eventStream)
+	s.mux.HandleFunc("POST "+api.PathPing, s.ping)
 	return s
 }
 
@@ -87,16 +89,22 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, api.CodeBadRequest, "bad send request: "+err.Error())
 		return
 	}
-	msg, err := s.backend.Send(r.Context(), req.To, req.Text)
-	if err != nil && msg.ID == "" {
+	res, err := s.backend.Send(r.Context(), req.To, req.Text)
+	if err != nil {
 		s.writeBackendError(w, err)
 		return
 	}
-	res := api.SendResult{Message: msg}
-	if err != nil {
-		res.Error = err.Error()
-	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) ping(w http.ResponseWriter, r *http.Request) {
+	to := r.URL.Query().Get("peer")
+	rtt, err := s.backend.Ping(r.Context(), to)
+	if err != nil {
+		s.writeBackendError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.PingResult{PeerID: to, RoundTrip: rtt})
 }
 
 func (s *Server) history(w http.ResponseWriter, r *http.Request) {

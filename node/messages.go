@@ -8,6 +8,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 
 	"github.com/parley-im/parley/api"
 	"github.com/parley-im/parley/archive"
@@ -15,41 +16,62 @@ import (
 )
 
 // Send stores a message to `to` (a peer ID or a known peer's name), delivers it and
-// waits for the recipient's ACK. The returned message carries its final state; a
-// non-nil error with a stored message means it was kept but not delivered.
-func (n *Node) Send(ctx context.Context, to, text string) (api.Message, error) {
+// waits for the recipient's ACK. An error means nothing was stored; a stored message that
+// could not be delivered comes back with state failed and the reason in Error.
+func (n *Node) Send(ctx context.Context, to, text string) (api.SendResult, error) {
 	id, err := n.resolve(to)
 	if err != nil {
-		return api.Message{}, err
+		return api.SendResult{}, err
 	}
 	if id == n.host.ID() {
-		return api.Message{}, fmt.Errorf("%w: that peer is you", ErrBadMessage)
+		return api.SendResult{}, fmt.Errorf("%w: that peer is you", ErrBadMessage)
 	}
 	m := dm.Message{ID: newMessageID(), SentAt: time.Now().UTC(), Text: text, FromName: n.cfg.Identity.Name}
 	if strings.TrimSpace(text) == "" {
-		return api.Message{}, fmt.Errorf("%w: the text is empty", ErrBadMessage)
+		return api.SendResult{}, fmt.Errorf("%w: the text is empty", ErrBadMessage)
 	}
 	if err := m.Validate(); err != nil {
-		return api.Message{}, fmt.Errorf("%w: %v", ErrBadMessage, err)
+		return api.SendResult{}, fmt.Errorf("%w: %v", ErrBadMessage, err)
 	}
 	stored := archive.Message{
 		ID: m.ID, From: n.host.ID().String(), FromName: m.FromName, To: id.String(), Text: text,
 		SentAt: m.SentAt, Direction: archive.Outgoing, State: archive.StateSent,
 	}
 	if _, err := n.store.Put(ctx, stored); err != nil {
-		return api.Message{}, fmt.Errorf("archive the message: %w", err)
+		return api.SendResult{}, fmt.Errorf("archive the message: %w", err)
 	}
 	n.publishMessage(api.EventMessage, stored)
+	start := time.Now()
 	sendErr := n.deliver(ctx, id, m)
+	res := api.SendResult{RoundTrip: time.Since(start)}
 	stored.State = archive.StateDelivered
 	if sendErr != nil {
-		stored.State = archive.StateFailed
+		stored.State, res.Error, res.RoundTrip = archive.StateFailed, sendErr.Error(), 0
 	}
 	if err := n.store.SetState(context.WithoutCancel(ctx), m.ID, stored.State); err != nil {
-		return toAPI(stored), fmt.Errorf("record delivery state: %w", err)
+		return api.SendResult{}, fmt.Errorf("record delivery state of %s: %w", m.ID, err)
 	}
 	n.publishMessage(api.EventState, stored)
-	return toAPI(stored), sendErr
+	res.Message = toAPI(stored)
+	return res, nil
+}
+
+// Ping measures one libp2p ping round trip to `to`, connecting first if needed.
+func (n *Node) Ping(ctx context.Context, to string) (time.Duration, error) {
+	id, err := n.resolve(to)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := n.host.Connect(ctx, peer.AddrInfo{ID: id}); err != nil {
+		return 0, fmt.Errorf("%s is not reachable: %w", n.displayName(id), err)
+	}
+	r := <-ping.Ping(ctx, n.host, id)
+	if r.Error != nil {
+		return 0, fmt.Errorf("ping %s: %w", n.displayName(id), r.Error)
+	}
+	return r.RTT, nil
 }
 
 // deliver connects if needed and sends m, protecting the connection: people we talk to

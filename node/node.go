@@ -162,7 +162,11 @@ func (n *Node) onDiscovered(p discovery.Peer) {
 		return
 	}
 	n.host.Peerstore().AddAddrs(p.ID, p.Addrs, 2*time.Minute)
+	_, known := n.peers.get(p.ID)
 	if n.peers.observe(p.ID, p.Name, p.Via, p.Addrs, time.Now()) {
+		if !known {
+			n.log.Info("found peer", "via", p.Via, "name", p.Name, "peer", p.ID)
+		}
 		n.publishPeer(p.ID)
 	}
 	n.dialAsync(p.ID)
@@ -248,6 +252,7 @@ func (n *Node) watchIdentify(sub event.Subscription) {
 			if n.peers.observe(ev.Peer, "", ViaInbound, nil, time.Now()) {
 				n.publishPeer(ev.Peer)
 			}
+			n.onConnChange(ev.Peer)
 			n.goRun(func() { n.fetchProfile(ev.Peer) })
 		}
 	}
@@ -258,10 +263,20 @@ func (n *Node) speaksParley(id peer.ID) bool {
 	return err == nil && len(protos) > 0
 }
 
+// onConnChange runs on libp2p's notification goroutines: it logs and publishes a peer's
+// transitions between online and offline.
 func (n *Node) onConnChange(id peer.ID) {
-	if _, known := n.peers.get(id); known {
-		n.publishPeer(id)
+	online := n.host.Network().Connectedness(id) == network.Connected
+	changed, known := n.peers.setOnline(id, online)
+	if !known || !changed {
+		return
 	}
+	if online {
+		n.log.Info("peer online", "peer", n.displayName(id))
+	} else {
+		n.log.Info("peer offline", "peer", n.displayName(id))
+	}
+	n.publishPeer(id)
 }
 
 func (n *Node) publishPeer(id peer.ID) {

@@ -24,6 +24,7 @@ type peerEntry struct {
 	via      string
 	addrs    []ma.Multiaddr
 	lastSeen time.Time // last discovery answer or connection
+	online   bool      // connected, as last reported by setOnline
 }
 
 // peerTable holds the known peers. It is safe for concurrent use.
@@ -60,7 +61,23 @@ func (t *peerTable) observe(id peer.ID, name, via string, addrs []ma.Multiaddr, 
 	return changed
 }
 
-// setName records a name learnt from a message if the peer had none.
+// setOnline records whether id is connected and reports whether that changed.
+func (t *peerTable) setOnline(id peer.ID, online bool) (changed, known bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.peers[id]
+	if !ok {
+		return false, false
+	}
+	changed = e.online != online
+	e.online = online
+	if online {
+		e.lastSeen = time.Now()
+	}
+	return changed, true
+}
+
+// learnName records a name learnt from a message if the peer had none.
 func (t *peerTable) learnName(id peer.ID, name string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
