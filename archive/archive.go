@@ -23,18 +23,19 @@ var ErrNotFound = errors.New("archive: message not found")
 // same call cannot succeed.
 var ErrInvalid = errors.New("archive: invalid input")
 
-// maxConns bounds the connections to the file. Writers take one at a time
-// (see Store.writeSlot); the rest serve concurrent reads.
-const maxConns = 8
+// maxReaders bounds the connections that serve reads at the same time.
+const maxReaders = 8
 
 // Store is an open archive. It is safe for concurrent use.
 type Store struct {
 	path string
-	db   *sql.DB
-	// writeSlot holds one token; writers take it so that they queue in Go,
-	// where a cancelled context can stop the wait, instead of polling in
-	// SQLite's busy handler. busy_timeout still covers other processes.
-	writeSlot chan struct{}
+	// writer has a single connection. SQLite lets one connection write at
+	// a time anyway; with one connection writers queue in database/sql,
+	// where a cancelled context stops the wait (rather than polling in
+	// SQLite's busy handler), and that connection's page cache stays warm.
+	writer *sql.DB
+	// reader is a pool of read-only connections for concurrent queries.
+	reader    *sql.DB
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -49,13 +50,30 @@ func Open(path string) (*Store, error) {
 	if err := createPrivateFile(abs); err != nil {
 		return nil, fmt.Errorf("open archive %s: %w", abs, err)
 	}
-	db, err := openDB(abs)
+	s, err := openStore(abs)
 	if err != nil {
 		return nil, fmt.Errorf("open archive %s: %w%s", abs, err, hint(err))
 	}
-	s := &Store{path: abs, db: db, writeSlot: make(chan struct{}, 1)}
-	s.writeSlot <- struct{}{}
 	return s, nil
+}
+
+// openStore opens the writer first: it sets WAL mode and migrates, so the
+// readers find the file ready.
+func openStore(path string) (*Store, error) {
+	writer, err := openDB(dsn(path), 1)
+	if err != nil {
+		return nil, err
+	}
+	if err := prepareDB(context.Background(), writer); err != nil {
+		writer.Close()
+		return nil, err
+	}
+	reader, err := openDB(dsn(path)+"&_pragma=query_only(1)", maxReaders)
+	if err != nil {
+		writer.Close()
+		return nil, err
+	}
+	return &Store{path: path, writer: writer, reader: reader}, nil
 }
 
 // createPrivateFile makes sure the archive's directory and file exist, so
@@ -72,14 +90,16 @@ func createPrivateFile(path string) error {
 	return f.Close()
 }
 
-func openDB(path string) (*sql.DB, error) {
-	db, err := sql.Open("sqlite", dsn(path))
+// openDB opens a pool of at most conns connections and checks that one
+// can be made.
+func openDB(dsn string, conns int) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
 	}
-	db.SetMaxOpenConns(maxConns)
-	db.SetMaxIdleConns(maxConns)
-	if err := prepareDB(context.Background(), db); err != nil {
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
+	if err := db.Ping(); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -97,10 +117,12 @@ func openDB(path string) (*sql.DB, error) {
 //     cache, which outlives the process, so a committed message survives
 //     kill -9 or a crash of parley; only an OS crash or power loss can
 //     roll back the last few commits, and even that never corrupts the
-//     file. FULL would fsync every commit for power-loss durability at
-//     several times the cost of a Put.
-//   - busy_timeout(5000): wait up to 5 s for a lock another connection or
-//     process holds, instead of failing at once with SQLITE_BUSY.
+//     file. FULL would fsync every commit for power-loss durability; it
+//     more than doubled the time of a Put in BenchmarkPut (and an fsync
+//     costs far more on many real disks).
+//   - busy_timeout(5000): wait up to 5 s for a lock that another connection
+//     (Check's own) or another process holds, instead of failing at once
+//     with SQLITE_BUSY.
 //   - foreign_keys(1): enforce foreign keys, which later schemas may use.
 //   - _txlock=immediate: transactions take the write lock at BEGIN, so a
 //     read-then-write transaction cannot fail half-way on a lock upgrade.
@@ -144,21 +166,12 @@ func journalMode(ctx context.Context, db *sql.DB) (string, error) {
 // Close closes the archive. It is safe to call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		if err := s.db.Close(); err != nil {
+		err := errors.Join(s.reader.Close(), s.writer.Close())
+		if err != nil {
 			s.closeErr = fmt.Errorf("close archive %s: %w", s.path, err)
 		}
 	})
 	return s.closeErr
-}
-
-// acquireWrite waits for the write slot; call the returned func to release it.
-func (s *Store) acquireWrite(ctx context.Context) (release func(), err error) {
-	select {
-	case <-s.writeSlot:
-		return func() { s.writeSlot <- struct{}{} }, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
 }
 
 const insertMessage = `
@@ -174,12 +187,7 @@ func (s *Store) Put(ctx context.Context, m Message) (inserted bool, err error) {
 	if err := m.validate(); err != nil {
 		return false, err
 	}
-	release, err := s.acquireWrite(ctx)
-	if err != nil {
-		return false, s.wrap(err, "store message %q", m.ID)
-	}
-	defer release()
-	res, err := s.db.ExecContext(ctx, insertMessage,
+	res, err := s.writer.ExecContext(ctx, insertMessage,
 		m.ID, m.From, m.To, m.Room, m.FromName, m.Text,
 		toNanos(m.SentAt), toNanos(m.ReceivedAt), string(m.Direction), string(m.State))
 	if err != nil {
@@ -197,12 +205,7 @@ func (s *Store) SetState(ctx context.Context, id string, st State) error {
 	if !st.valid() {
 		return fmt.Errorf("%w: set state of message %q: unknown state %q", ErrInvalid, id, st)
 	}
-	release, err := s.acquireWrite(ctx)
-	if err != nil {
-		return s.wrap(err, "set state of message %q", id)
-	}
-	defer release()
-	res, err := s.db.ExecContext(ctx, "UPDATE messages SET state = ? WHERE id = ?", string(st), id)
+	res, err := s.writer.ExecContext(ctx, "UPDATE messages SET state = ? WHERE id = ?", string(st), id)
 	if err != nil {
 		return s.wrap(err, "set state of message %q", id)
 	}
@@ -218,7 +221,7 @@ func (s *Store) SetState(ctx context.Context, id string, st State) error {
 
 // Get returns the message with the given ID, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (Message, error) {
-	row := s.db.QueryRowContext(ctx, "SELECT "+messageColumns+" FROM messages WHERE id = ?", id)
+	row := s.reader.QueryRowContext(ctx, "SELECT "+messageColumns+" FROM messages WHERE id = ?", id)
 	m, err := scanMessage(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Message{}, fmt.Errorf("get message %q: %w", id, ErrNotFound)
@@ -250,31 +253,29 @@ func scanMessage(row scanner) (Message, error) {
 
 // Check verifies the database file and the full-text index, and returns an
 // error describing the damage if either is not intact.
+//
+// It uses a connection of its own: FTS5 caches its index structure per
+// connection, and PRAGMA integrity_check on a reader whose cache predates
+// the latest writes reports corruption that is not there (seen with SQLite
+// 3.54.1; queries refresh the cache, the integrity check does not).
 func (s *Store) Check(ctx context.Context) error {
-	if err := s.checkDatabase(ctx); err != nil {
+	db, err := openDB(dsn(s.path), 1)
+	if err != nil {
+		return s.wrap(err, "check archive")
+	}
+	defer db.Close()
+	if err := s.checkDatabase(ctx, db); err != nil {
 		return err
 	}
-	return s.checkFullText(ctx)
+	return s.checkFullText(ctx, db)
 }
 
 // maxProblems bounds how many integrity_check lines go into an error.
 const maxProblems = 10
 
-func (s *Store) checkDatabase(ctx context.Context) error {
-	rows, err := s.db.QueryContext(ctx, fmt.Sprintf("PRAGMA integrity_check(%d)", maxProblems))
+func (s *Store) checkDatabase(ctx context.Context, db *sql.DB) error {
+	problems, err := integrityProblems(ctx, db)
 	if err != nil {
-		return s.wrap(err, "check archive")
-	}
-	defer rows.Close()
-	var problems []string
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			return s.wrap(err, "check archive")
-		}
-		problems = append(problems, line)
-	}
-	if err := rows.Err(); err != nil {
 		return s.wrap(err, "check archive")
 	}
 	if len(problems) == 1 && problems[0] == "ok" {
@@ -283,17 +284,31 @@ func (s *Store) checkDatabase(ctx context.Context) error {
 	return fmt.Errorf("check archive %s: damaged: %s: restore it from a backup or move it aside", s.path, strings.Join(problems, "; "))
 }
 
+// integrityProblems returns the lines of PRAGMA integrity_check: just "ok"
+// when the file is intact.
+func integrityProblems(ctx context.Context, db *sql.DB) ([]string, error) {
+	rows, err := db.QueryContext(ctx, fmt.Sprintf("PRAGMA integrity_check(%d)", maxProblems))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return nil, err
+		}
+		lines = append(lines, line)
+	}
+	return lines, rows.Err()
+}
+
 // checkFullText compares the FTS index with the messages table (rank 1 asks
 // FTS5 to check an external-content index against its content).
-func (s *Store) checkFullText(ctx context.Context) error {
-	release, err := s.acquireWrite(ctx) // the check is an INSERT command
+func (s *Store) checkFullText(ctx context.Context, db *sql.DB) error {
+	_, err := db.ExecContext(ctx, "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")
 	if err != nil {
-		return s.wrap(err, "check full-text index")
-	}
-	defer release()
-	_, err = s.db.ExecContext(ctx, "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")
-	if err != nil {
-		return fmt.Errorf("check archive %s: full-text index: %w: rebuild it or move the archive aside", s.path, err)
+		return fmt.Errorf("check archive %s: full-text index: %w: restore it from a backup or move it aside", s.path, err)
 	}
 	return nil
 }

@@ -78,7 +78,7 @@ func sameMessage(got, want Message) bool {
 func rowCount(t testing.TB, s *Store) int {
 	t.Helper()
 	var n int
-	if err := s.db.QueryRow("SELECT count(*) FROM messages").Scan(&n); err != nil {
+	if err := s.reader.QueryRow("SELECT count(*) FROM messages").Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -103,15 +103,19 @@ func TestOpenCreatesPrivateFileInWALMode(t *testing.T) {
 			t.Errorf("mode of %s = %v, want %v", name, fi.Mode(), want)
 		}
 	}
-	assertPragmasOnEveryConn(t, s.db)
+	assertPragmasOnEveryConn(t, s.writer, 1, "0")
+	assertPragmasOnEveryConn(t, s.reader, maxReaders, "1")
 }
 
-// assertPragmasOnEveryConn holds maxConns connections at once, so the pool
-// must open that many, and checks the DSN pragmas took effect on each.
-func assertPragmasOnEveryConn(t *testing.T, db *sql.DB) {
+// assertPragmasOnEveryConn holds conns connections of db at once, so the
+// pool must open that many, and checks the DSN pragmas took effect on each.
+func assertPragmasOnEveryConn(t *testing.T, db *sql.DB, conns int, queryOnly string) {
 	ctx := context.Background()
-	want := map[string]string{"journal_mode": "wal", "synchronous": "1", "busy_timeout": "5000", "foreign_keys": "1"}
-	for range maxConns {
+	want := map[string]string{
+		"journal_mode": "wal", "synchronous": "1", "busy_timeout": "5000", "foreign_keys": "1",
+		"query_only": queryOnly,
+	}
+	for range conns {
 		conn, err := db.Conn(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -163,7 +167,7 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.db.Exec(fmt.Sprintf("PRAGMA user_version = %d", len(migrations)+1)); err != nil {
+	if _, err := s.writer.Exec(fmt.Sprintf("PRAGMA user_version = %d", len(migrations)+1)); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -196,7 +200,7 @@ func TestReopenKeepsMessagesAndSchema(t *testing.T) {
 	}
 	defer s.Close()
 	var version int
-	if err := s.db.QueryRow("PRAGMA user_version").Scan(&version); err != nil || version != len(migrations) {
+	if err := s.reader.QueryRow("PRAGMA user_version").Scan(&version); err != nil || version != len(migrations) {
 		t.Errorf("user_version = %d, %v; want %d", version, err, len(migrations))
 	}
 	if got := mustList(t, s, Query{Search: "reopen"}); ids(got) != "m1" {
@@ -500,13 +504,29 @@ func TestCheck(t *testing.T) {
 	}
 	// Tell the index a different text was removed than was stored, so it
 	// no longer matches the messages table.
-	_, err := s.db.Exec(`INSERT INTO messages_fts (messages_fts, rowid, body)
+	_, err := s.writer.Exec(`INSERT INTO messages_fts (messages_fts, rowid, body)
 		SELECT 'delete', seq, 'unrelated words' FROM messages WHERE id = 'hello'`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Check(ctx); err == nil {
 		t.Error("Check did not notice a full-text index out of step with the messages")
+	}
+}
+
+// TestCheckAfterReaderCachedIndex guards Check's own connection: a pooled
+// reader that searched before more writes holds a stale FTS5 structure.
+func TestCheckAfterReaderCachedIndex(t *testing.T) {
+	s := openTestStore(t)
+	s.reader.SetMaxOpenConns(1) // so the search and the check share a connection
+	for i := range 300 {
+		mustPut(t, s, newMessage(fmt.Sprint("m", i), "a", "b", fmt.Sprint("words number ", i), base))
+		if i%50 == 0 {
+			mustList(t, s, Query{Search: "words"})
+		}
+	}
+	if err := s.Check(context.Background()); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -2,15 +2,19 @@
 //
 // The database is a single file (plus its -wal and -shm companions) opened
 // through the pure-Go driver modernc.org/sqlite, so parley builds with
-// CGO_ENABLED=0. A Store is safe for concurrent use by many goroutines.
+// CGO_ENABLED=0. A Store is safe for concurrent use by many goroutines:
+// writes go through one connection, one at a time, as SQLite requires;
+// reads use a pool of read-only connections and run alongside them.
 //
 // # Durability
 //
 // Put returns only after its transaction has committed. The node acknowledges
 // a received message only after Put returns, so a message that was
 // acknowledged survives the parley process being killed at any moment
-// (kill -9 included). See the dsn function for why synchronous=NORMAL is
-// enough for that.
+// (kill -9 included). synchronous=NORMAL is enough for that: in WAL mode a
+// commit reaches the kernel with write(2) before COMMIT returns, and only
+// checkpoints wait for fsync. An OS crash or power loss (not a process
+// crash) can lose the last few commits, but never corrupts the file.
 //
 // # Schema
 //
@@ -34,5 +38,6 @@
 // every word. Operators such as AND, NEAR, -, * and ( are therefore looked
 // for as ordinary text, and since the tokenizer drops punctuation, words made
 // only of punctuation are ignored. A search with no letters or digits at all
-// is rejected with ErrInvalid.
+// is rejected with ErrInvalid; a blank search does not filter. There is no
+// prefix search: "hel*" looks for the word "hel".
 package archive

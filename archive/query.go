@@ -28,7 +28,7 @@ func (s *Store) List(ctx context.Context, q Query) ([]Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := s.reader.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, s.wrap(err, "list messages")
 	}
