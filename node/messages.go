@@ -8,7 +8,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 
 	"github.com/parley-im/parley/api"
 	"github.com/parley-im/parley/archive"
@@ -67,11 +66,11 @@ func (n *Node) Ping(ctx context.Context, to string) (time.Duration, error) {
 	if err := n.host.Connect(ctx, peer.AddrInfo{ID: id}); err != nil {
 		return 0, fmt.Errorf("%s is not reachable: %w", n.displayName(id), err)
 	}
-	r := <-ping.Ping(ctx, n.host, id)
-	if r.Error != nil {
-		return 0, fmt.Errorf("ping %s: %w", n.displayName(id), r.Error)
+	rtt, err := pingOnce(ctx, n.host, id)
+	if err != nil {
+		return 0, fmt.Errorf("ping %s: %w", n.displayName(id), err)
 	}
-	return r.RTT, nil
+	return rtt, nil
 }
 
 // deliver connects if needed and sends m, protecting the connection: people we talk to

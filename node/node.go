@@ -117,6 +117,7 @@ func (n *Node) start() error {
 		return fmt.Errorf("subscribe to identify events: %w", err)
 	}
 	n.goRun(func() { n.watchIdentify(sub) })
+	n.goRun(n.watchLiveness)
 	if err := n.startStaticPeers(); err != nil {
 		return err
 	}

@@ -250,10 +250,11 @@ func (n *Node) CLI(args ...string) string {
 	return out
 }
 
-// JSON runs the CLI with --json and decodes its output into v.
+// JSON runs the CLI command args[0] with --json (placed right after the command name,
+// since flags end at the first argument) and decodes its output into v.
 func (n *Node) JSON(v any, args ...string) {
 	n.tb.Helper()
-	out := n.CLI(append(args, "--json")...)
+	out := n.CLI(append([]string{args[0], "--json"}, args[1:]...)...)
 	if err := json.Unmarshal([]byte(out), v); err != nil {
 		n.tb.Fatalf("%s: decode %q: %v", n.opts.Name, out, err)
 	}
