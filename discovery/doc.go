@@ -27,9 +27,16 @@
 // # Browsing
 //
 // hashicorp/mdns servers never announce, so a node browses by querying: at Start, 0.3 s, 1 s and
-// 2 s after, then every Interval (5 s). Each round re-scans the interfaces (starting and stopping
-// per-interface servers, refreshing the advert when the addresses changed) and sends one query
-// per interface and address family. Replies come back by unicast to the querying socket; queries
-// are looped back to servers in the same network namespace, so two nodes on one machine find
-// each other.
+// 2 s after, then every Interval (5 s); the quick schedule starts over when an interface or
+// address appears. Each round re-scans the interfaces (starting and stopping per-interface
+// servers, swapping in a new advert when the listen addresses changed) and sends one query per
+// interface and address family. A round's answers are reported when its queries end (after
+// 0.3 s for the first round), so an already-running node is found in about 0.3 s.
+//
+// hashicorp's server always answers by unicast to the querying socket, and the query leaves a
+// plain UDP socket whose multicast loopback is on, so servers in the same network namespace see
+// it: two nodes on one machine find each other. (The servers' own sockets come from
+// net.ListenMulticastUDP, which turns loopback off, so multicast answers would not work there.)
+// A namespace needs a route for 224.0.0.0/4 (a default route will do), or hashicorp's client
+// fails with "failed to bind to any multicast udp port".
 package discovery

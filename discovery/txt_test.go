@@ -17,16 +17,20 @@ import (
 // testID returns a deterministic Ed25519 peer ID for seed.
 func testID(tb testing.TB, seed string) peer.ID {
 	tb.Helper()
-	sum := sha256.Sum256([]byte(seed))
-	sk, _, err := crypto.GenerateEd25519Key(bytes.NewReader(sum[:]))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	id, err := peer.IDFromPrivateKey(sk)
+	id, err := seedID(seed)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return id
+}
+
+func seedID(seed string) (peer.ID, error) {
+	sum := sha256.Sum256([]byte(seed))
+	sk, _, err := crypto.GenerateEd25519Key(bytes.NewReader(sum[:]))
+	if err != nil {
+		return "", err
+	}
+	return peer.IDFromPrivateKey(sk)
 }
 
 func maddrs(tb testing.TB, ss ...string) []ma.Multiaddr {
