@@ -3,12 +3,14 @@
 # tool is present it only checks and exits.
 #
 #   ip (iproute2)  internal/netlab builds network namespaces, veths and a bridge with it
+#   gcc            the race detector (go test -race) needs cgo
 #
 # Add a line to NEEDED (command:package) when a test starts using another tool.
 set -euo pipefail
 
 NEEDED=(
   "ip:iproute2"
+  "gcc:gcc"
 )
 
 missing=()
