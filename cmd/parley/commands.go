@@ -206,6 +206,9 @@ func historyCommand() *cli.Command {
 }
 
 func runHistory(c *cli.Context) error {
+	if c.NArg() > 1 {
+		return usageError("history takes one peer, got %q: flags go before it (parley history --limit 20 Bob)", c.Args().Slice())
+	}
 	q := api.HistoryQuery{Peer: c.Args().First(), Search: c.String("search"), Limit: c.Int("limit")}
 	var err error
 	if q.Since, err = parseWhen(c.String("since")); err != nil {
