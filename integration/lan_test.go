@@ -3,6 +3,7 @@ package integration
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,4 +119,40 @@ func assertOfflineAfterKill(t *testing.T, victim *testnode.Node, watchers ...*te
 		})
 		t.Logf("%s shows the killed node offline after %v", w.Home, time.Since(killed).Round(100*time.Millisecond))
 	}
+}
+
+// TestTwoHomesOnOneMachine: two people on one machine (one namespace) each run a node
+// with its own home. The second finds the default port taken and falls back to a free
+// one; they find each other by mDNS and talk.
+func TestTwoHomesOnOneMachine(t *testing.T) {
+	lab := netlab.New(t)
+	desk := lab.AddHost("desk")
+	ann := testnode.Start(t, testnode.Options{Name: "Ann", Host: desk})
+	bob := testnode.Start(t, testnode.Options{Name: "Bob", Host: desk})
+	if ports(ann.Status().Addrs) == ports(bob.Status().Addrs) {
+		t.Fatalf("both nodes listen on the same ports: %v", ann.Status().Addrs)
+	}
+	waitOnline(t, ann, "Bob")
+	waitOnline(t, bob, "Ann")
+	var res api.SendResult
+	bob.JSON(&res, "send", "Ann", "same desk, different homes")
+	if res.Message.State != api.StateDelivered {
+		t.Fatalf("send: %+v", res)
+	}
+	assertReceived(t, ann, []string{"same desk, different homes"})
+}
+
+// ports is the set of TCP/UDP port components of addrs, as one comparable string.
+func ports(addrs []string) string {
+	var out []string
+	for _, a := range addrs {
+		parts := strings.Split(a, "/")
+		for i := 0; i+1 < len(parts); i++ {
+			if parts[i] == "tcp" || parts[i] == "udp" {
+				out = append(out, parts[i]+"/"+parts[i+1])
+			}
+		}
+	}
+	slices.Sort(out)
+	return strings.Join(slices.Compact(out), ",")
 }
