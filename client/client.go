@@ -150,7 +150,10 @@ func (c *Client) Events(ctx context.Context, fn func(api.Event) error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	return fmt.Errorf("%w: the node closed the event stream (%v)", ErrNotRunning, sc.Err())
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("%w for home %s: the event stream broke: %w", ErrNotRunning, c.home, err)
+	}
+	return fmt.Errorf("%w for home %s: the node closed the event stream", ErrNotRunning, c.home)
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
