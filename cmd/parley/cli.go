@@ -38,7 +38,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:                 "parley",
 		Usage:                "a messenger for people who share a network but not a server",
 		Version:              version,
@@ -59,11 +59,33 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			initCommand(), upCommand(), idCommand(), peersCommand(), sendCommand(),
 			historyCommand(), chatCommand(), completionCommand(),
 		},
-		ExitErrHandler: func(*cli.Context, error) {}, // run prints errors and picks the status
-		OnUsageError: func(c *cli.Context, err error, _ bool) error {
-			return &exitError{code: 2, err: fmt.Errorf("%w (see `parley %s --help`)", err, c.Command.Name)}
+		// Without an Action, urfave/cli answers an unknown command with "No help topic
+		// for 'x'" and exit status 1.
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return usageError("unknown command %q (see `parley --help`)", c.Args().First())
+			}
+			return cli.ShowAppHelp(c)
 		},
+		ExitErrHandler: func(*cli.Context, error) {}, // run prints errors and picks the status
+		OnUsageError:   onUsageError,
 	}
+	// urfave/cli does not pass the app's OnUsageError down: without this a command's
+	// bad flag exits 1 and dumps the command's help on stdout.
+	for _, cmd := range app.Commands {
+		cmd.OnUsageError = onUsageError
+	}
+	return app
+}
+
+// onUsageError reports a flag the command line got wrong with exit status 2 and says
+// where to read about it.
+func onUsageError(c *cli.Context, err error, isSubcommand bool) error {
+	help := "parley --help"
+	if isSubcommand {
+		help = "parley " + c.Command.Name + " --help"
+	}
+	return &exitError{code: 2, err: fmt.Errorf("%w (see `%s`)", err, help)}
 }
 
 // defaultHome is the OS config directory + /parley.

@@ -210,6 +210,9 @@ func runHistory(c *cli.Context) error {
 		return usageError("history takes one peer, got %q: flags go before it (parley history --limit 20 Bob)", c.Args().Slice())
 	}
 	q := api.HistoryQuery{Peer: c.Args().First(), Search: c.String("search"), Limit: c.Int("limit")}
+	if q.Limit < 0 {
+		return usageError("--limit %d: give a positive number of messages", q.Limit)
+	}
 	var err error
 	if q.Since, err = parseWhen(c.String("since")); err != nil {
 		return usageError("--since: %v", err)

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parley-im/parley/api"
+)
+
+// TestMain fails the package if its tests, all done, leave goroutines behind: every
+// command, chat included, must return having stopped what it started.
+func TestMain(m *testing.M) {
+	before := runtime.NumGoroutine()
+	code := m.Run()
+	if after := settledGoroutines(before); code == 0 && after > before {
+		buf := make([]byte, 1<<20)
+		fmt.Fprintf(os.Stderr, "%d goroutines left behind by the tests:\n%s", after-before, buf[:runtime.Stack(buf, true)])
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// settledGoroutines waits (boundedly) for the goroutine count to drop to target.
+func settledGoroutines(target int) int {
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > target && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return runtime.NumGoroutine()
+}
+
+// result is what one CLI invocation did.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+}
+
+// parley runs `parley ARGS...` in-process with stdin and returns its exit status and
+// output. A command that hangs fails the test instead of the suite.
+func parley(t *testing.T, stdin io.Reader, args ...string) result {
+	t.Helper()
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stdout, stderr syncBuffer
+	code := run(ctx, append([]string{"parley"}, args...), stdin, &stdout, &stderr)
+	if ctx.Err() != nil {
+		t.Fatalf("parley %s did not finish in time", strings.Join(args, " "))
+	}
+	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+// syncBuffer is a bytes.Buffer that a test may read while a command writes to it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func wantOutput(t *testing.T, r result, code int, stdout, stderr []string) {
+	t.Helper()
+	if r.code != code {
+		t.Errorf("exit status %d, want %d", r.code, code)
+	}
+	for _, s := range stdout {
+		if !strings.Contains(r.stdout, s) {
+			t.Errorf("stdout lacks %q", s)
+		}
+	}
+	for _, s := range stderr {
+		if !strings.Contains(r.stderr, s) {
+			t.Errorf("stderr lacks %q", s)
+		}
+	}
+	if t.Failed() {
+		t.Logf("%s", r)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	commands := []string{"init", "up", "id", "peers", "send", "history", "chat", "completion", "--home"}
+	for _, args := range [][]string{{"--help"}, {"-h"}, {}} {
+		r := parley(t, nil, args...)
+		wantOutput(t, r, 0, commands, nil)
+		if r.stderr != "" {
+			t.Errorf("parley %v wrote to stderr: %q", args, r.stderr)
+		}
+	}
+	wantOutput(t, parley(t, nil, "send", "--help"), 0, []string{"parley send", "TO TEXT...", "--json"}, nil)
+	wantOutput(t, parley(t, nil, "history", "--help"), 0, []string{"--search", "--since", "--until", "--limit"}, nil)
+}
+
+func TestVersion(t *testing.T) {
+	wantOutput(t, parley(t, nil, "--version"), 0, []string{api.Version}, nil)
+}
+
+// Wrong command lines exit 2 with one line on stderr that says what is wrong and where
+// to look, and nothing on stdout. None of them gets as far as a node: the home is empty.
+func TestUsageErrors(t *testing.T) {
+	home := t.TempDir()
+	cases := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"bogus"}, []string{`unknown command "bogus"`, "`parley --help`"}},
+		{[]string{"--bogus"}, []string{"flag provided but not defined: -bogus", "(see `parley --help`)"}},
+		{[]string{"send", "--bogus", "bob", "hi"}, []string{"-bogus", "(see `parley send --help`)"}},
+		{[]string{"history", "--limit", "many"}, []string{"-limit", "(see `parley history --help`)"}},
+		{[]string{"history", "--limit", "-1"}, []string{"--limit"}},
+		{[]string{"history", "--since", "garbage"}, []string{"--since", `"garbage" is not a time`}},
+		{[]string{"history", "--until", "garbage"}, []string{"--until", `"garbage" is not a time`}},
+		{[]string{"history", "--since", "-3h"}, []string{"--since"}},
+		{[]string{"history", "bob", "--limit", "20"}, []string{"flags go before it"}},
+		{[]string{"send"}, []string{"send needs a recipient and text"}},
+		{[]string{"send", "bob"}, []string{"send needs a recipient and text"}},
+		{[]string{"completion"}, []string{"completion needs a shell: bash, zsh or fish"}},
+		{[]string{"completion", "powershell"}, []string{"completion needs a shell"}},
+		{[]string{"up", "--log-level", "loud"}, []string{"--log-level", "debug, info, warn or error"}},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			r := parley(t, nil, append([]string{"--home", home}, c.args...)...)
+			wantOutput(t, r, 2, nil, append([]string{"parley: "}, c.want...))
+			if r.stdout != "" {
+				t.Errorf("a usage error printed to stdout:\n%s", r.stdout)
+			}
+			if strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+				t.Errorf("stderr is not one line:\n%s", r.stderr)
+			}
+			if strings.Contains(r.stderr, "parley parley") {
+				t.Errorf("stderr repeats the program name: %s", r.stderr)
+			}
+		})
+	}
+	if entries, _ := os.ReadDir(home); len(entries) != 0 {
+		t.Errorf("usage errors left files in the home: %v", entries)
+	}
+}
+
+func TestInit(t *testing.T) {
+	home := t.TempDir()
+	r := parley(t, nil, "--home", home, "init", "--name", "Ann Example")
+	wantOutput(t, r, 0, []string{"Created identity in " + home, "Name:         Ann Example", "Peer ID:      12D3KooW", "Fingerprint:  "}, nil)
+	fi, err := os.Stat(filepath.Join(home, "identity.key"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("identity.key: %v, %v; want a file of mode 0600", fi, err)
+	}
+	key, _ := os.ReadFile(filepath.Join(home, "identity.key"))
+
+	r = parley(t, nil, "--home", home, "init", "--name", "Someone Else")
+	wantOutput(t, r, 1, nil, []string{"parley: ", "already exists", home})
+	if again, _ := os.ReadFile(filepath.Join(home, "identity.key")); !bytes.Equal(again, key) {
+		t.Error("a refused init changed the identity key")
+	}
+}
+
+func TestInitJSON(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "new")
+	r := parley(t, nil, "--home", home, "init", "--json", "--name", "ann")
+	if r.code != 0 {
+		t.Fatalf("%s", r)
+	}
+	var st api.Status
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		t.Fatalf("stdout is not a Status: %v\n%s", err, r.stdout)
+	}
+	if st.Name != "ann" || !strings.HasPrefix(st.PeerID, "12D3KooW") || st.Home != home || st.Fingerprint == "" || st.Version != api.Version {
+		t.Errorf("init --json printed %+v", st)
+	}
+}
+
+func TestInitRejectsAnEmptyName(t *testing.T) {
+	home := t.TempDir()
+	wantOutput(t, parley(t, nil, "--home", home, "init", "--name", " "), 1, nil, []string{"display name is empty"})
+	if _, err := os.Stat(filepath.Join(home, "identity.key")); err == nil {
+		t.Error("init with an empty name created an identity")
+	}
+}
+
+// Every client command, run for a home with no node, says so and how to fix it.
+func TestNoNodeRunning(t *testing.T) {
+	home := t.TempDir()
+	if r := parley(t, nil, "--home", home, "init", "--name", "ann"); r.code != 0 {
+		t.Fatalf("init: %s", r)
+	}
+	for _, args := range [][]string{
+		{"id"}, {"id", "--json"}, {"peers"}, {"peers", "--json"}, {"send", "bob", "hi"},
+		{"history"}, {"history", "--json", "bob"}, {"chat"}, {"chat", "bob"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			r := parley(t, strings.NewReader("hi\n"), append([]string{"--home", home}, args...)...)
+			wantOutput(t, r, 1, nil, []string{"parley is not running for home " + home, "start it with `parley up`"})
+			if r.stdout != "" {
+				t.Errorf("stdout: %q", r.stdout)
+			}
+		})
+	}
+}
+
+func TestHomeFromEnvironment(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("PARLEY_HOME", home)
+	wantOutput(t, parley(t, nil, "id"), 1, nil, []string{"parley is not running for home " + home})
+}
+
+func TestRelativeHomeIsMadeAbsolute(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	wantOutput(t, parley(t, nil, "--home", "rel", "peers"), 1, nil, []string{"parley is not running for home " + filepath.Join(dir, "rel") + ":"})
+}
+
+func TestCompletion(t *testing.T) {
+	cases := map[string][]string{
+		"bash": {"_parley_complete", "--generate-bash-completion", "complete -o bashdefault -o default -F _parley_complete parley"},
+		"zsh":  {"#compdef parley", "--generate-bash-completion", "compdef _parley parley"},
+		"fish": {"complete -c parley", "-a 'send'", "-a 'history'", "-l home"},
+	}
+	for shell, want := range cases {
+		t.Run(shell, func(t *testing.T) {
+			r := parley(t, nil, "completion", shell)
+			wantOutput(t, r, 0, want, nil)
+			if r.stderr != "" {
+				t.Errorf("stderr: %q", r.stderr)
+			}
+			checkSyntax(t, shell, r.stdout)
+		})
+	}
+}
+
+// checkSyntax has the shell parse the script without running it, when that shell is
+// installed here.
+func checkSyntax(t *testing.T, shell, script string) {
+	t.Helper()
+	flag := map[string]string{"bash": "-n", "zsh": "-n", "fish": "--no-execute"}[shell]
+	path, err := exec.LookPath(shell)
+	if err != nil {
+		t.Logf("%s is not installed: syntax not checked", shell)
+		return
+	}
+	cmd := exec.Command(path, flag)
+	cmd.Stdin = strings.NewReader(script)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("%s does not parse the script: %v\n%s", shell, err, out)
+	}
+}
+
+// The completion scripts call `parley ... --generate-bash-completion`; this is what
+// they get back. urfave/cli's completer reads os.Args rather than the arguments given
+// to the app, so the test sets it.
+func TestCompletionCandidates(t *testing.T) {
+	args := os.Args
+	t.Cleanup(func() { os.Args = args })
+	os.Args = []string{"parley", "--generate-bash-completion"}
+	r := parley(t, nil, os.Args[1:]...)
+	wantOutput(t, r, 0, []string{"init\n", "send\n", "history\n", "chat\n", "completion\n"}, nil)
+}
