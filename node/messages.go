@@ -161,7 +161,7 @@ func (n *Node) resolve(to string) (peer.ID, error) {
 
 func (n *Node) displayName(id peer.ID) string {
 	if e, ok := n.peers.get(id); ok && e.name != "" {
-		return fmt.Sprintf("%s (%s)", e.name, id.ShortString())
+		return fmt.Sprintf("%s (%s)", e.name, id)
 	}
 	return id.String()
 }

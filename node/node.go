@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/parley-im/parley/api"
 	"github.com/parley-im/parley/archive"
@@ -142,7 +143,7 @@ func (n *Node) startMDNS() error {
 	m, err := discovery.NewMDNS(discovery.MDNSConfig{
 		Self:   n.host.ID(),
 		Name:   n.cfg.Identity.Name,
-		Addrs:  n.host.Addrs,
+		Addrs:  n.lanAddrs,
 		Found:  n.onDiscovered,
 		Logger: n.log.With("discovery", "mdns"),
 	})
@@ -156,6 +157,18 @@ func (n *Node) startMDNS() error {
 	return nil
 }
 
+// lanAddrs are the listen addresses worth telling the LAN: loopback ones would make a
+// peer on another machine dial itself.
+func (n *Node) lanAddrs() []ma.Multiaddr {
+	var out []ma.Multiaddr
+	for _, a := range n.host.Addrs() {
+		if !manet.IsIPLoopback(a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // onDiscovered is called by discovery sources; it must not block, so dials happen on
 // their own goroutines.
 func (n *Node) onDiscovered(p discovery.Peer) {
@@ -163,10 +176,10 @@ func (n *Node) onDiscovered(p discovery.Peer) {
 		return
 	}
 	n.host.Peerstore().AddAddrs(p.ID, p.Addrs, 2*time.Minute)
-	_, known := n.peers.get(p.ID)
-	if n.peers.observe(p.ID, p.Name, p.Via, p.Addrs, time.Now()) {
-		if !known {
-			n.log.Info("found peer", "via", p.Via, "name", p.Name, "peer", p.ID)
+	before, known := n.peers.get(p.ID)
+	if n.peers.observe(p.ID, p.Name, p.Via, p.Addrs, time.Now()) || before.via != p.Via {
+		if !known || before.via != p.Via {
+			n.log.Info("found peer", "via", p.Via, "name", p.Name, "peer", p.ID.String())
 		}
 		n.publishPeer(p.ID)
 	}
