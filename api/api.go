@@ -24,6 +24,10 @@ const (
 	PathHistory = "/v1/history" // GET ?peer=&search=&since=&until=&limit=: MessageList
 	PathEvents  = "/v1/events"  // GET: text/event-stream of Event, one per "data:" line
 	PathPing    = "/v1/ping"    // POST ?peer=: PingResult
+
+	PathTransfers = "/v1/transfers" // GET: TransferList; POST SendFilesRequest: Transfer
+	// PathTransfers + "/{id}": GET Transfer; + "/{id}/accept", "/{id}/cancel": POST, Transfer;
+	// + "/{id}/wait": GET, answers once the transfer has ended (or the request's deadline).
 )
 
 // Files the running node keeps in its home directory for clients.
@@ -118,19 +122,82 @@ type PingResult struct {
 	RoundTrip time.Duration `json:"round_trip_ns"`
 }
 
+// Transfer states; the last six are final.
+const (
+	TransferHashing      = "hashing"
+	TransferWaiting      = "waiting"      // offered; the receiver has not accepted yet
+	TransferPending      = "pending"      // incoming; waiting for `parley transfers accept`
+	TransferTransferring = "transferring" // data moving
+	TransferPaused       = "paused"       // peer away or a local problem; resumes by itself
+	TransferScanning     = "scanning"
+	TransferCompleted    = "completed"
+	TransferQuarantined  = "quarantined"
+	TransferRejected     = "rejected"
+	TransferFailed       = "failed"
+	TransferCanceled     = "canceled"
+)
+
+// TransferFile is one file of a transfer.
+type TransferFile struct {
+	Path string `json:"path"` // relative, slash-separated
+	Size int64  `json:"size"`
+	Done int64  `json:"done"`
+}
+
+// Transfer is one file transfer, either way (`parley transfers`).
+type Transfer struct {
+	ID           string         `json:"id"`
+	Direction    string         `json:"direction"` // "out" or "in"
+	PeerID       string         `json:"peer_id"`
+	PeerName     string         `json:"peer_name,omitempty"`
+	State        string         `json:"state"`
+	Error        string         `json:"error,omitempty"`
+	Files        []TransferFile `json:"files,omitempty"`
+	TotalBytes   int64          `json:"total_bytes"`
+	DoneBytes    int64          `json:"done_bytes"`
+	ResumedBytes int64          `json:"resumed_bytes,omitempty"`
+	SentBytes    int64          `json:"sent_bytes,omitempty"`
+	Rate         float64        `json:"rate_bytes_per_s"`
+	StartedAt    time.Time      `json:"started_at"`
+	UpdatedAt    time.Time      `json:"updated_at"`
+	Downloads    string         `json:"downloads,omitempty"` // where an incoming transfer's files land
+}
+
+// Final reports whether the transfer has ended.
+func (t Transfer) Final() bool {
+	switch t.State {
+	case TransferCompleted, TransferQuarantined, TransferRejected, TransferFailed, TransferCanceled:
+		return true
+	}
+	return false
+}
+
+// TransferList is the answer to GET PathTransfers.
+type TransferList struct {
+	Transfers []Transfer `json:"transfers"`
+}
+
+// SendFilesRequest offers files and folders (absolute paths on the node's machine) to To.
+type SendFilesRequest struct {
+	To    string   `json:"to"`
+	Paths []string `json:"paths"`
+}
+
 // Event kinds on the event stream.
 const (
-	EventMessage = "message"       // a message was sent or received: Message
-	EventState   = "message_state" // a message changed state: Message
-	EventPeer    = "peer"          // a peer appeared, changed or went offline: Peer
+	EventMessage  = "message"       // a message was sent or received: Message
+	EventState    = "message_state" // a message changed state: Message
+	EventPeer     = "peer"          // a peer appeared, changed or went offline: Peer
+	EventTransfer = "transfer"      // a transfer changed state or made progress: Transfer
 )
 
 // Event is one entry of the live event stream.
 type Event struct {
-	Type    string    `json:"type"`
-	Time    time.Time `json:"time"`
-	Message *Message  `json:"message,omitempty"`
-	Peer    *Peer     `json:"peer,omitempty"`
+	Type     string    `json:"type"`
+	Time     time.Time `json:"time"`
+	Message  *Message  `json:"message,omitempty"`
+	Peer     *Peer     `json:"peer,omitempty"`
+	Transfer *Transfer `json:"transfer,omitempty"`
 }
 
 // Error is the body of every non-2xx answer.
@@ -145,6 +212,7 @@ const (
 	CodeAmbiguousPeer = "ambiguous_peer"
 	CodeBadRequest    = "bad_request"
 	CodeUnauthorized  = "unauthorized"
+	CodeNotFound      = "not_found"
 	CodeInternal      = "internal"
 )
 
@@ -162,4 +230,5 @@ var (
 	ErrUnknownPeer   = errors.New("unknown peer")
 	ErrAmbiguousPeer = errors.New("more than one peer has that name")
 	ErrBadRequest    = errors.New("request not accepted")
+	ErrNotFound      = errors.New("not found")
 )
