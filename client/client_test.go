@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -392,6 +393,23 @@ func checkGoroutines(t *testing.T) {
 		if n := runtime.NumGoroutine(); n > before {
 			buf := make([]byte, 1<<20)
 			t.Errorf("%d goroutines left behind (%d before, %d after):\n%s", n-before, before, n, buf[:runtime.Stack(buf, true)])
+		}
+	})
+}
+
+// FuzzDecodeError: whatever an error answer holds, the caller gets an *APIError with the
+// status and a message to show.
+func FuzzDecodeError(f *testing.F) {
+	f.Add(404, `{"error":"unknown peer","code":"unknown_peer"}`)
+	f.Add(500, `{"error":""}`)
+	f.Add(502, "<html>")
+	f.Add(400, `{"error":1}`)
+	f.Fuzz(func(t *testing.T, status int, body string) {
+		resp := &http.Response{StatusCode: status, Status: fmt.Sprint(status), Body: io.NopCloser(strings.NewReader(body))}
+		err := decodeError(resp)
+		var ae *APIError
+		if !errors.As(err, &ae) || ae.Status != status || ae.Message == "" {
+			t.Fatalf("decodeError(%d, %q) = %#v", status, body, err)
 		}
 	})
 }

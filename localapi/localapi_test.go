@@ -498,3 +498,59 @@ func checkGoroutines(t *testing.T) {
 		}
 	})
 }
+
+// FuzzSendBody: whatever a local process posts, the server answers 200 or 400 with a
+// JSON document and hands the backend only what decoded.
+func FuzzSendBody(f *testing.F) {
+	for _, seed := range []string{`{"to":"bob","text":"hi"}`, `{"to":"bob"}`, `{}`, `[]`, `{"to":1}`, `{"x":1}`, "", "\x00", `{"to":"a","text":"b"} trailing`} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		b := newFake()
+		w := do(t, New(b, testToken, nil), http.MethodPost, api.PathSend, body)
+		switch w.Code {
+		case http.StatusOK:
+			if len(b.sent()) != 1 {
+				t.Fatalf("200 but the backend got %d sends", len(b.sent()))
+			}
+		case http.StatusBadRequest:
+			if len(b.sent()) != 0 {
+				t.Fatal("400 but the backend got the send")
+			}
+		default:
+			t.Fatalf("status %d for body %q", w.Code, body)
+		}
+		if !json.Valid(w.Body.Bytes()) {
+			t.Fatalf("answer is not JSON: %q", w.Body)
+		}
+	})
+}
+
+// FuzzHistoryQuery: any query string is either rejected with 400 or reaches the backend
+// with a non-negative limit.
+func FuzzHistoryQuery(f *testing.F) {
+	for _, seed := range []string{"", "limit=5", "limit=-1", "since=2026-01-02T03:04:05Z", "since=x", "peer=a&search=b%20c", "limit=99999999999999999999", "%zz"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, query string) {
+		b := newFake()
+		r := httptest.NewRequest(http.MethodGet, api.PathHistory, nil)
+		r.URL.RawQuery = query
+		r.Header.Set("Authorization", "Bearer "+testToken)
+		w := httptest.NewRecorder()
+		New(b, testToken, nil).ServeHTTP(w, r)
+		q := b.lastQuery()
+		switch w.Code {
+		case http.StatusOK:
+			if q == nil || q.Limit < 0 {
+				t.Fatalf("200 with backend query %+v", q)
+			}
+		case http.StatusBadRequest:
+			if q != nil {
+				t.Fatal("400 but the backend was asked")
+			}
+		default:
+			t.Fatalf("status %d for query %q", w.Code, query)
+		}
+	})
+}
