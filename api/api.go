@@ -26,8 +26,7 @@ const (
 	PathPing    = "/v1/ping"    // POST ?peer=: PingResult
 
 	PathTransfers = "/v1/transfers" // GET: TransferList; POST SendFilesRequest: Transfer
-	// PathTransfers + "/{id}": GET Transfer; + "/{id}/accept", "/{id}/cancel": POST, Transfer;
-	// + "/{id}/wait": GET, answers once the transfer has ended (or the request's deadline).
+	// PathTransfers + "/{id}": GET Transfer; + "/{id}/accept", "/{id}/cancel": POST, Transfer.
 )
 
 // Files the running node keeps in its home directory for clients.

@@ -42,6 +42,8 @@ func (e *APIError) Is(target error) bool {
 		return e.Code == api.CodeAmbiguousPeer
 	case api.ErrBadRequest:
 		return e.Code == api.CodeBadRequest
+	case api.ErrNotFound:
+		return e.Code == api.CodeNotFound
 	}
 	return false
 }

@@ -26,6 +26,12 @@ type Backend interface {
 	Ping(ctx context.Context, to string) (time.Duration, error)
 	History(ctx context.Context, q api.HistoryQuery) ([]api.Message, error)
 	Subscribe(buffer int) (<-chan api.Event, func())
+
+	SendFiles(ctx context.Context, to string, paths []string) (api.Transfer, error)
+	Transfers() []api.Transfer
+	Transfer(id string) (api.Transfer, error)
+	AcceptTransfer(id string) (api.Transfer, error)
+	CancelTransfer(id string) (api.Transfer, error)
 }
 
 // Limits of the API.
@@ -56,6 +62,7 @@ func New(b Backend, token string, log *slog.Logger) *Server {
 	s.mux.HandleFunc("GET "+api.PathHistory, s.history)
 	s.mux.HandleFunc("GET "+api.PathEvents, s.eventStream)
 	s.mux.HandleFunc("POST "+api.PathPing, s.ping)
+	s.routeTransfers()
 	return s
 }
 
@@ -193,6 +200,8 @@ func (s *Server) writeBackendError(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusNotFound, api.CodeUnknownPeer, err.Error())
 	case errors.Is(err, api.ErrAmbiguousPeer):
 		writeError(w, http.StatusConflict, api.CodeAmbiguousPeer, err.Error())
+	case errors.Is(err, api.ErrNotFound):
+		writeError(w, http.StatusNotFound, api.CodeNotFound, err.Error())
 	case errors.Is(err, api.ErrBadRequest):
 		writeError(w, http.StatusBadRequest, api.CodeBadRequest, err.Error())
 	default:
