@@ -165,3 +165,29 @@ func TestNamesAreUnique(t *testing.T) {
 		seen[n] = true
 	}
 }
+
+func TestParseRate(t *testing.T) {
+	for in, want := range map[string]int64{"1gbit": 1e9, "200mbit": 200e6, "1.5Mbit": 1.5e6, "64kbit": 64e3, "1000bit": 1000} {
+		if got, err := ParseRate(in); err != nil || got != want {
+			t.Errorf("ParseRate(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "fast", "10", "-1mbit", "mbit", "1MB"} {
+		if _, err := ParseRate(in); err == nil {
+			t.Errorf("ParseRate(%q) accepted", in)
+		}
+	}
+}
+
+func TestLimitRate(t *testing.T) {
+	lab := New(t)
+	h := lab.AddHost("shaped")
+	h.LimitRate(t, "200mbit")
+	if out := h.Run(t, "tc", "qdisc", "show", "dev", "eth0"); !strings.Contains(out, "tbf") || !strings.Contains(out, "200Mbit") {
+		t.Fatalf("after LimitRate: %q", out)
+	}
+	h.ClearRate(t)
+	if out := h.Run(t, "tc", "qdisc", "show", "dev", "eth0"); strings.Contains(out, "tbf") {
+		t.Fatalf("after ClearRate: %q", out)
+	}
+}
