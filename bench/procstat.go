@@ -14,24 +14,30 @@ import (
 const clockTicks = 100
 
 // RSS returns the resident set size (VmRSS) of process pid in bytes.
-func RSS(pid int) (int64, error) {
+func RSS(pid int) (int64, error) { return statusKB(pid, "VmRSS") }
+
+// PeakRSS returns the highest resident set size process pid has had (VmHWM) in bytes.
+func PeakRSS(pid int) (int64, error) { return statusKB(pid, "VmHWM") }
+
+// statusKB reads a "Field:   N kB" line of /proc/PID/status, in bytes.
+func statusKB(pid int, field string) (int64, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for line := range strings.Lines(string(data)) {
-		rest, ok := strings.CutPrefix(line, "VmRSS:")
+		rest, ok := strings.CutPrefix(line, field+":")
 		if !ok {
 			continue
 		}
 		kb, ok := strings.CutSuffix(strings.TrimSpace(rest), " kB")
 		if !ok {
-			return 0, fmt.Errorf("/proc/%d/status: odd VmRSS line %q", pid, line)
+			return 0, fmt.Errorf("/proc/%d/status: odd %s line %q", pid, field, line)
 		}
 		n, err := strconv.ParseInt(strings.TrimSpace(kb), 10, 64)
 		return n * 1024, err
 	}
-	return 0, fmt.Errorf("/proc/%d/status has no VmRSS line", pid)
+	return 0, fmt.Errorf("/proc/%d/status has no %s line", pid, field)
 }
 
 // CPUTime returns the user plus system CPU time process pid has used so far.
