@@ -1,0 +1,166 @@
+package transfer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// recordVersion is the version of the state files this code writes and reads.
+const recordVersion = 1
+
+// record is the persisted state of one transfer, StateDir/<id>.json, beside its
+// manifest in StateDir/<id>.manifest (written once, before the first record).
+// Progress is not persisted: the receiver re-verifies what is on disk when it resumes.
+type record struct {
+	Version   int               `json:"version"`
+	ID        string            `json:"id"`
+	Direction Direction         `json:"direction"`
+	Peer      string            `json:"peer"`
+	State     State             `json:"state"`
+	Error     string            `json:"error,omitempty"`
+	StartedAt time.Time         `json:"started_at"`
+	UpdatedAt time.Time         `json:"updated_at"`
+	Sources   []source          `json:"sources,omitempty"`  // out: where each entry is read
+	Notified  bool              `json:"notified,omitempty"` // in: the sender acknowledged DONE
+	Names     map[string]string `json:"names,omitempty"`    // in: top-level name → name used in Downloads
+}
+
+// store reads and writes records in one directory.
+type store struct{ dir string }
+
+func (s store) recordPath(id string) string   { return filepath.Join(s.dir, id+".json") }
+func (s store) manifestPath(id string) string { return filepath.Join(s.dir, id+".manifest") }
+func (s store) cacheDir() string              { return filepath.Join(s.dir, "hashes") }
+
+func (s store) init() error {
+	if err := os.MkdirAll(s.cacheDir(), 0700); err != nil {
+		return fmt.Errorf("transfer state directory: %w", err)
+	}
+	return nil
+}
+
+func (s store) saveManifest(id string, m *Manifest) error {
+	return writeFileAtomic(s.manifestPath(id), encodeManifest(m), true)
+}
+
+func (s store) saveRecord(r record) error {
+	b, err := json.MarshalIndent(r, "", "\t")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(s.recordPath(r.ID), b, true)
+}
+
+// loaded is one transfer read back from the state directory.
+type loaded struct {
+	rec  record
+	peer peer.ID
+	man  Manifest
+}
+
+// loadAll reads every transfer in the directory; unreadable ones are reported to bad
+// and skipped, never deleted (a person may want to look at them).
+func (s store) loadAll(bad func(name string, err error)) []loaded {
+	names, _ := filepath.Glob(filepath.Join(s.dir, "*.json"))
+	var out []loaded
+	for _, name := range names {
+		l, err := s.load(strings.TrimSuffix(filepath.Base(name), ".json"))
+		if err != nil {
+			bad(name, err)
+			continue
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+func (s store) load(id string) (loaded, error) {
+	var l loaded
+	b, err := os.ReadFile(s.recordPath(id))
+	if err != nil {
+		return l, err
+	}
+	if err := json.Unmarshal(b, &l.rec); err != nil {
+		return l, err
+	}
+	if err := l.rec.check(id); err != nil {
+		return l, err
+	}
+	if l.peer, err = peer.Decode(l.rec.Peer); err != nil {
+		return l, fmt.Errorf("peer: %w", err)
+	}
+	mb, err := os.ReadFile(s.manifestPath(id))
+	if err != nil {
+		return l, err
+	}
+	if l.man, err = decodeManifest(mb); err != nil {
+		return l, fmt.Errorf("manifest: %w", err)
+	}
+	if l.rec.Direction == DirOut && len(l.rec.Sources) != len(l.man.Entries) {
+		return l, errors.New("sources do not match the manifest")
+	}
+	return l, nil
+}
+
+func (r *record) check(id string) error {
+	switch {
+	case r.Version != recordVersion:
+		return fmt.Errorf("state file version %d, want %d", r.Version, recordVersion)
+	case r.ID != id:
+		return fmt.Errorf("state file of %q holds transfer %q", id, r.ID)
+	case r.Direction != DirIn && r.Direction != DirOut:
+		return fmt.Errorf("unknown direction %q", r.Direction)
+	case !r.State.valid():
+		return fmt.Errorf("unknown state %q", r.State)
+	}
+	return nil
+}
+
+// writeFileAtomic replaces path with data: a temporary file in the same directory,
+// fsynced when durable, renamed over path, and the directory fsynced. A reader (or a
+// process started after kill -9) sees the old content or the new, never a mix.
+func writeFileAtomic(path string, data []byte, durable bool) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // fails harmlessly once renamed
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if durable {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	if durable {
+		return syncDir(dir)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

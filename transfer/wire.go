@@ -1,0 +1,134 @@
+package transfer
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// ProtocolID names this protocol and its version on libp2p streams.
+const ProtocolID = "/parley/file/1.0.0"
+
+// Frame size caps, checked against the length prefix before anything is allocated.
+const (
+	MaxOfferFrame = 16 << 20 // OFFER: the manifest with every chunk hash
+	MaxSmallFrame = 4 << 10  // every other frame
+	MaxReason     = 1024     // bytes of a human-readable reason
+)
+
+// FrameType is the first byte of a frame body.
+type FrameType byte
+
+// Frame types.
+const (
+	TypeOffer  FrameType = 0x01
+	TypeAnswer FrameType = 0x02
+	TypeGet    FrameType = 0x03
+	TypeChunk  FrameType = 0x04
+	TypeDone   FrameType = 0x05
+	TypeCancel FrameType = 0x06
+	TypeAck    FrameType = 0x07
+	TypeError  FrameType = 0x08
+)
+
+// ErrMalformed wraps every decoding failure of a peer's frame.
+var ErrMalformed = errors.New("malformed frame")
+
+// maxFrame is the cap on the body length of a frame of type t; 0 for unknown types.
+func maxFrame(t FrameType) uint64 {
+	switch t {
+	case TypeOffer:
+		return MaxOfferFrame
+	case TypeAnswer, TypeGet, TypeChunk, TypeDone, TypeCancel, TypeAck, TypeError:
+		return MaxSmallFrame
+	}
+	return 0
+}
+
+func appendFrame(b []byte, t FrameType, payload []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(1+len(payload)))
+	b = append(b, byte(t))
+	return append(b, payload...)
+}
+
+// ReadFrame reads one frame from r: its type and payload. The length is checked against
+// the cap of the frame's type before the body is allocated. It returns io.EOF only at a
+// clean frame boundary.
+func ReadFrame(r *bufio.Reader) (FrameType, []byte, error) {
+	n, err := binary.ReadUvarint(r)
+	if err == io.EOF {
+		return 0, nil, io.EOF
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w: length: %v", ErrMalformed, err)
+	}
+	if n == 0 {
+		return 0, nil, fmt.Errorf("%w: empty frame", ErrMalformed)
+	}
+	tb, err := r.ReadByte()
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w: type: %v", ErrMalformed, noEOF(err))
+	}
+	t := FrameType(tb)
+	if limit := maxFrame(t); n > limit {
+		return 0, nil, fmt.Errorf("%w: frame type 0x%02x of %d bytes (limit %d)", ErrMalformed, tb, n, limit)
+	}
+	payload := make([]byte, n-1)
+	if _, err := io.ReadFull(r, payload); err != nil {
+		return 0, nil, fmt.Errorf("%w: body: %v", ErrMalformed, noEOF(err))
+	}
+	return t, payload, nil
+}
+
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// walkFields calls f for every field of a protobuf payload. Varint fields get v, bytes
+// fields get b; fixed-width fields are skipped; groups are malformed.
+func walkFields(p []byte, f func(num protowire.Number, v uint64, b []byte) error) error {
+	for len(p) > 0 {
+		num, typ, n := protowire.ConsumeTag(p)
+		if n < 0 {
+			return fmt.Errorf("%w: %v", ErrMalformed, protowire.ParseError(n))
+		}
+		p = p[n:]
+		var v uint64
+		var b []byte
+		switch typ {
+		case protowire.VarintType:
+			v, n = protowire.ConsumeVarint(p)
+		case protowire.BytesType:
+			b, n = protowire.ConsumeBytes(p)
+		case protowire.Fixed32Type, protowire.Fixed64Type:
+			n = protowire.ConsumeFieldValue(num, typ, p)
+		default:
+			return fmt.Errorf("%w: field %d has wire type %d", ErrMalformed, num, typ)
+		}
+		if n < 0 {
+			return fmt.Errorf("%w: field %d: %v", ErrMalformed, num, protowire.ParseError(n))
+		}
+		p = p[n:]
+		if err := f(num, v, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func appendBytesField(p []byte, num protowire.Number, b []byte) []byte {
+	p = protowire.AppendTag(p, num, protowire.BytesType)
+	return protowire.AppendBytes(p, b)
+}
+
+func appendVarintField(p []byte, num protowire.Number, v uint64) []byte {
+	p = protowire.AppendTag(p, num, protowire.VarintType)
+	return protowire.AppendVarint(p, v)
+}
