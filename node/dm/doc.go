@@ -2,9 +2,9 @@
 //
 // # Streams
 //
-// The sender opens a stream to the recipient and writes one or more MESSAGE frames; the
-// recipient answers each with an ACK frame once the message is safely in its archive (so
-// an ACK means "stored", not merely "read off the wire"). Either side may close the stream
+// The sender opens a stream to the recipient and writes one or more MESSAGE (or READ)
+// frames; the recipient answers each with an ACK frame once the message is safely in its
+// archive (so an ACK means "stored", not merely "read off the wire"). Either side may close the stream
 // after the last ACK. Any malformed, oversized or unexpected frame resets the stream.
 // Every read and write has a deadline, so a peer that went away never blocks us.
 //
@@ -13,7 +13,7 @@
 //	frame   = length body
 //	length  = uvarint, the number of bytes in body, 1 ≤ length ≤ MaxFrame
 //	body    = type payload
-//	type    = 1 byte: 0x01 MESSAGE, 0x02 ACK
+//	type    = 1 byte: 0x01 MESSAGE, 0x02 ACK, 0x03 READ
 //	payload = protobuf wire format (fields below); unknown fields are skipped
 //
 // MESSAGE fields:
@@ -27,6 +27,11 @@
 //
 //	1 id        bytes   the id of the acknowledged MESSAGE
 //	2 status    varint  0 stored, 1 duplicate (stored earlier), 2 rejected
+//
+// READ fields (a read receipt: the recipient's user has seen these messages; answered by
+// an ACK carrying the first id):
+//
+//	1 id        bytes   repeated, 1..MaxReadIDs of them, each 1..MaxIDLen bytes
 //
 // The length is checked against MaxFrame before anything is allocated.
 package dm

@@ -30,7 +30,11 @@ type FrameType byte
 const (
 	TypeMessage FrameType = 0x01
 	TypeAck     FrameType = 0x02
+	TypeRead    FrameType = 0x03
 )
+
+// MaxReadIDs caps the message IDs in one READ frame.
+const MaxReadIDs = 512
 
 // AckStatus says what the recipient did with a message.
 type AckStatus uint8
@@ -57,6 +61,11 @@ type Message struct {
 type Ack struct {
 	ID     string
 	Status AckStatus
+}
+
+// Read is the payload of a READ frame: the recipient has shown these messages to its user.
+type Read struct {
+	IDs []string
 }
 
 // Validate checks m against the protocol's limits.
@@ -98,6 +107,38 @@ func AppendAck(b []byte, a Ack) []byte {
 	p = protowire.AppendTag(p, 2, protowire.VarintType)
 	p = protowire.AppendVarint(p, uint64(a.Status))
 	return appendFrame(b, TypeAck, p)
+}
+
+// AppendRead appends r's frame to b.
+func AppendRead(b []byte, r Read) []byte {
+	var p []byte
+	for _, id := range r.IDs {
+		p = protowire.AppendTag(p, 1, protowire.BytesType)
+		p = protowire.AppendString(p, id)
+	}
+	return appendFrame(b, TypeRead, p)
+}
+
+// ParseRead decodes a READ payload.
+func ParseRead(p []byte) (Read, error) {
+	var r Read
+	err := walkFields(p, func(num protowire.Number, _ uint64, b []byte) error {
+		if num != 1 {
+			return nil
+		}
+		if len(b) == 0 || len(b) > MaxIDLen || len(r.IDs) == MaxReadIDs {
+			return fmt.Errorf("%w: read id of %d bytes or more than %d ids", ErrMalformed, len(b), MaxReadIDs)
+		}
+		r.IDs = append(r.IDs, string(b))
+		return nil
+	})
+	if err != nil {
+		return Read{}, err
+	}
+	if len(r.IDs) == 0 {
+		return Read{}, fmt.Errorf("%w: read receipt without ids", ErrMalformed)
+	}
+	return r, nil
 }
 
 func appendFrame(b []byte, t FrameType, payload []byte) []byte {

@@ -153,3 +153,32 @@ func reencodeMessage(t *testing.T, m Message) {
 		t.Fatalf("accepted message does not round-trip: %+v -> %+v (%v)", m, back, err)
 	}
 }
+
+func TestReadRoundTrip(t *testing.T) {
+	frame := AppendRead(nil, Read{IDs: []string{"a", "bc"}})
+	if got := hex.EncodeToString(frame); got != "08030a01610a026263" {
+		t.Errorf("READ frame %s", got)
+	}
+	typ, p, err := ReadFrame(bufio.NewReader(bytes.NewReader(frame)))
+	if err != nil || typ != TypeRead {
+		t.Fatalf("type %d err %v", typ, err)
+	}
+	r, err := ParseRead(p)
+	if err != nil || len(r.IDs) != 2 || r.IDs[1] != "bc" {
+		t.Errorf("read = %+v, %v", r, err)
+	}
+	if _, err := ParseRead(nil); !errors.Is(err, ErrMalformed) {
+		t.Error("empty READ accepted")
+	}
+}
+
+func FuzzParseRead(f *testing.F) {
+	f.Add([]byte{0x0a, 0x01, 'a'})
+	f.Add([]byte{0x0a, 0x00})
+	f.Fuzz(func(t *testing.T, p []byte) {
+		r, err := ParseRead(p)
+		if err == nil && (len(r.IDs) == 0 || len(r.IDs) > MaxReadIDs) {
+			t.Fatalf("accepted %d ids", len(r.IDs))
+		}
+	})
+}

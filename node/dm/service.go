@@ -25,6 +25,8 @@ const (
 // is stored durably: the ACK that follows promises the sender it will not be lost.
 type Inbox interface {
 	Deliver(ctx context.Context, from peer.ID, m Message) (AckStatus, error)
+	// MarkRead records that from's user has seen our messages with these IDs.
+	MarkRead(ctx context.Context, from peer.ID, ids []string) error
 }
 
 // Service answers and sends direct messages on a libp2p host.
@@ -69,22 +71,41 @@ func (s *Service) serve(st network.Stream, from peer.ID) error {
 		if err != nil {
 			return err
 		}
-		if typ != TypeMessage {
-			return fmt.Errorf("%w: unexpected frame type 0x%02x", ErrMalformed, byte(typ))
-		}
-		m, err := ParseMessage(payload)
-		if err != nil {
-			return err
-		}
-		status, err := s.deliver(from, m)
+		ack, err := s.answer(from, typ, payload)
 		if err != nil {
 			return err
 		}
 		st.SetWriteDeadline(time.Now().Add(WriteTimeout))
-		if _, err := st.Write(AppendAck(nil, Ack{ID: m.ID, Status: status})); err != nil {
+		if _, err := st.Write(AppendAck(nil, ack)); err != nil {
 			return fmt.Errorf("write ack: %w", err)
 		}
 	}
+}
+
+// answer handles one MESSAGE or READ frame and returns its ACK (for a READ, the ACK
+// carries the first ID).
+func (s *Service) answer(from peer.ID, typ FrameType, payload []byte) (Ack, error) {
+	switch typ {
+	case TypeMessage:
+		m, err := ParseMessage(payload)
+		if err != nil {
+			return Ack{}, err
+		}
+		status, err := s.deliver(from, m)
+		return Ack{ID: m.ID, Status: status}, err
+	case TypeRead:
+		r, err := ParseRead(payload)
+		if err != nil {
+			return Ack{}, err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), WriteTimeout)
+		defer cancel()
+		if err := s.inbox.MarkRead(ctx, from, r.IDs); err != nil {
+			return Ack{}, fmt.Errorf("record read receipt: %w", err)
+		}
+		return Ack{ID: r.IDs[0], Status: AckStored}, nil
+	}
+	return Ack{}, fmt.Errorf("%w: unexpected frame type 0x%02x", ErrMalformed, byte(typ))
 }
 
 func (s *Service) deliver(from peer.ID, m Message) (AckStatus, error) {
@@ -121,13 +142,35 @@ func (s *Service) Send(ctx context.Context, p peer.ID, m Message) (Ack, error) {
 	return ack, nil
 }
 
+// SendRead tells peer p that its messages ids were shown to our user, and waits for
+// the ACK.
+func (s *Service) SendRead(ctx context.Context, p peer.ID, ids []string) error {
+	ctx, cancel := context.WithTimeout(ctx, AckTimeout)
+	defer cancel()
+	st, err := s.host.NewStream(ctx, p, ProtocolID)
+	if err != nil {
+		return fmt.Errorf("open stream: %w", err)
+	}
+	if _, err := roundTrip(ctx, st, AppendRead(nil, Read{IDs: ids}), ids[0]); err != nil {
+		st.Reset()
+		return err
+	}
+	st.Close()
+	return nil
+}
+
 func exchange(ctx context.Context, st network.Stream, m Message) (Ack, error) {
+	return roundTrip(ctx, st, AppendMessage(nil, m), m.ID)
+}
+
+// roundTrip writes one frame and reads the ACK for id.
+func roundTrip(ctx context.Context, st network.Stream, frame []byte, id string) (Ack, error) {
 	deadline, _ := ctx.Deadline()
 	st.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { st.SetDeadline(time.Now()) })
 	defer stop()
-	if _, err := st.Write(AppendMessage(nil, m)); err != nil {
-		return Ack{}, fmt.Errorf("write message: %w", err)
+	if _, err := st.Write(frame); err != nil {
+		return Ack{}, fmt.Errorf("write frame: %w", err)
 	}
 	typ, payload, err := ReadFrame(bufio.NewReaderSize(st, 256))
 	if err != nil {
@@ -140,8 +183,8 @@ func exchange(ctx context.Context, st network.Stream, m Message) (Ack, error) {
 	if err != nil {
 		return Ack{}, err
 	}
-	if ack.ID != m.ID {
-		return Ack{}, fmt.Errorf("%w: ACK for %q while waiting for %q", ErrMalformed, ack.ID, m.ID)
+	if ack.ID != id {
+		return Ack{}, fmt.Errorf("%w: ACK for %q while waiting for %q", ErrMalformed, ack.ID, id)
 	}
 	return ack, nil
 }
