@@ -18,12 +18,20 @@ const Version = "0.1.0"
 
 // Paths of the local API, all under /v1.
 const (
-	PathStatus  = "/v1/status"  // GET: Status
-	PathPeers   = "/v1/peers"   // GET: PeerList
-	PathSend    = "/v1/send"    // POST SendRequest: SendResult
-	PathHistory = "/v1/history" // GET ?peer=&search=&since=&until=&limit=: MessageList
-	PathEvents  = "/v1/events"  // GET: text/event-stream of Event, one per "data:" line
-	PathPing    = "/v1/ping"    // POST ?peer=: PingResult
+	PathStatus   = "/v1/status"   // GET: Status
+	PathPeers    = "/v1/peers"    // GET: PeerList
+	PathSend     = "/v1/send"     // POST SendRequest: SendResult
+	PathHistory  = "/v1/history"  // GET ?peer=&search=&since=&until=&limit=: MessageList
+	PathEvents   = "/v1/events"   // GET: text/event-stream of Event, one per "data:" line
+	PathPing     = "/v1/ping"     // POST ?peer=: PingResult
+	PathPresence = "/v1/presence" // GET: Presence; POST Presence: Presence
+	PathContacts = "/v1/contacts" // GET: ContactList; POST ContactRequest: Contact
+	// PathContacts + "/{peer}": DELETE; + "/{peer}/block", "/{peer}/unblock": POST, Contact.
+	PathRead = "/v1/read" // POST ReadRequest: ReadResult; marks a conversation read and tells the sender
+
+	PathExport = "/v1/history/export" // GET ?peer=&search=&since=&until=: JSON lines, one Message each
+	PathReport = "/v1/history/report" // GET ?since=&until=&gap=&min=: Report
+	PathPurge  = "/v1/history/purge"  // POST PurgeRequest: PurgeResult
 
 	PathTransfers = "/v1/transfers" // GET: TransferList; POST SendFilesRequest: Transfer
 	// PathTransfers + "/{id}": GET Transfer; + "/{id}/accept", "/{id}/cancel": POST, Transfer.
@@ -46,11 +54,22 @@ type Status struct {
 	StartedAt   time.Time `json:"started_at"`
 }
 
-// Presence values of a peer.
+// Presence values. A peer is shown online, away, busy or offline; invisible is what a
+// user may choose for themselves: others then see them offline while they still receive.
 const (
-	PresenceOnline  = "online"
-	PresenceOffline = "offline"
+	PresenceOnline    = "online"
+	PresenceAway      = "away"
+	PresenceBusy      = "busy"
+	PresenceInvisible = "invisible"
+	PresenceOffline   = "offline"
 )
+
+// Presence is what this node shows others (GET/POST PathPresence).
+type Presence struct {
+	Presence string `json:"presence"`
+	Status   string `json:"status,omitempty"`
+	Auto     bool   `json:"auto,omitempty"` // away because the user was idle
+}
 
 // Peer is another node this one knows about (`parley peers`).
 type Peer struct {
@@ -180,6 +199,72 @@ type TransferList struct {
 type SendFilesRequest struct {
 	To    string   `json:"to"`
 	Paths []string `json:"paths"`
+}
+
+// Contact is a person in the buddy list, or a blocked peer, with their presence.
+type Contact struct {
+	PeerID   string    `json:"peer_id"`
+	Nickname string    `json:"nickname,omitempty"`
+	Name     string    `json:"name,omitempty"` // the display name they announce
+	Group    string    `json:"group,omitempty"`
+	Contact  bool      `json:"contact"` // in the buddy list
+	Blocked  bool      `json:"blocked"`
+	AddedAt  time.Time `json:"added_at"`
+	Presence string    `json:"presence"`
+	Status   string    `json:"status,omitempty"`
+}
+
+// ContactList is the answer to GET PathContacts.
+type ContactList struct {
+	Contacts []Contact `json:"contacts"`
+}
+
+// ContactRequest adds a peer (ID or the name of a peer seen) to the buddy list, or
+// changes its nickname and group.
+type ContactRequest struct {
+	Peer     string `json:"peer"`
+	Nickname string `json:"nickname,omitempty"`
+	Group    string `json:"group,omitempty"`
+}
+
+// ReadRequest marks every message received from Peer as read.
+type ReadRequest struct {
+	Peer string `json:"peer"`
+}
+
+// ReadResult says how many messages changed to read.
+type ReadResult struct {
+	Marked int `json:"marked"`
+}
+
+// ConversationTime is time spent in conversation with one peer (`history --report`).
+type ConversationTime struct {
+	PeerID   string        `json:"peer_id"`
+	Name     string        `json:"name,omitempty"`
+	Sessions int           `json:"sessions"`
+	Messages int           `json:"messages"`
+	Duration time.Duration `json:"duration_ns"`
+	First    time.Time     `json:"first"`
+	Last     time.Time     `json:"last"`
+}
+
+// Report is the answer to GET PathReport.
+type Report struct {
+	Since      time.Time          `json:"since,omitzero"`
+	Until      time.Time          `json:"until,omitzero"`
+	Gap        time.Duration      `json:"gap_ns"`         // a silence longer than this ends a session
+	MinSession time.Duration      `json:"min_session_ns"` // added to every session
+	Peers      []ConversationTime `json:"peers"`
+}
+
+// PurgeRequest deletes messages sent before Before (queued ones are kept).
+type PurgeRequest struct {
+	Before time.Time `json:"before"`
+}
+
+// PurgeResult says how many messages were deleted.
+type PurgeResult struct {
+	Deleted int64 `json:"deleted"`
 }
 
 // Event kinds on the event stream.

@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/parley-im/parley/api"
 )
@@ -104,20 +103,20 @@ func (c *Client) Ping(ctx context.Context, to string) (api.PingResult, error) {
 
 // History lists archived messages, oldest first.
 func (c *Client) History(ctx context.Context, q api.HistoryQuery) ([]api.Message, error) {
+	var l api.MessageList
+	return l.Messages, c.do(ctx, http.MethodGet, api.PathHistory+"?"+historyValues(q).Encode(), nil, &l)
+}
+
+func historyValues(q api.HistoryQuery) url.Values {
 	v := url.Values{}
 	setIf(v, "peer", q.Peer)
 	setIf(v, "search", q.Search)
-	if !q.Since.IsZero() {
-		v.Set("since", q.Since.Format(time.RFC3339Nano))
-	}
-	if !q.Until.IsZero() {
-		v.Set("until", q.Until.Format(time.RFC3339Nano))
-	}
+	setTime(v, "since", q.Since)
+	setTime(v, "until", q.Until)
 	if q.Limit > 0 {
 		v.Set("limit", strconv.Itoa(q.Limit))
 	}
-	var l api.MessageList
-	return l.Messages, c.do(ctx, http.MethodGet, api.PathHistory+"?"+v.Encode(), nil, &l)
+	return v
 }
 
 func setIf(v url.Values, k, s string) {

@@ -45,3 +45,9 @@ func TestTransferCalls(t *testing.T) {
 		t.Errorf("CancelTransfer of an unknown ID: %v, want ErrNotFound", err)
 	}
 }
+
+func (f *fakeNode) Presence() api.Presence { return api.Presence{Presence: api.PresenceOnline} }
+
+func (f *fakeNode) SetPresence(presence, status string) (api.Presence, error) {
+	return api.Presence{Presence: presence, Status: status}, nil
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/parley-im/parley/crypto"
 	"github.com/parley-im/parley/localapi"
 	"github.com/parley-im/parley/node"
+	"github.com/parley-im/parley/transfer"
 )
 
 // DefaultAPIAddr is where the local API listens unless --api says otherwise: loopback,
@@ -35,9 +36,36 @@ type Options struct {
 	Listen      []string // libp2p listen multiaddrs; empty: defaults
 	StaticPeers []string
 	MDNS        bool
+	AwayAfter   time.Duration // idle time before presence turns away; 0 = never
+	Retain      time.Duration // purge messages older than this, hourly; 0 = keep all
+	OnMessage   string        // command run for every incoming message
+	Transfers   TransferOptions
 	Logger      *slog.Logger
 	// Ready, if set, is called once the node and its API are up.
 	Ready func(st api.Status, apiAddr string, createdIdentity bool)
+}
+
+// TransferOptions are the file-transfer settings of `parley up`.
+type TransferOptions struct {
+	AcceptFiles string   // contacts (default), any or ask
+	Downloads   string   // empty: HOME/downloads
+	ScanCmd     []string // scanner argv; the file's path is appended
+	MaxSize     int64    // largest incoming transfer; 0 = no limit
+	AllowRelay  bool
+}
+
+func (t TransferOptions) config() (node.TransferConfig, error) {
+	accept := t.AcceptFiles
+	if accept == "" {
+		accept = "contacts"
+	}
+	policy, err := transfer.ParsePolicy(accept)
+	if err != nil {
+		return node.TransferConfig{}, fmt.Errorf("--accept-files: %w", err)
+	}
+	return node.TransferConfig{
+		Downloads: t.Downloads, Policy: policy, ScanCmd: t.ScanCmd, MaxSize: t.MaxSize, AllowRelay: t.AllowRelay,
+	}, nil
 }
 
 // ErrAlreadyRunning means another node holds the home directory.
@@ -57,6 +85,15 @@ func Run(ctx context.Context, o Options) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	transfers, err := o.Transfers.config()
+	if err != nil {
+		return err
+	}
+	ln, err := listenAPI(o.APIAddr) // before anything is written, so a bad --api leaves no trace
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	name := o.Name
 	if name == "" {
 		name = crypto.DefaultName()
@@ -69,14 +106,10 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	ln, err := listenAPI(o.APIAddr)
-	if err != nil {
-		return err
-	}
-	defer ln.Close()
 	n, err := node.New(node.Config{
 		Home: o.Home, Identity: id, ListenAddrs: o.Listen, StaticPeers: o.StaticPeers,
-		MDNS: o.MDNS, Logger: log,
+		MDNS: o.MDNS, AwayAfter: o.AwayAfter, Retain: o.Retain, OnMessage: o.OnMessage,
+		Transfers: transfers, Logger: log,
 	})
 	if err != nil {
 		return err

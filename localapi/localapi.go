@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -24,6 +25,17 @@ type Backend interface {
 	Peers() []api.Peer
 	Send(ctx context.Context, to, text string) (api.SendResult, error)
 	Ping(ctx context.Context, to string) (time.Duration, error)
+	Presence() api.Presence
+	SetPresence(presence, status string) (api.Presence, error)
+
+	Contacts(ctx context.Context) ([]api.Contact, error)
+	AddContact(ctx context.Context, req api.ContactRequest) (api.Contact, error)
+	RemoveContact(ctx context.Context, who string) error
+	SetBlocked(ctx context.Context, who string, blocked bool) (api.Contact, error)
+	MarkConversationRead(ctx context.Context, who string) (int, error)
+	Export(ctx context.Context, w io.Writer, q api.HistoryQuery) (int, error)
+	Report(ctx context.Context, since, until time.Time, gap, minSession time.Duration) (api.Report, error)
+	Purge(ctx context.Context, before time.Time) (int64, error)
 	History(ctx context.Context, q api.HistoryQuery) ([]api.Message, error)
 	Subscribe(buffer int) (<-chan api.Event, func())
 
@@ -62,7 +74,10 @@ func New(b Backend, token string, log *slog.Logger) *Server {
 	s.mux.HandleFunc("GET "+api.PathHistory, s.history)
 	s.mux.HandleFunc("GET "+api.PathEvents, s.eventStream)
 	s.mux.HandleFunc("POST "+api.PathPing, s.ping)
+	s.mux.HandleFunc("GET "+api.PathPresence, s.getPresence)
+	s.mux.HandleFunc("POST "+api.PathPresence, s.setPresence)
 	s.routeTransfers()
+	s.routePeople()
 	return s
 }
 

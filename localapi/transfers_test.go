@@ -75,3 +75,25 @@ func TestTransferErrors(t *testing.T) {
 	wantError(t, do(t, s, http.MethodPost, api.PathTransfers, `{"to":"zed","paths":["/x"]}`), http.StatusNotFound, api.CodeUnknownPeer)
 	wantError(t, do(t, s, http.MethodPost, api.PathTransfers, `{"to":"bob","paths":"/x"}`), http.StatusBadRequest, api.CodeBadRequest)
 }
+
+func (f *fakeBackend) Presence() api.Presence { return api.Presence{Presence: api.PresenceOnline} }
+
+func (f *fakeBackend) SetPresence(presence, status string) (api.Presence, error) {
+	if presence == "asleep" {
+		return api.Presence{}, fmt.Errorf("%w: presence %q", api.ErrBadRequest, presence)
+	}
+	return api.Presence{Presence: presence, Status: status}, nil
+}
+
+func TestPresenceRoutes(t *testing.T) {
+	s := New(newFake(), testToken, nil)
+	w := do(t, s, http.MethodPost, api.PathPresence, `{"presence":"away","status":"at lunch"}`)
+	var p api.Presence
+	if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &p) != nil || p.Status != "at lunch" {
+		t.Errorf("set presence: %d %s", w.Code, w.Body)
+	}
+	wantError(t, do(t, s, http.MethodPost, api.PathPresence, `{"presence":"asleep"}`), http.StatusBadRequest, api.CodeBadRequest)
+	if w := do(t, s, http.MethodGet, api.PathPresence, ""); w.Code != http.StatusOK {
+		t.Errorf("get presence: %d %s", w.Code, w.Body)
+	}
+}

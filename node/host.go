@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	corecm "github.com/libp2p/go-libp2p/core/connmgr"
 	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
@@ -54,7 +55,7 @@ func choosePort() int {
 // newHost builds the libp2p host: TCP and QUIC, TLS then Noise, yamux, and a connection
 // manager whose protected peers (our conversations) are never trimmed. Port mapping
 // (UPnP/NAT-PMP) stays off: Parley never asks a router to open ports.
-func newHost(key lcrypto.PrivKey, listen []string) (host.Host, *connmgr.BasicConnMgr, error) {
+func newHost(key lcrypto.PrivKey, listen []string, g corecm.ConnectionGater) (host.Host, *connmgr.BasicConnMgr, error) {
 	cm, err := connmgr.NewConnManager(100, 400, connmgr.WithGracePeriod(time.Minute))
 	if err != nil {
 		return nil, nil, fmt.Errorf("connection manager: %w", err)
@@ -63,9 +64,9 @@ func newHost(key lcrypto.PrivKey, listen []string) (host.Host, *connmgr.BasicCon
 	if !explicit {
 		listen = defaultListenAddrs(choosePort())
 	}
-	h, err := buildHost(key, listen, cm)
+	h, err := buildHost(key, listen, cm, g)
 	if err != nil && !explicit {
-		h, err = buildHost(key, defaultListenAddrs(0), cm)
+		h, err = buildHost(key, defaultListenAddrs(0), cm, g)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -73,7 +74,7 @@ func newHost(key lcrypto.PrivKey, listen []string) (host.Host, *connmgr.BasicCon
 	return h, cm, nil
 }
 
-func buildHost(key lcrypto.PrivKey, listen []string, cm *connmgr.BasicConnMgr) (host.Host, error) {
+func buildHost(key lcrypto.PrivKey, listen []string, cm *connmgr.BasicConnMgr, g corecm.ConnectionGater) (host.Host, error) {
 	h, err := libp2p.New(
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings(listen...),
@@ -83,6 +84,7 @@ func buildHost(key lcrypto.PrivKey, listen []string, cm *connmgr.BasicConnMgr) (
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.ConnectionManager(cm),
+		libp2p.ConnectionGater(g),
 		libp2p.UserAgent(UserAgent),
 		libp2p.DisableRelay(),
 	)

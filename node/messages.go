@@ -14,45 +14,61 @@ import (
 	"github.com/parley-im/parley/node/dm"
 )
 
-// Send stores a message to `to` (a peer ID or a known peer's name), delivers it and
-// waits for the recipient's ACK. An error means nothing was stored; a stored message that
-// could not be delivered comes back with state failed and the reason in Error.
+// Send stores a message to `to` (a peer ID, a contact's nickname or a known peer's name)
+// and delivers it, waiting for the recipient's ACK. A recipient that cannot be reached
+// now gets the message later: it is queued and sent, in order, when the peer is seen
+// again. An error means nothing was stored.
 func (n *Node) Send(ctx context.Context, to, text string) (api.SendResult, error) {
+	n.touch()
 	id, err := n.resolve(to)
 	if err != nil {
 		return api.SendResult{}, err
 	}
-	if id == n.host.ID() {
-		return api.SendResult{}, fmt.Errorf("%w: that peer is you", ErrBadMessage)
+	m, stored, err := n.newOutgoing(id, text)
+	if err != nil {
+		return api.SendResult{}, err
 	}
-	m := dm.Message{ID: newMessageID(), SentAt: time.Now().UTC(), Text: text, FromName: n.cfg.Identity.Name}
-	if strings.TrimSpace(text) == "" {
-		return api.SendResult{}, fmt.Errorf("%w: the text is empty", ErrBadMessage)
-	}
-	if err := m.Validate(); err != nil {
-		return api.SendResult{}, fmt.Errorf("%w: %v", ErrBadMessage, err)
-	}
-	stored := archive.Message{
-		ID: m.ID, From: n.host.ID().String(), FromName: m.FromName, To: id.String(), Text: text,
-		SentAt: m.SentAt, Direction: archive.Outgoing, State: archive.StateSent,
+	if n.mustQueue(ctx, id) {
+		return n.enqueue(ctx, stored)
 	}
 	if _, err := n.store.Put(ctx, stored); err != nil {
 		return api.SendResult{}, fmt.Errorf("archive the message: %w", err)
 	}
 	n.publishMessage(api.EventMessage, stored)
 	start := time.Now()
-	sendErr := n.deliver(ctx, id, m)
-	res := api.SendResult{RoundTrip: time.Since(start)}
-	stored.State = archive.StateDelivered
-	if sendErr != nil {
-		stored.State, res.Error, res.RoundTrip = archive.StateFailed, sendErr.Error(), 0
+	if err := n.deliver(ctx, id, m); err != nil {
+		n.log.Info("message not delivered now; queued", "peer", n.displayName(id), "err", err)
+		return n.setOutgoingState(ctx, stored, archive.StateQueued, 0)
 	}
-	if err := n.store.SetState(context.WithoutCancel(ctx), m.ID, stored.State); err != nil {
+	return n.setOutgoingState(ctx, stored, archive.StateDelivered, time.Since(start))
+}
+
+// newOutgoing validates a message to id and builds its wire and archive forms.
+func (n *Node) newOutgoing(id peer.ID, text string) (dm.Message, archive.Message, error) {
+	if id == n.host.ID() {
+		return dm.Message{}, archive.Message{}, fmt.Errorf("%w: that peer is you", ErrBadMessage)
+	}
+	if strings.TrimSpace(text) == "" {
+		return dm.Message{}, archive.Message{}, fmt.Errorf("%w: the text is empty", ErrBadMessage)
+	}
+	m := dm.Message{ID: newMessageID(), SentAt: time.Now().UTC(), Text: text, FromName: n.cfg.Identity.Name}
+	if err := m.Validate(); err != nil {
+		return dm.Message{}, archive.Message{}, fmt.Errorf("%w: %v", ErrBadMessage, err)
+	}
+	stored := archive.Message{
+		ID: m.ID, From: n.host.ID().String(), FromName: m.FromName, To: id.String(), Text: text,
+		SentAt: m.SentAt, Direction: archive.Outgoing, State: archive.StateSent,
+	}
+	return m, stored, nil
+}
+
+func (n *Node) setOutgoingState(ctx context.Context, m archive.Message, st archive.State, rtt time.Duration) (api.SendResult, error) {
+	if err := n.store.SetState(context.WithoutCancel(ctx), m.ID, st); err != nil {
 		return api.SendResult{}, fmt.Errorf("record delivery state of %s: %w", m.ID, err)
 	}
-	n.publishMessage(api.EventState, stored)
-	res.Message = toAPI(stored)
-	return res, nil
+	m.State = st
+	n.publishMessage(api.EventState, m)
+	return api.SendResult{Message: toAPI(m), RoundTrip: rtt}, nil
 }
 
 // Ping measures one libp2p ping round trip to `to`, connecting first if needed.
@@ -77,7 +93,7 @@ func (n *Node) Ping(ctx context.Context, to string) (time.Duration, error) {
 // stay connected.
 func (n *Node) deliver(ctx context.Context, id peer.ID, m dm.Message) error {
 	if n.host.Network().Connectedness(id) != network.Connected {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		cctx, cancel := context.WithTimeout(ctx, dialTimeout)
 		err := n.host.Connect(cctx, peer.AddrInfo{ID: id})
 		cancel()
 		if err != nil {
@@ -110,6 +126,7 @@ func (n *Node) Deliver(ctx context.Context, from peer.ID, m dm.Message) (dm.AckS
 		return dm.AckDuplicate, nil
 	}
 	n.publishMessage(api.EventMessage, msg)
+	n.hooks.onMessage(toAPI(msg))
 	return dm.AckStored, nil
 }
 
@@ -120,17 +137,13 @@ func (n *Node) publishMessage(kind string, m archive.Message) {
 
 // History lists archived messages, oldest first.
 func (n *Node) History(ctx context.Context, q api.HistoryQuery) ([]api.Message, error) {
-	aq := archive.Query{Search: q.Search, Since: q.Since, Until: q.Until, Limit: q.Limit}
-	if q.Peer != "" {
-		id, err := n.resolve(q.Peer)
-		if err != nil {
-			return nil, err
-		}
-		aq.Peer = id.String()
+	aq, err := n.archiveQuery(q)
+	if err != nil {
+		return nil, err
 	}
 	msgs, err := n.store.List(ctx, aq)
 	if err != nil {
-		return nil, err
+		return nil, badRequestIfInvalid(err)
 	}
 	out := make([]api.Message, len(msgs))
 	for i, m := range msgs {
@@ -143,12 +156,15 @@ func (n *Node) History(ctx context.Context, q api.HistoryQuery) ([]api.Message, 
 func (n *Node) resolve(to string) (peer.ID, error) {
 	to = strings.TrimSpace(to)
 	if id, err := peer.Decode(to); err == nil {
-		if _, known := n.peers.get(id); known || n.host.Network().Connectedness(id) == network.Connected || id == n.host.ID() {
+		if n.knows(id) {
 			return id, nil
 		}
-		return "", fmt.Errorf("%w %s: no address is known for it; see `parley peers`", ErrUnknownPeer, to)
+		return "", fmt.Errorf("%w %s: it has not been seen and is not a contact; see `parley peers`", ErrUnknownPeer, to)
 	}
-	ids := n.peers.byName(to)
+	ids := n.contacts.byName(to)
+	if len(ids) == 0 {
+		ids = n.peers.byName(to)
+	}
 	switch len(ids) {
 	case 0:
 		return "", fmt.Errorf("%w %q: no peer of that name has been seen; see `parley peers`", ErrUnknownPeer, to)
@@ -157,6 +173,17 @@ func (n *Node) resolve(to string) (peer.ID, error) {
 	default:
 		return "", fmt.Errorf("%w %q (%v): use the peer ID instead", ErrAmbiguousPeer, to, ids)
 	}
+}
+
+// knows reports whether id is us, a contact, or a peer seen or connected.
+func (n *Node) knows(id peer.ID) bool {
+	if _, ok := n.peers.get(id); ok || id == n.host.ID() {
+		return true
+	}
+	if _, ok := n.contacts.get(id); ok {
+		return true
+	}
+	return n.host.Network().Connectedness(id) == network.Connected
 }
 
 func (n *Node) displayName(id peer.ID) string {

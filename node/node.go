@@ -24,6 +24,7 @@ import (
 	"github.com/parley-im/parley/crypto"
 	"github.com/parley-im/parley/discovery"
 	"github.com/parley-im/parley/node/dm"
+	"github.com/parley-im/parley/transfer"
 )
 
 // Errors callers branch on.
@@ -43,6 +44,10 @@ type Config struct {
 	ListenAddrs []string         // empty: TCP+QUIC on DefaultPort, or a free port if taken
 	StaticPeers []string         // full /p2p/ multiaddrs to connect to and keep connected
 	MDNS        bool             // advertise and browse by mDNS on every interface
+	AwayAfter   time.Duration    // idle time before presence turns away by itself; 0 = never
+	Retain      time.Duration    // purge messages older than this, hourly; 0 = keep everything
+	OnMessage   string           // shell command run for every incoming message (sh -c)
+	Transfers   TransferConfig   // file transfers
 	Logger      *slog.Logger     // nil: discard
 }
 
@@ -53,6 +58,7 @@ type Node struct {
 	host        host.Host
 	connMgr     *connmgr.BasicConnMgr
 	dm          *dm.Service
+	transfers   *transfer.Manager
 	store       *archive.Store
 	peers       *peerTable
 	events      *bus
@@ -64,14 +70,20 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	dialMu  sync.Mutex
-	dialing map[peer.ID]bool
+	dialMu   sync.Mutex
+	dialing  map[peer.ID]bool
+	flushing map[peer.ID]bool // peers whose message queue is being sent
+
+	me       ownPresence
+	blocked  *blockList
+	contacts contactBook
+	hooks    *messageHook
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// New starts a node: archive, host, protocols, discovery.
+// New starts a node: archive, contacts, host, protocols, discovery.
 func New(cfg Config) (*Node, error) {
 	if cfg.Identity == nil {
 		return nil, errors.New("node: no identity")
@@ -88,19 +100,35 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, cm, err := newHost(cfg.Identity.Key, cfg.ListenAddrs)
-	if err != nil {
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &Node{
+		cfg: cfg, log: log, store: store, peers: newPeerTable(), events: newBus(), fingerprint: fp,
+		startedAt: time.Now(), ctx: ctx, cancel: cancel, dialing: make(map[peer.ID]bool),
+		flushing: make(map[peer.ID]bool), blocked: &blockList{},
+		hooks: newMessageHook(cfg.OnMessage, cfg.Home, log.With("part", "on-message")),
+	}
+	n.me.presence, n.me.lastTouch = api.PresenceOnline, time.Now()
+	n.me.bump()
+	if err := n.loadContacts(ctx); err != nil { // the block list must be in place before the host listens
+		cancel()
 		store.Close()
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	n := &Node{
-		cfg: cfg, log: log, host: h, connMgr: cm, store: store,
-		peers: newPeerTable(), events: newBus(), fingerprint: fp,
-		startedAt: time.Now(), ctx: ctx, cancel: cancel, dialing: make(map[peer.ID]bool),
+	if n.host, n.connMgr, err = newHost(cfg.Identity.Key, cfg.ListenAddrs, gater{n.blocked}); err != nil {
+		cancel()
+		store.Close()
+		return nil, err
 	}
-	n.dm = dm.New(h, n, log.With("proto", "dm"))
-	h.SetStreamHandler(ProfileProtocol, n.serveProfile)
+	n.dm = dm.New(n.host, n, log.With("proto", "dm"))
+	n.host.SetStreamHandler(ProfileProtocol, n.serveProfile)
+	n.host.SetStreamHandler(PresenceProtocol, n.receivePresence)
+	if n.cfg.Transfers.Downloads == "" {
+		n.cfg.Transfers.Downloads = filepath.Join(cfg.Home, "downloads")
+	}
+	if err := n.startTransfers(filepath.Join(cfg.Home, "transfers")); err != nil {
+		n.Close()
+		return nil, err
+	}
 	if err := n.start(); err != nil {
 		n.Close()
 		return nil, err
@@ -119,6 +147,16 @@ func (n *Node) start() error {
 	}
 	n.goRun(func() { n.watchIdentify(sub) })
 	n.goRun(n.watchLiveness)
+	n.goRun(n.watchQueue)
+	if n.cfg.AwayAfter > 0 {
+		n.goRun(n.watchIdle)
+	}
+	if n.cfg.Retain > 0 {
+		n.goRun(n.watchRetention)
+	}
+	if n.hooks != nil {
+		n.goRun(func() { n.hooks.run(n.ctx) })
+	}
 	if err := n.startStaticPeers(); err != nil {
 		return err
 	}
@@ -287,6 +325,7 @@ func (n *Node) onConnChange(id peer.ID) {
 	}
 	if online {
 		n.log.Info("peer online", "peer", n.displayName(id))
+		n.flushAsync(id)
 	} else {
 		n.log.Info("peer offline", "peer", n.displayName(id))
 	}
@@ -309,7 +348,7 @@ func (n *Node) apiPeer(e peerEntry) api.Peer {
 	}
 	conns := n.host.Network().ConnsToPeer(e.id)
 	if len(conns) > 0 {
-		p.Connected, p.Presence, p.Relayed = true, api.PresenceOnline, true
+		p.Connected, p.Presence, p.Status, p.Relayed = true, shownPresence(e.presence), e.status, true
 		p.Addrs = nil
 		for _, c := range conns {
 			p.Relayed = p.Relayed && c.Stat().Limited
@@ -317,6 +356,14 @@ func (n *Node) apiPeer(e peerEntry) api.Peer {
 		}
 	}
 	return p
+}
+
+// shownPresence is a connected peer's presence: what it announced, online until it has.
+func shownPresence(announced string) string {
+	if announced == "" {
+		return api.PresenceOnline
+	}
+	return announced
 }
 
 func addrStrings(addrs []ma.Multiaddr) []string {
@@ -366,7 +413,12 @@ func (n *Node) Close() error {
 			errs = append(errs, s.Close())
 		}
 		n.dm.Close()
-		errs = append(errs, n.host.Close())
+		if n.transfers != nil {
+			errs = append(errs, n.transfers.Close())
+		}
+		if n.host != nil {
+			errs = append(errs, n.host.Close())
+		}
 		n.wg.Wait()
 		errs = append(errs, n.store.Close())
 		n.events.closeAll()

@@ -25,6 +25,9 @@ type peerEntry struct {
 	addrs    []ma.Multiaddr
 	lastSeen time.Time // last discovery answer or connection
 	online   bool      // connected, as last reported by setOnline
+	presence string    // what it announced: online, away, busy, offline (invisible); "" = not yet
+	status   string    // its free status text
+	seq      uint64    // of the last profile applied; 0 after it went offline
 }
 
 // peerTable holds the known peers. It is safe for concurrent use.
@@ -73,8 +76,24 @@ func (t *peerTable) setOnline(id peer.ID, online bool) (changed, known bool) {
 	e.online = online
 	if online {
 		e.lastSeen = time.Now()
+	} else {
+		e.presence, e.status, e.seq = "", "", 0 // a restarted peer starts its sequence anew
 	}
 	return changed, true
+}
+
+// setPresence applies an announced profile unless it is older than the last one applied;
+// it reports whether what users see changed.
+func (t *peerTable) setPresence(id peer.ID, p profile) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.peers[id]
+	if !ok || (p.Seq != 0 && p.Seq < e.seq) {
+		return false
+	}
+	changed := e.presence != p.Presence || e.status != p.Status
+	e.presence, e.status, e.seq = p.Presence, p.Status, p.Seq
+	return changed
 }
 
 // learnName records a name learnt from a message if the peer had none.

@@ -14,17 +14,33 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/parley-im/parley/api"
 	"github.com/parley-im/parley/crypto"
 )
 
-// ProfileProtocol tells a connecting peer who we are. The side that opens the stream
-// reads one frame and closes:
+// Two protocols carry a node's profile (name, presence, status text):
+//
+//   - ProfileProtocol is a pull: the side that opens the stream reads one frame and
+//     closes. A node pulls the profile of every Parley peer that connects.
+//   - PresenceProtocol is a push: the side that opens the stream writes one frame and
+//     closes. A node pushes its profile to its online peers whenever it changes.
+//
+// Frame:
 //
 //	frame = uvarint length (≤ maxProfileFrame) | protobuf fields
-//	1 name  bytes  the display name, UTF-8, at most crypto.MaxNameLen bytes
+//	1 name      bytes   the display name, UTF-8, at most crypto.MaxNameLen bytes
+//	2 presence  bytes   online, away, busy or offline (an invisible node says offline)
+//	3 status    bytes   free status text, UTF-8, at most MaxStatusLen bytes
+//	4 seq       varint  increases with every change; older frames are ignored
 //
-// Unknown fields are skipped, so later versions may add presence and status.
-const ProfileProtocol = "/parley/profile/1.0.0"
+// Unknown fields are skipped; a missing presence means online.
+const (
+	ProfileProtocol  = "/parley/profile/1.0.0"
+	PresenceProtocol = "/parley/presence/1.0.0"
+)
+
+// MaxStatusLen caps the free status text in bytes.
+const MaxStatusLen = 256
 
 const (
 	maxProfileFrame = 1024
@@ -34,13 +50,33 @@ const (
 var errBadProfile = errors.New("malformed profile frame")
 
 type profile struct {
-	Name string
+	Name     string
+	Presence string
+	Status   string
+	Seq      uint64
+}
+
+// announcedPresences are the values a profile frame may carry.
+var announcedPresences = map[string]bool{
+	api.PresenceOnline: true, api.PresenceAway: true, api.PresenceBusy: true, api.PresenceOffline: true,
 }
 
 func appendProfile(b []byte, p profile) []byte {
 	var body []byte
 	body = protowire.AppendTag(body, 1, protowire.BytesType)
 	body = protowire.AppendString(body, p.Name)
+	if p.Presence != "" {
+		body = protowire.AppendTag(body, 2, protowire.BytesType)
+		body = protowire.AppendString(body, p.Presence)
+	}
+	if p.Status != "" {
+		body = protowire.AppendTag(body, 3, protowire.BytesType)
+		body = protowire.AppendString(body, p.Status)
+	}
+	if p.Seq != 0 {
+		body = protowire.AppendTag(body, 4, protowire.VarintType)
+		body = protowire.AppendVarint(body, p.Seq)
+	}
 	b = binary.AppendUvarint(b, uint64(len(body)))
 	return append(b, body...)
 }
@@ -61,7 +97,7 @@ func readProfile(r io.ByteReader) (profile, error) {
 }
 
 func parseProfile(body []byte) (profile, error) {
-	var p profile
+	p := profile{Presence: api.PresenceOnline}
 	for len(body) > 0 {
 		num, typ, n := protowire.ConsumeTag(body)
 		if n < 0 {
@@ -72,29 +108,72 @@ func parseProfile(body []byte) (profile, error) {
 		if m < 0 {
 			return profile{}, errBadProfile
 		}
-		if num == 1 && typ == protowire.BytesType {
-			v, _ := protowire.ConsumeBytes(body)
-			p.Name = string(v)
-		}
+		p.set(num, typ, body)
 		body = body[m:]
 	}
-	if len(p.Name) > crypto.MaxNameLen || !utf8.ValidString(p.Name) {
-		return profile{}, fmt.Errorf("%w: name too long or not UTF-8", errBadProfile)
-	}
-	return p, nil
+	return p, p.validate()
 }
 
-// serveProfile answers a profile request with our name.
+func (p *profile) set(num protowire.Number, typ protowire.Type, field []byte) {
+	if typ == protowire.VarintType && num == 4 {
+		p.Seq, _ = protowire.ConsumeVarint(field)
+		return
+	}
+	if typ != protowire.BytesType {
+		return
+	}
+	v, _ := protowire.ConsumeBytes(field)
+	switch num {
+	case 1:
+		p.Name = string(v)
+	case 2:
+		p.Presence = string(v)
+	case 3:
+		p.Status = string(v)
+	}
+}
+
+func (p profile) validate() error {
+	switch {
+	case len(p.Name) > crypto.MaxNameLen || !utf8.ValidString(p.Name):
+		return fmt.Errorf("%w: name too long or not UTF-8", errBadProfile)
+	case !announcedPresences[p.Presence]:
+		return fmt.Errorf("%w: unknown presence %q", errBadProfile, p.Presence)
+	case len(p.Status) > MaxStatusLen || !utf8.ValidString(p.Status):
+		return fmt.Errorf("%w: status text too long or not UTF-8", errBadProfile)
+	}
+	return nil
+}
+
+// serveProfile answers a pull with our profile as this peer may see it.
 func (n *Node) serveProfile(s network.Stream) {
+	if n.isBlocked(s.Conn().RemotePeer()) {
+		s.Reset()
+		return
+	}
 	s.SetWriteDeadline(time.Now().Add(profileTimeout))
-	if _, err := s.Write(appendProfile(nil, profile{Name: n.cfg.Identity.Name})); err != nil {
+	if _, err := s.Write(appendProfile(nil, n.ownProfile())); err != nil {
 		s.Reset()
 		return
 	}
 	s.Close()
 }
 
-// fetchProfile asks id for its name and records it.
+// receivePresence applies a pushed profile.
+func (n *Node) receivePresence(s network.Stream) {
+	from := s.Conn().RemotePeer()
+	s.SetReadDeadline(time.Now().Add(profileTimeout))
+	p, err := readProfile(bufio.NewReaderSize(s, 256))
+	if err != nil {
+		n.log.Warn("bad presence from peer", "peer", from, "err", err)
+		s.Reset()
+		return
+	}
+	s.Close()
+	n.applyProfile(from, p)
+}
+
+// fetchProfile pulls id's profile and records it.
 func (n *Node) fetchProfile(id peer.ID) {
 	ctx, cancel := context.WithTimeout(n.ctx, profileTimeout)
 	defer cancel()
@@ -111,7 +190,40 @@ func (n *Node) fetchProfile(id peer.ID) {
 		return
 	}
 	s.Close()
-	if n.peers.observe(id, p.Name, ViaInbound, nil, time.Now()) {
+	n.applyProfile(id, p)
+}
+
+func (n *Node) applyProfile(id peer.ID, p profile) {
+	changed := n.peers.observe(id, p.Name, ViaInbound, nil, time.Now())
+	if n.peers.setPresence(id, p) || changed {
+		n.log.Info("peer presence", "peer", n.displayName(id), "presence", p.Presence, "status", p.Status)
 		n.publishPeer(id)
 	}
+}
+
+// pushPresence tells every online peer our current profile.
+func (n *Node) pushPresence() {
+	frame := appendProfile(nil, n.ownProfile())
+	for _, e := range n.peers.all() {
+		if !e.online || n.isBlocked(e.id) {
+			continue
+		}
+		n.goRun(func() { n.pushTo(e.id, frame) })
+	}
+}
+
+func (n *Node) pushTo(id peer.ID, frame []byte) {
+	ctx, cancel := context.WithTimeout(n.ctx, profileTimeout)
+	defer cancel()
+	s, err := n.host.NewStream(ctx, id, PresenceProtocol)
+	if err != nil {
+		n.log.Debug("presence push failed", "peer", id, "err", err)
+		return
+	}
+	s.SetWriteDeadline(time.Now().Add(profileTimeout))
+	if _, err := s.Write(frame); err != nil {
+		s.Reset()
+		return
+	}
+	s.Close()
 }

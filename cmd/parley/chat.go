@@ -85,6 +85,11 @@ func (s *chatSession) show(e api.Event) error {
 		who = shortID(m.From)
 	}
 	s.println(fmt.Sprintf("[%s] %s: %s", m.SentAt.Local().Format("15:04"), who, m.Text))
+	if s.to != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s.cl.MarkRead(ctx, s.to) // shown on screen: the sender sees "read"
+		cancel()
+	}
 	return nil
 }
 

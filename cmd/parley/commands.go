@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/urfave/cli/v2"
 
 	"github.com/parley-im/parley/api"
@@ -51,6 +54,14 @@ func upCommand() *cli.Command {
 			&cli.StringFlag{Name: "api", Usage: "loopback address of the local API", Value: daemon.DefaultAPIAddr},
 			&cli.StringFlag{Name: "name", Usage: "display name, used when a new identity is created"},
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info"},
+			&cli.StringFlag{Name: "on-message", Usage: "run `CMD` (sh -c) for every incoming message; PARLEY_FROM, PARLEY_FROM_NAME, PARLEY_TEXT in its environment, the text on stdin"},
+			&cli.StringFlag{Name: "retain", Usage: "keep messages this long, purging older ones hourly, e.g. 90d"},
+			&cli.DurationFlag{Name: "away-after", Usage: "turn away after this long without activity (0: never)", Value: 15 * time.Minute},
+			&cli.StringFlag{Name: "accept-files", Usage: "whose file offers are accepted without asking: contacts, any or ask", Value: "contacts"},
+			&cli.StringFlag{Name: "downloads", Usage: "where received files land (default HOME/downloads)"},
+			&cli.StringFlag{Name: "scan-cmd", Usage: "scanner run on each received file (split on spaces, the file's path appended); non-zero exit keeps it quarantined"},
+			&cli.StringFlag{Name: "max-transfer-size", Usage: "largest incoming transfer accepted, e.g. 50GiB (default: no limit)"},
+			&cli.BoolFlag{Name: "allow-relay-files", Usage: "let files go over a relayed connection (slow, limited)"},
 		},
 		Action: runUp,
 	}
@@ -61,12 +72,23 @@ func runUp(c *cli.Context) error {
 	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
 		return usageError("--log-level %q: use debug, info, warn or error", c.String("log-level"))
 	}
+	transfers, err := transferFlags(c)
+	if err != nil {
+		return err
+	}
+	var retain time.Duration
+	if s := c.String("retain"); s != "" {
+		if retain, err = parseAge(s); err != nil {
+			return usageError("--retain: %v", err)
+		}
+	}
 	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level}))
 	out := c.App.Writer
 	return daemon.Run(c.Context, daemon.Options{
 		Home: homeOf(c), Name: c.String("name"), APIAddr: c.String("api"),
 		Listen: c.StringSlice("listen"), StaticPeers: c.StringSlice("peer"),
-		MDNS: !c.Bool("no-mdns"), Logger: log,
+		MDNS: !c.Bool("no-mdns"), AwayAfter: c.Duration("away-after"), Transfers: transfers, Logger: log,
+		Retain: retain, OnMessage: c.String("on-message"),
 		Ready: func(st api.Status, apiAddr string, created bool) {
 			if created {
 				fmt.Fprintf(out, "Created a new identity in %s\n", st.Home)
@@ -76,6 +98,28 @@ func runUp(c *cli.Context) error {
 			fmt.Fprintln(out, "Parley is up. Press Ctrl-C to stop.")
 		},
 	})
+}
+
+// transferFlags reads the file-transfer flags of `up`.
+func transferFlags(c *cli.Context) (daemon.TransferOptions, error) {
+	tc := daemon.TransferOptions{
+		AcceptFiles: c.String("accept-files"), ScanCmd: strings.Fields(c.String("scan-cmd")),
+		AllowRelay: c.Bool("allow-relay-files"),
+	}
+	if d := c.String("downloads"); d != "" {
+		var err error
+		if tc.Downloads, err = filepath.Abs(d); err != nil {
+			return tc, err
+		}
+	}
+	if s := c.String("max-transfer-size"); s != "" {
+		size, err := humanize.ParseBytes(s)
+		if err != nil {
+			return tc, usageError("--max-transfer-size %q: %v (write e.g. 500MiB or 50GiB)", s, err)
+		}
+		tc.MaxSize = int64(size)
+	}
+	return tc, nil
 }
 
 func idCommand() *cli.Command {
@@ -136,9 +180,9 @@ func peersCommand() *cli.Command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tPRESENCE\tVIA\tPATH\tPEER ID")
+			fmt.Fprintln(tw, "NAME\tPRESENCE\tSTATUS\tVIA\tPATH\tPEER ID")
 			for _, p := range peers {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", orDash(p.Name), p.Presence, p.Via, path(p), p.PeerID)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", orDash(p.Name), p.Presence, orDash(p.Status), p.Via, path(p), p.PeerID)
 			}
 			return tw.Flush()
 		},
@@ -199,6 +243,10 @@ func historyCommand() *cli.Command {
 			&cli.StringFlag{Name: "since", Usage: "only messages sent since: RFC 3339 time, date (2006-01-02) or age (36h)"},
 			&cli.StringFlag{Name: "until", Usage: "only messages sent before: same forms as --since"},
 			&cli.IntFlag{Name: "limit", Usage: "at most this many, the newest", Value: 100},
+			&cli.StringFlag{Name: "export", Usage: "write the (filtered) archive to `FILE` as JSON lines; - for stdout"},
+			&cli.BoolFlag{Name: "report", Usage: "time spent in conversation per contact (--since/--until; --gap ends a session)"},
+			&cli.DurationFlag{Name: "gap", Usage: "with --report: a silence longer than this ends a session", Value: 10 * time.Minute},
+			&cli.StringFlag{Name: "retain", Usage: "delete messages older than this age now, e.g. 90d or 2160h (queued ones stay)"},
 			jsonFlag,
 		},
 		Action: runHistory,
@@ -224,9 +272,20 @@ func runHistory(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	switch {
+	case c.String("export") != "":
+		return exportHistory(c, cl, q)
+	case c.Bool("report"):
+		return reportHistory(c, cl, q)
+	case c.String("retain") != "":
+		return retainHistory(c, cl)
+	}
 	msgs, err := cl.History(c.Context, q)
 	if err != nil {
 		return err
+	}
+	if q.Peer != "" {
+		cl.MarkRead(c.Context, q.Peer) // the user has now seen the conversation
 	}
 	if c.Bool("json") {
 		return printJSON(c.App.Writer, api.MessageList{Messages: nonNil(msgs)})
@@ -235,6 +294,22 @@ func runHistory(c *cli.Context) error {
 		fmt.Fprintln(c.App.Writer, formatMessage(m))
 	}
 	return nil
+}
+
+// parseAge reads an age such as 90d, 36h or 2160h.
+func parseAge(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("%q is not a number of days", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not an age like 90d or 36h", s)
+	}
+	return d, nil
 }
 
 // parseWhen accepts an RFC 3339 time, a date, or an age like 36h.
@@ -248,7 +323,7 @@ func parseWhen(s string) (time.Time, error) {
 	if t, err := time.ParseInLocation(time.DateOnly, s, time.Local); err == nil {
 		return t, nil
 	}
-	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+	if d, err := parseAge(s); err == nil {
 		return time.Now().Add(-d), nil
 	}
 	return time.Time{}, fmt.Errorf("%q is not a time (2026-11-21T15:04:05Z), a date (2026-11-21) or an age (36h)", s)

@@ -1,0 +1,71 @@
+package node
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parley-im/parley/api"
+	"github.com/parley-im/parley/archive"
+	"github.com/parley-im/parley/node/dm"
+)
+
+// maxUnread bounds how many received messages one MarkConversationRead looks at.
+const maxUnread = 10000
+
+// MarkConversationRead marks every message received from `who` as read and sends the
+// sender a read receipt (in the background; a receipt that cannot be delivered now is
+// dropped, and the sender keeps showing delivered).
+func (n *Node) MarkConversationRead(ctx context.Context, who string) (int, error) {
+	n.touch()
+	id, err := n.resolve(who)
+	if err != nil {
+		return 0, err
+	}
+	msgs, err := n.store.List(ctx, archive.Query{Peer: id.String(), Limit: maxUnread})
+	if err != nil {
+		return 0, err
+	}
+	var ids []string
+	for _, m := range msgs {
+		if m.Direction == archive.Incoming && m.State == archive.StateReceived {
+			if err := n.store.SetState(ctx, m.ID, archive.StateRead); err != nil {
+				return len(ids), err
+			}
+			ids = append(ids, m.ID)
+		}
+	}
+	if len(ids) > 0 && !n.isBlocked(id) {
+		n.goRun(func() { n.sendReceipts(id, ids) })
+	}
+	return len(ids), nil
+}
+
+func (n *Node) sendReceipts(id peer.ID, ids []string) {
+	for len(ids) > 0 {
+		batch := ids[:min(len(ids), dm.MaxReadIDs)]
+		ids = ids[len(batch):]
+		if err := n.dm.SendRead(n.ctx, id, batch); err != nil {
+			n.log.Debug("read receipt not delivered", "peer", n.displayName(id), "err", err)
+			return
+		}
+	}
+}
+
+// MarkRead implements dm.Inbox: from's user has seen our messages ids. Only messages we
+// sent to that very peer change state.
+func (n *Node) MarkRead(ctx context.Context, from peer.ID, ids []string) error {
+	for _, msgID := range ids {
+		m, err := n.store.Get(ctx, msgID)
+		if err != nil || m.Direction != archive.Outgoing || m.To != from.String() || m.State == archive.StateRead {
+			continue
+		}
+		if err := n.store.SetState(ctx, msgID, archive.StateRead); err != nil {
+			return fmt.Errorf("mark %s read: %w", msgID, err)
+		}
+		m.State = archive.StateRead
+		n.publishMessage(api.EventState, m)
+	}
+	return nil
+}

@@ -1,0 +1,118 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/parley-im/parley/api"
+	"github.com/parley-im/parley/transfer"
+)
+
+// TransferConfig is how the node moves files.
+type TransferConfig struct {
+	Downloads  string          // where received files land; default HOME/downloads
+	Policy     transfer.Policy // whose offers are accepted without asking
+	ScanCmd    []string        // run on each received file before it is released
+	MaxSize    int64           // per incoming transfer; 0 = no limit
+	AllowRelay bool            // let files go over a relayed connection
+}
+
+func (n *Node) startTransfers(stateDir string) error {
+	tc := n.cfg.Transfers
+	m, err := transfer.New(transfer.Config{
+		Host: n.host, StateDir: stateDir, Downloads: tc.Downloads, Policy: tc.Policy,
+		IsContact: n.contacts.isContact,
+		MaxSize:   tc.MaxSize, ScanCmd: tc.ScanCmd, AllowRelay: tc.AllowRelay,
+		OnEvent: n.onTransferEvent, Logger: n.log.With("part", "transfer"),
+	})
+	if err != nil {
+		return fmt.Errorf("file transfers: %w", err)
+	}
+	n.transfers = m
+	return nil
+}
+
+func (n *Node) onTransferEvent(info transfer.Info) {
+	t := n.apiTransfer(info)
+	n.events.publish(api.Event{Type: api.EventTransfer, Time: time.Now(), Transfer: &t})
+}
+
+// SendFiles offers files and folders to `to` and returns once the offer is answered.
+func (n *Node) SendFiles(ctx context.Context, to string, paths []string) (api.Transfer, error) {
+	id, err := n.resolve(to)
+	if err != nil {
+		return api.Transfer{}, err
+	}
+	if id == n.host.ID() {
+		return api.Transfer{}, fmt.Errorf("%w: that peer is you", api.ErrBadRequest)
+	}
+	if len(paths) == 0 {
+		return api.Transfer{}, fmt.Errorf("%w: no files to send", api.ErrBadRequest)
+	}
+	n.connMgr.Protect(id, protectTag)
+	info, err := n.transfers.Send(ctx, id, paths)
+	if err != nil && info.ID == "" {
+		return api.Transfer{}, fmt.Errorf("%w: %v", api.ErrBadRequest, err)
+	}
+	return n.apiTransfer(info), nil
+}
+
+// Transfers lists every transfer, both ways.
+func (n *Node) Transfers() []api.Transfer {
+	infos := n.transfers.List()
+	out := make([]api.Transfer, len(infos))
+	for i, info := range infos {
+		out[i] = n.apiTransfer(info)
+	}
+	return out
+}
+
+// Transfer returns one transfer.
+func (n *Node) Transfer(id string) (api.Transfer, error) {
+	info, ok := n.transfers.Get(id)
+	if !ok {
+		return api.Transfer{}, fmt.Errorf("%w: no transfer %q (see `parley transfers`)", api.ErrNotFound, id)
+	}
+	return n.apiTransfer(info), nil
+}
+
+// AcceptTransfer accepts an incoming transfer waiting for the user.
+func (n *Node) AcceptTransfer(id string) (api.Transfer, error) {
+	return n.transferAction(id, n.transfers.Accept)
+}
+
+// CancelTransfer cancels a transfer either way.
+func (n *Node) CancelTransfer(id string) (api.Transfer, error) {
+	return n.transferAction(id, n.transfers.Cancel)
+}
+
+func (n *Node) transferAction(id string, act func(string) error) (api.Transfer, error) {
+	if err := act(id); err != nil {
+		if errors.Is(err, transfer.ErrNotFound) {
+			return api.Transfer{}, fmt.Errorf("%w: no transfer %q (see `parley transfers`)", api.ErrNotFound, id)
+		}
+		return api.Transfer{}, fmt.Errorf("%w: %v", api.ErrBadRequest, err)
+	}
+	return n.Transfer(id)
+}
+
+func (n *Node) apiTransfer(info transfer.Info) api.Transfer {
+	t := api.Transfer{
+		ID: info.ID, Direction: string(info.Direction), PeerID: info.Peer.String(), State: string(info.State),
+		Error: info.Error, TotalBytes: info.TotalBytes, DoneBytes: info.DoneBytes,
+		ResumedBytes: info.ResumedBytes, SentBytes: info.SentBytes, Rate: info.Rate,
+		StartedAt: info.StartedAt, UpdatedAt: info.UpdatedAt,
+	}
+	if e, ok := n.peers.get(info.Peer); ok {
+		t.PeerName = e.name
+	}
+	if info.Direction == transfer.Direction("in") {
+		t.Downloads = n.cfg.Transfers.Downloads
+	}
+	for _, f := range info.Files {
+		t.Files = append(t.Files, api.TransferFile{Path: f.Path, Size: f.Size, Done: f.Done})
+	}
+	return t
+}

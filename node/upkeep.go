@@ -1,0 +1,63 @@
+package node
+
+import (
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// queueRetryEvery is how often queued messages are retried for peers we can reach,
+// beyond the retry that a peer coming online triggers at once.
+const queueRetryEvery = 15 * time.Second
+
+func (n *Node) watchQueue() {
+	t := time.NewTicker(queueRetryEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+			n.retryQueues()
+		}
+	}
+}
+
+func (n *Node) retryQueues() {
+	recipients, err := n.store.QueuedRecipients(n.ctx)
+	if err != nil {
+		n.log.Warn("read the message queue", "err", err)
+		return
+	}
+	for _, r := range recipients {
+		id, err := peer.Decode(r)
+		if err == nil && len(n.host.Peerstore().Addrs(id)) > 0 && !n.isBlocked(id) {
+			n.flushAsync(id)
+		}
+	}
+}
+
+// watchRetention purges messages older than cfg.Retain, at start and hourly.
+func (n *Node) watchRetention() {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		n.purgeOld()
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (n *Node) purgeOld() {
+	deleted, err := n.store.Purge(n.ctx, time.Now().Add(-n.cfg.Retain))
+	if err != nil {
+		n.log.Warn("retention purge failed", "err", err)
+		return
+	}
+	if deleted > 0 {
+		n.log.Info("retention: purged old messages", "count", deleted, "older than", n.cfg.Retain)
+	}
+}
