@@ -10,13 +10,15 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// ErrNotFound is returned when there is no message with the asked-for ID.
-var ErrNotFound = errors.New("archive: message not found")
+// ErrNotFound is returned when there is no message with the asked-for ID,
+// or no contact with the asked-for peer ID.
+var ErrNotFound = errors.New("archive: not found")
 
 // ErrInvalid is wrapped by errors about the caller's input (a message
 // without an ID, an unknown state, a search with no words): retrying the
@@ -35,7 +37,10 @@ type Store struct {
 	// SQLite's busy handler), and that connection's page cache stays warm.
 	writer *sql.DB
 	// reader is a pool of read-only connections for concurrent queries.
-	reader    *sql.DB
+	reader *sql.DB
+	// now is the clock for times the archive chooses itself (a contact's
+	// AddedAt); tests replace it.
+	now       func() time.Time
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -50,21 +55,22 @@ func Open(path string) (*Store, error) {
 	if err := createPrivateFile(abs); err != nil {
 		return nil, fmt.Errorf("open archive %s: %w", abs, err)
 	}
-	s, err := openStore(abs)
+	s, err := openStore(abs, currentVersion)
 	if err != nil {
 		return nil, fmt.Errorf("open archive %s: %w%s", abs, err, hint(err))
 	}
 	return s, nil
 }
 
-// openStore opens the writer first: it sets WAL mode and migrates, so the
-// readers find the file ready.
-func openStore(path string) (*Store, error) {
+// openStore opens the writer first: it sets WAL mode and migrates to
+// schema version (currentVersion but in tests), so the readers find the
+// file ready.
+func openStore(path string, version int) (*Store, error) {
 	writer, err := openDB(dsn(path), 1)
 	if err != nil {
 		return nil, err
 	}
-	if err := prepareDB(context.Background(), writer); err != nil {
+	if err := prepareDB(context.Background(), writer, version); err != nil {
 		writer.Close()
 		return nil, err
 	}
@@ -73,7 +79,7 @@ func openStore(path string) (*Store, error) {
 		writer.Close()
 		return nil, err
 	}
-	return &Store{path: path, writer: writer, reader: reader}, nil
+	return &Store{path: path, writer: writer, reader: reader, now: time.Now}, nil
 }
 
 // createPrivateFile makes sure the archive's directory and file exist, so
@@ -143,8 +149,8 @@ func dsn(path string) string {
 
 // prepareDB checks that the file really is in WAL mode (it stays in its old
 // mode, e.g. on some network file systems, if WAL cannot be used) and
-// migrates the schema.
-func prepareDB(ctx context.Context, db *sql.DB) error {
+// migrates the schema to version.
+func prepareDB(ctx context.Context, db *sql.DB, version int) error {
 	mode, err := journalMode(ctx, db)
 	if err != nil {
 		return err
@@ -152,7 +158,7 @@ func prepareDB(ctx context.Context, db *sql.DB) error {
 	if mode != "wal" {
 		return fmt.Errorf("journal mode is %q, not wal: keep the archive on a local file system", mode)
 	}
-	return migrate(ctx, db)
+	return migrate(ctx, db, version)
 }
 
 func journalMode(ctx context.Context, db *sql.DB) (string, error) {

@@ -28,21 +28,27 @@ func (s *Store) List(ctx context.Context, q Query) ([]Message, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.queryMessages(ctx, "list messages", query, args...)
+}
+
+// queryMessages runs a query that selects messageColumns and returns its
+// messages; what says what failed in an error.
+func (s *Store) queryMessages(ctx context.Context, what, query string, args ...any) ([]Message, error) {
 	rows, err := s.reader.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, s.wrap(err, "list messages")
+		return nil, s.wrap(err, "%s", what)
 	}
 	defer rows.Close()
 	var out []Message
 	for rows.Next() {
 		m, err := scanMessage(rows)
 		if err != nil {
-			return nil, s.wrap(err, "list messages")
+			return nil, s.wrap(err, "%s", what)
 		}
 		out = append(out, m)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, s.wrap(err, "list messages")
+		return nil, s.wrap(err, "%s", what)
 	}
 	return out, nil
 }

@@ -46,12 +46,30 @@ CREATE TRIGGER messages_au AFTER UPDATE OF seq, body ON messages BEGIN
 	INSERT INTO messages_fts (rowid, body) VALUES (new.seq, new.body);
 END;
 `,
+	// 2: the buddy list and blocked peers; an index for offline delivery.
+	`
+CREATE TABLE contacts (
+	peer_id    TEXT    NOT NULL PRIMARY KEY,
+	nickname   TEXT    NOT NULL DEFAULT '',
+	name       TEXT    NOT NULL DEFAULT '',
+	group_name TEXT    NOT NULL DEFAULT '',
+	contact    INTEGER NOT NULL CHECK (contact IN (0, 1)),
+	blocked    INTEGER NOT NULL CHECK (blocked IN (0, 1)),
+	added_at   INTEGER NOT NULL DEFAULT 0,
+	CHECK (contact = 1 OR blocked = 1)
+) WITHOUT ROWID;
+CREATE INDEX messages_queued ON messages (to_peer, sent_at, seq) WHERE state = 'queued';
+`,
 }
 
-// migrate brings the schema up to len(migrations). The transaction is
-// immediate (see dsn), so two processes opening the same new archive at
-// once cannot both create the tables.
-func migrate(ctx context.Context, db *sql.DB) error {
+// currentVersion is the version Open migrates to: every migration.
+var currentVersion = len(migrations)
+
+// migrate brings the schema up to version target (currentVersion except
+// in tests, which build older archives to test the migrations on). The
+// transaction is immediate (see dsn), so two processes opening the same new
+// archive at once cannot both create the tables.
+func migrate(ctx context.Context, db *sql.DB, target int) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -61,10 +79,10 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if err != nil {
 		return err
 	}
-	if version > len(migrations) {
-		return fmt.Errorf("schema version %d is newer than this parley understands (%d): upgrade parley", version, len(migrations))
+	if version > target {
+		return fmt.Errorf("schema version %d is newer than this parley understands (%d): upgrade parley", version, target)
 	}
-	for v := version; v < len(migrations); v++ {
+	for v := version; v < target; v++ {
 		if err := applyMigration(ctx, tx, v); err != nil {
 			return err
 		}

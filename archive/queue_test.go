@@ -1,0 +1,82 @@
+package archive
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+)
+
+func outgoing(id, to, text string, sentAt time.Time, st State) Message {
+	return Message{ID: id, From: "me", To: to, FromName: "Me", Text: text, SentAt: sentAt, Direction: Outgoing, State: st}
+}
+
+func mustQueued(t *testing.T, s *Store, to string) []Message {
+	t.Helper()
+	got, err := s.Queued(context.Background(), to)
+	if err != nil {
+		t.Fatalf("Queued(%q): %v", to, err)
+	}
+	return got
+}
+
+func TestQueuedOrder(t *testing.T) {
+	s := openTestStore(t)
+	mustPut(t, s,
+		outgoing("z", "bob", "x", base, StateQueued),
+		outgoing("b", "bob", "x", base, StateQueued),
+		outgoing("late", "bob", "x", base.Add(time.Second), StateQueued),
+		outgoing("y", "bob", "x", base, StateQueued),
+		outgoing("early", "bob", "x", base.Add(-time.Second), StateQueued), // stored last, sent first
+		outgoing("sent", "bob", "x", base, StateSent),
+		outgoing("carol", "carol", "x", base, StateQueued),
+		newMessage("in", "bob", "me", "x", base),
+	)
+	want := []Message{
+		outgoing("early", "bob", "x", base.Add(-time.Second), StateQueued),
+		outgoing("z", "bob", "x", base, StateQueued),
+		outgoing("b", "bob", "x", base, StateQueued),
+		outgoing("y", "bob", "x", base, StateQueued),
+		outgoing("late", "bob", "x", base.Add(time.Second), StateQueued),
+	}
+	got := mustQueued(t, s, "bob")
+	if !slices.EqualFunc(got, want, sameMessage) {
+		t.Errorf("Queued(bob) = %s, want %s", ids(got), ids(want))
+	}
+	// Delivered messages leave the queue; the rest keep their order.
+	if err := s.SetState(context.Background(), "z", StateDelivered); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(mustQueued(t, s, "bob")); got != "early,b,y,late" {
+		t.Errorf("Queued(bob) after one delivery = %s", got)
+	}
+	if got := mustQueued(t, s, "dave"); len(got) != 0 {
+		t.Errorf("Queued(dave) = %s, want none", ids(got))
+	}
+}
+
+func TestQueuedRecipients(t *testing.T) {
+	s := openTestStore(t)
+	ctx := context.Background()
+	room := outgoing("room", "", "x", base, StateQueued)
+	room.Room = "lunch"
+	mustPut(t, s,
+		outgoing("c1", "carol", "x", base, StateQueued),
+		outgoing("b1", "bob", "x", base, StateQueued),
+		outgoing("c2", "carol", "x", base, StateQueued),
+		outgoing("d1", "dave", "x", base, StateDelivered),
+		room,
+	)
+	got, err := s.QueuedRecipients(ctx)
+	if err != nil || !slices.Equal(got, []string{"bob", "carol"}) {
+		t.Errorf("QueuedRecipients = %q, %v; want [bob carol]", got, err)
+	}
+	for _, id := range []string{"c1", "b1", "c2"} {
+		if err := s.SetState(ctx, id, StateDelivered); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := s.QueuedRecipients(ctx); err != nil || len(got) != 0 {
+		t.Errorf("QueuedRecipients after delivery = %q, %v; want none", got, err)
+	}
+}
