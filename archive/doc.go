@@ -1,4 +1,7 @@
-// Package archive keeps every sent and received message in an embedded SQLite database (WAL) and answers history and full-text queries.
+// Package archive keeps every sent and received message, and the contact
+// list, in an embedded SQLite database (WAL), and answers history,
+// full-text, offline-delivery and office (export, retention, time report)
+// queries.
 //
 // The database is a single file (plus its -wal and -shm companions) opened
 // through the pure-Go driver modernc.org/sqlite, so parley builds with
@@ -28,8 +31,23 @@
 //	messages_fts  FTS5 external-content index over messages.body, kept in
 //	              sync by the messages_ai/_ad/_au triggers.
 //
+// Version 2 adds:
+//
+//	contacts         one row per peer in the buddy list or blocked (or
+//	                 both), keyed by peer_id; a CHECK keeps out rows that
+//	                 are neither. Ordering for display is done in Go,
+//	                 since SQLite's NOCASE folds only ASCII.
+//	messages_queued  a partial index on (to_peer, sent_at, seq) of the
+//	                 queued messages, for offline delivery.
+//
 // Migrations run in order inside one immediate transaction at Open; each
 // bumps user_version. An archive written by a newer parley is refused.
+//
+// # Retention
+//
+// Purge deletes old messages (never queued ones) in batches of its own
+// transactions. The file keeps its size: SQLite reuses the freed pages for
+// later messages, so no VACUUM is needed.
 //
 // # Search
 //

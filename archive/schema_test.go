@@ -1,0 +1,149 @@
+package archive
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// openAtVersion creates an archive at path with the schema of an older
+// parley: migrations are append-only, so migrating a new file to version
+// v builds exactly what parley at version v built.
+func openAtVersion(t *testing.T, path string, v int) *Store {
+	t.Helper()
+	if err := createPrivateFile(path); err != nil {
+		t.Fatal(err)
+	}
+	s, err := openStore(path, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func userVersion(t *testing.T, s *Store) int {
+	t.Helper()
+	var v int
+	if err := s.reader.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestMigrateFromVersion1(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "archive.db")
+	old := openAtVersion(t, path, 1)
+	if v := userVersion(t, old); v != 1 {
+		t.Fatalf("old archive at version %d, want 1", v)
+	}
+	if _, err := old.Contacts(ctx); err == nil {
+		t.Fatal("a version 1 archive has a contacts table; the test is not testing a migration")
+	}
+	queued := newMessage("q1", "me", "bob", "waiting for bob", base)
+	queued.Direction, queued.State = Outgoing, StateQueued
+	mustPut(t, old, newMessage("m1", "bob", "me", "written before the upgrade", base), queued)
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v := userVersion(t, s); v != currentVersion {
+		t.Errorf("after Open: version %d, want %d", v, currentVersion)
+	}
+	if got := ids(mustList(t, s, Query{Search: "upgrade"})); got != "m1" {
+		t.Errorf("search after migration = %q, want m1", got)
+	}
+	if got, err := s.Queued(ctx, "bob"); err != nil || ids(got) != "q1" {
+		t.Errorf("Queued after migration = %q, %v; want q1", ids(got), err)
+	}
+	mustPutContact(t, s, Contact{PeerID: "bob", Nickname: "Bob", Contact: true})
+	if got := mustContact(t, s, "bob"); got.Nickname != "Bob" {
+		t.Errorf("contact after migration = %+v", got)
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestFailedMigrationChangesNothing: a migration that fails part-way
+// leaves the archive at its old version with its data, and Open says so.
+func TestFailedMigrationChangesNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "archive.db")
+	old := openAtVersion(t, path, 1)
+	mustPut(t, old, newMessage("m1", "bob", "me", "kept", base))
+	// Version 2 creates the index after the table: make the index fail.
+	if _, err := old.writer.Exec("CREATE INDEX messages_queued ON messages (id)"); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+
+	s, err := Open(path)
+	if err == nil {
+		s.Close()
+		t.Fatal("Open succeeded though the migration could not run")
+	}
+	if !strings.Contains(err.Error(), "from version 1 to 2") {
+		t.Errorf("error %q does not name the migration", err)
+	}
+	old = openAtVersion(t, path, 1)
+	defer old.Close()
+	if v := userVersion(t, old); v != 1 {
+		t.Errorf("version after the failed migration = %d, want 1", v)
+	}
+	var tables int
+	if err := old.reader.QueryRow("SELECT count(*) FROM sqlite_schema WHERE name = 'contacts'").Scan(&tables); err != nil || tables != 0 {
+		t.Errorf("contacts tables after the failed migration = %d, %v; want 0", tables, err)
+	}
+	if got := ids(mustList(t, old, Query{})); got != "m1" {
+		t.Errorf("messages after the failed migration = %q, want m1", got)
+	}
+}
+
+// TestQueriesUseIndexes guards the plans of the queries that run often or
+// over the whole archive against a full scan.
+func TestQueriesUseIndexes(t *testing.T) {
+	s := openTestStore(t)
+	tests := []struct {
+		query string
+		args  []any
+		index string
+	}{
+		{queuedQuery, []any{"bob"}, "messages_queued"},
+		{queuedRecipientsQuery, nil, "messages_queued"},
+		{purgeSelect, []any{1, 1}, "messages_sent"},
+	}
+	for _, tt := range tests {
+		plan := queryPlan(t, s, tt.query, tt.args...)
+		if !strings.Contains(plan, tt.index) {
+			t.Errorf("plan of %s:\n%s\ndoes not use %s", tt.query, plan, tt.index)
+		}
+	}
+}
+
+func queryPlan(t *testing.T, s *Store, query string, args ...any) string {
+	t.Helper()
+	rows, err := s.reader.Query("EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(lines, "\n")
+}
