@@ -105,6 +105,7 @@ type Message struct {
 	From       string    `json:"from"`
 	FromName   string    `json:"from_name,omitempty"`
 	To         string    `json:"to"`
+	ToName     string    `json:"to_name,omitempty"` // what we call the recipient (outgoing only)
 	Room       string    `json:"room,omitempty"`
 	Text       string    `json:"text"`
 	SentAt     time.Time `json:"sent_at"`

@@ -68,7 +68,7 @@ func (n *Node) setOutgoingState(ctx context.Context, m archive.Message, st archi
 	}
 	m.State = st
 	n.publishMessage(api.EventState, m)
-	return api.SendResult{Message: toAPI(m), RoundTrip: rtt}, nil
+	return api.SendResult{Message: n.apiMessage(m), RoundTrip: rtt}, nil
 }
 
 // Ping measures one libp2p ping round trip to `to`, connecting first if needed.
@@ -126,12 +126,12 @@ func (n *Node) Deliver(ctx context.Context, from peer.ID, m dm.Message) (dm.AckS
 		return dm.AckDuplicate, nil
 	}
 	n.publishMessage(api.EventMessage, msg)
-	n.hooks.onMessage(toAPI(msg))
+	n.hooks.onMessage(n.apiMessage(msg))
 	return dm.AckStored, nil
 }
 
 func (n *Node) publishMessage(kind string, m archive.Message) {
-	am := toAPI(m)
+	am := n.apiMessage(m)
 	n.events.publish(api.Event{Type: kind, Time: time.Now(), Message: &am})
 }
 
@@ -147,7 +147,7 @@ func (n *Node) History(ctx context.Context, q api.HistoryQuery) ([]api.Message, 
 	}
 	out := make([]api.Message, len(msgs))
 	for i, m := range msgs {
-		out[i] = toAPI(m)
+		out[i] = n.apiMessage(m)
 	}
 	return out, nil
 }
@@ -193,9 +193,14 @@ func (n *Node) displayName(id peer.ID) string {
 	return id.String()
 }
 
-func toAPI(m archive.Message) api.Message {
-	return api.Message{
+// apiMessage is m as clients see it, with the recipient's name for outgoing messages.
+func (n *Node) apiMessage(m archive.Message) api.Message {
+	am := api.Message{
 		ID: m.ID, From: m.From, FromName: m.FromName, To: m.To, Room: m.Room, Text: m.Text,
 		SentAt: m.SentAt, ReceivedAt: m.ReceivedAt, Direction: string(m.Direction), State: string(m.State),
 	}
+	if m.Direction == archive.Outgoing {
+		am.ToName = n.nameOf(m.To)
+	}
+	return am
 }

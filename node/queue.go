@@ -43,7 +43,7 @@ func (n *Node) enqueue(ctx context.Context, m archive.Message) (api.SendResult, 
 		return api.SendResult{}, fmt.Errorf("queue the message: %w", err)
 	}
 	n.publishMessage(api.EventMessage, m)
-	return api.SendResult{Message: toAPI(m)}, nil
+	return api.SendResult{Message: n.apiMessage(m)}, nil
 }
 
 // flushAsync sends id's queue in the background unless that is already happening.

@@ -329,17 +329,14 @@ func parseWhen(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is not a time (2026-11-21T15:04:05Z), a date (2026-11-21) or an age (36h)", s)
 }
 
-// formatMessage renders one message as a history line.
+// formatMessage renders one message as a history line: "Ann → Bob: text".
 func formatMessage(m api.Message) string {
-	who := m.FromName
-	if who == "" {
-		who = shortID(m.From)
+	from := orDefault(m.FromName, shortID(m.From))
+	to := "me"
+	if m.Direction == "out" {
+		from, to = "me", orDefault(m.ToName, shortID(m.To))
 	}
-	arrow := "→ " + shortID(m.To)
-	if m.Direction == "in" {
-		arrow = "←"
-	}
-	return fmt.Sprintf("%s  %-9s %s %s: %s", m.SentAt.Local().Format("2006-01-02 15:04:05"), m.State, arrow, who, m.Text)
+	return fmt.Sprintf("%s  %-9s %s → %s: %s", m.SentAt.Local().Format("2006-01-02 15:04:05"), m.State, from, to, m.Text)
 }
 
 func shortID(id string) string {

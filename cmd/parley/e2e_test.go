@@ -163,7 +163,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	r = ann.parley(t, nil, "history", "--search", "hello")
-	wantOutput(t, r, 0, []string{"received", "← bob: hello world"}, nil)
+	wantOutput(t, r, 0, []string{"received", "bob → me: hello world"}, nil)
 	if strings.Contains(r.stdout, "by peer ID") {
 		t.Errorf("search for hello also found the other message:\n%s", r.stdout)
 	}
