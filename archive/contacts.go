@@ -39,7 +39,7 @@ func (c Contact) DisplayName() string {
 // Limits on a contact's fields, in bytes.
 const (
 	MaxPeerIDLen = 128
-	MaxLabelLen  = 64 // nickname, group and announced name
+	MaxLabelLen  = 64 // nickname, group and announced name, as crypto.MaxNameLen
 )
 
 func (c Contact) validate() error {
@@ -49,12 +49,9 @@ func (c Contact) validate() error {
 	if !c.Contact && !c.Blocked {
 		return fmt.Errorf("%w: contact %q is neither in the buddy list nor blocked: use RemoveContact to forget a peer", ErrInvalid, c.PeerID)
 	}
-	for _, f := range []struct{ field, value string }{
-		{"nickname", c.Nickname}, {"group", c.Group}, {"name", c.Name},
-	} {
-		if err := validLabel(f.field, f.value); err != nil {
-			return fmt.Errorf("contact %q: %w", c.PeerID, err)
-		}
+	err := cmp.Or(validLabel("nickname", c.Nickname), validLabel("group", c.Group), validName(c.Name))
+	if err != nil {
+		return fmt.Errorf("contact %q: %w", c.PeerID, err)
 	}
 	if err := checkStorable("added_at", c.AddedAt); err != nil {
 		return fmt.Errorf("contact %q: %w", c.PeerID, err)
@@ -76,15 +73,29 @@ func validPeerID(id string) error {
 	return nil
 }
 
-// validLabel accepts a nickname, group or announced name: at most
+// validLabel accepts a nickname or group, which the user types: at most
 // MaxLabelLen bytes of UTF-8 without control characters (so it cannot
 // break a line of `contacts ls` or a terminal).
 func validLabel(field, value string) error {
+	if err := validName(value); err != nil {
+		return fmt.Errorf("%s: %w", field, err)
+	}
+	if strings.IndexFunc(value, unicode.IsControl) >= 0 {
+		return fmt.Errorf("%w: %s %q has control characters", ErrInvalid, field, value)
+	}
+	return nil
+}
+
+// validName accepts an announced display name by the rule names travel
+// under (node/profile.go): at most MaxLabelLen bytes of UTF-8. Control
+// characters are let through: the peer chose them, refusing them would
+// refuse the contact, and clients escape names when they show them.
+func validName(name string) error {
 	switch {
-	case len(value) > MaxLabelLen:
-		return fmt.Errorf("%w: %s of %d bytes is longer than %d", ErrInvalid, field, len(value), MaxLabelLen)
-	case !utf8.ValidString(value) || strings.IndexFunc(value, unicode.IsControl) >= 0:
-		return fmt.Errorf("%w: %s %q has control characters or invalid UTF-8", ErrInvalid, field, value)
+	case len(name) > MaxLabelLen:
+		return fmt.Errorf("%w: name of %d bytes is longer than %d", ErrInvalid, len(name), MaxLabelLen)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("%w: name %q is not UTF-8", ErrInvalid, name)
 	}
 	return nil
 }
@@ -113,9 +124,9 @@ ON CONFLICT (peer_id) DO UPDATE SET
 // last announced (see SetContactName), and a zero AddedAt means now for a
 // peer joining the buddy list and keeps the stored time otherwise. A
 // contact that is neither in the buddy list nor blocked, a PeerID that is
-// empty, longer than MaxPeerIDLen or has spaces, and a Nickname, Group or
-// Name longer than MaxLabelLen or with control characters are rejected
-// with ErrInvalid.
+// empty, longer than MaxPeerIDLen or has spaces, a Nickname or Group
+// longer than MaxLabelLen or with control characters, and a Name longer
+// than MaxLabelLen or not UTF-8 are rejected with ErrInvalid.
 func (s *Store) PutContact(ctx context.Context, c Contact) error {
 	if err := c.validate(); err != nil {
 		return err
@@ -251,10 +262,9 @@ ON CONFLICT (peer_id) DO UPDATE SET blocked = 1`, peerID, toNanos(s.now()))
 
 // SetContactName records the display name peerID announced, if peerID has
 // a row (a contact or a blocked peer); otherwise it does nothing. A name
-// longer than MaxLabelLen or with control characters is rejected with
-// ErrInvalid.
+// longer than MaxLabelLen or not UTF-8 is rejected with ErrInvalid.
 func (s *Store) SetContactName(ctx context.Context, peerID, name string) error {
-	if err := validLabel("name", name); err != nil {
+	if err := validName(name); err != nil {
 		return fmt.Errorf("contact %q: %w", peerID, err)
 	}
 	_, err := s.writer.ExecContext(ctx, "UPDATE contacts SET name = ? WHERE peer_id = ?", name, peerID)

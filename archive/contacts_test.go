@@ -141,7 +141,8 @@ func TestPutContactRejectsInvalid(t *testing.T) {
 		"long group":             func(c *Contact) { c.Group = strings.Repeat("g", MaxLabelLen+1) },
 		"group with tab":         func(c *Contact) { c.Group = "a\tb" },
 		"group with NUL":         func(c *Contact) { c.Group = "a\x00b" },
-		"name with DEL":          func(c *Contact) { c.Name = "a\x7fb" },
+		"long name":              func(c *Contact) { c.Name = strings.Repeat("n", MaxLabelLen+1) },
+		"name not UTF-8":         func(c *Contact) { c.Name = "\xff" },
 		"neither contact nor blocked": func(c *Contact) {
 			c.Contact = false
 		},
@@ -276,12 +277,24 @@ func TestSetContactName(t *testing.T) {
 		}
 	}
 	assertNoContact(t, s, "stranger")
-	for _, bad := range []string{strings.Repeat("n", MaxLabelLen+1), "bell\a", "\xff"} {
+	for _, bad := range []string{strings.Repeat("n", MaxLabelLen+1), "\xff"} {
 		if err := s.SetContactName(ctx, "known", bad); !errors.Is(err, ErrInvalid) {
 			t.Errorf("SetContactName(%q) = %v, want ErrInvalid", bad, err)
 		}
 	}
 	if got := mustContact(t, s, "known"); got.Name != "Name of known" {
 		t.Errorf("after rejected names, Name = %q", got.Name)
+	}
+	// A name is what the peer announced: control characters are kept
+	// (clients escape them), so that such a peer can still be a contact.
+	odd := "bell\a\x1b[31m"
+	if err := s.SetContactName(ctx, "known", odd); err != nil {
+		t.Fatal(err)
+	}
+	mustPutContact(t, s, Contact{PeerID: "odd", Name: odd, Contact: true})
+	for _, id := range []string{"known", "odd"} {
+		if got := mustContact(t, s, id); got.Name != odd {
+			t.Errorf("Contact(%q).Name = %q, want %q", id, got.Name, odd)
+		}
 	}
 }
