@@ -195,13 +195,20 @@ func (n *Node) SetBlocked(ctx context.Context, who string, blocked bool) (api.Co
 	}
 	n.blocked.set(id, blocked)
 	c, err := n.store.Contact(ctx, id.String())
-	if err != nil {
+	switch {
+	case errors.Is(err, archive.ErrNotFound): // unblocked a peer that was not a contact
+		n.contacts.remove(id)
+		c = archive.Contact{PeerID: id.String()}
+	case err != nil:
 		return api.Contact{}, err
+	default:
+		n.contacts.put(id, c)
 	}
-	n.contacts.put(id, c)
 	if blocked {
 		n.log.Info("blocked peer; closing its connections", "peer", n.displayName(id))
 		n.host.Network().ClosePeer(id)
+	} else {
+		n.dialAsync(id) // if it is around, talk again (and send what was queued)
 	}
 	n.publishPeer(id)
 	return n.apiContact(c), nil
