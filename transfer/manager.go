@@ -386,6 +386,7 @@ func (m *Manager) transition(t *transfer, s State, msg string, force bool) bool 
 	ok := t.setLocked(s, msg, force)
 	t.mu.Unlock()
 	if ok {
+		m.log.Info("transfer "+string(s), "id", t.id, "direction", t.dir, "peer", t.peer, "reason", msg)
 		m.persist(t)
 		m.emit(t)
 	}

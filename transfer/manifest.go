@@ -16,10 +16,10 @@ import (
 
 // Limits on a manifest.
 const (
-	HashSize     = 32        // BLAKE3-256
-	MinChunkSize = 64 << 10  // smallest chunk size a receiver accepts
-	MaxChunkSize = 16 << 20  // largest chunk size a receiver accepts
-	MaxEntries   = 100_000   // files and directories in one offer
+	HashSize     = 32       // BLAKE3-256
+	MinChunkSize = 64 << 10 // smallest chunk size a receiver accepts
+	MaxChunkSize = 16 << 20 // largest chunk size a receiver accepts
+	MaxEntries   = 100_000  // files and directories in one offer
 	maxEntrySize = int64(1) << 50
 )
 

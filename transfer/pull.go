@@ -161,15 +161,15 @@ func (p *puller) worker(ctx context.Context) error {
 
 // fetch asks for one span and verifies and writes each chunk as it arrives.
 func (p *puller) fetch(st network.Stream, r *bufio.Reader, s span, buf []byte) error {
-	g := Get{ID: p.t.id, File: uint64(s.file), First: uint64(s.first), Count: uint64(s.count)}
-	if err := writeFrame(st, AppendGet(nil, g)); err != nil {
-		return fmt.Errorf("lost the sender: %w", err)
-	}
 	f, err := p.m.openPart(p.t, s.file)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	g := Get{ID: p.t.id, File: uint64(s.file), First: uint64(s.first), Count: uint64(s.count)}
+	if err := writeFrame(st, AppendGet(nil, g)); err != nil {
+		return fmt.Errorf("lost the sender: %w", err)
+	}
 	for c := s.first; c < s.first+s.count; c++ {
 		if err := p.receive(st, r, f, s.file, c, buf); err != nil {
 			return err

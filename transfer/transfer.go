@@ -63,19 +63,19 @@ type FileInfo struct {
 
 // Info is a snapshot of a transfer, handed to OnEvent and returned by the API.
 type Info struct {
-	ID           string    `json:"id"`
-	Direction    Direction `json:"direction"`
-	Peer         peer.ID   `json:"peer"`
-	State        State     `json:"state"`
-	Error        string    `json:"error,omitempty"`
+	ID           string     `json:"id"`
+	Direction    Direction  `json:"direction"`
+	Peer         peer.ID    `json:"peer"`
+	State        State      `json:"state"`
+	Error        string     `json:"error,omitempty"`
 	Files        []FileInfo `json:"files"`
-	TotalBytes   int64     `json:"total_bytes"`
-	DoneBytes    int64     `json:"done_bytes"`
-	ResumedBytes int64     `json:"resumed_bytes,omitempty"` // in: verified on disk when it resumed
-	SentBytes    int64     `json:"sent_bytes,omitempty"`    // out: data served in this process
-	Rate         float64   `json:"rate"`                    // bytes/s, smoothed
-	StartedAt    time.Time `json:"started_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	TotalBytes   int64      `json:"total_bytes"`
+	DoneBytes    int64      `json:"done_bytes"`
+	ResumedBytes int64      `json:"resumed_bytes,omitempty"` // in: verified on disk when it resumed
+	SentBytes    int64      `json:"sent_bytes,omitempty"`    // out: data served in this process
+	Rate         float64    `json:"rate"`                    // bytes/s, smoothed
+	StartedAt    time.Time  `json:"started_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
 	// Replaces is the provisional ID ("hashing-…") under which this transfer's hashing
 	// was reported, on transfers started by Send in this process; "" otherwise.
 	Replaces string `json:"replaces,omitempty"`

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 )
 
 // TestLargeFileRoundTrip: 64 MiB of random data arrive byte for byte, both sides say
@@ -33,4 +34,106 @@ func TestLargeFileRoundTrip(t *testing.T) {
 	if fi.Mode().Perm() != 0644 {
 		t.Errorf("received file mode %v, want 0644", fi.Mode().Perm())
 	}
+}
+
+// TestFolderTree: a folder of nested small files, empty files and an empty directory
+// arrives with its tree; files are 0644 even when the sender's was executable.
+func TestFolderTree(t *testing.T) {
+	a, b := pair(t, nil, nil)
+	dir := filepath.Join(t.TempDir(), "project")
+	writeFile(t, filepath.Join(dir, "README"), "hello\n", 0644)
+	writeFile(t, filepath.Join(dir, "bin", "run.sh"), "#!/bin/sh\necho hi\n", 0755)
+	writeFile(t, filepath.Join(dir, "src", "deep", "er", "x.go"), "package x\n", 0644)
+	writeFile(t, filepath.Join(dir, "src", "empty.txt"), "", 0644)
+	os.MkdirAll(filepath.Join(dir, "var", "empty"), 0755)
+	writeRandom(t, filepath.Join(dir, "data", "blob"), 3*ChunkSize/2)
+
+	info := a.send(b, dir)
+	if got, err := b.wait(info.ID); err != nil {
+		t.Fatalf("receiver: %s: %v", got.State, err)
+	}
+	if got, err := a.wait(info.ID); err != nil || got.State != StateCompleted {
+		t.Fatalf("sender: %s: %v", got.State, err)
+	}
+	want := []string{"project/", "project/README", "project/bin/", "project/bin/run.sh", "project/data/",
+		"project/data/blob", "project/src/", "project/src/deep/", "project/src/deep/er/",
+		"project/src/deep/er/x.go", "project/src/empty.txt", "project/var/", "project/var/empty/"}
+	if tree := listTree(t, b.cfg.Downloads); !slices.Equal(tree, want) {
+		t.Errorf("received tree\n %v\nwant\n %v", tree, want)
+	}
+	for _, f := range []string{"README", "bin/run.sh", "src/deep/er/x.go", "src/empty.txt", "data/blob"} {
+		got := filepath.Join(b.cfg.Downloads, "project", f)
+		sameFile(t, filepath.Join(dir, f), got)
+		if fi, _ := os.Stat(got); fi.Mode().Perm() != 0644 {
+			t.Errorf("%s has mode %v, want 0644 (never executable)", f, fi.Mode().Perm())
+		}
+	}
+	if fi, _ := os.Stat(filepath.Join(b.cfg.Downloads, "project", "var", "empty")); fi.Mode().Perm() != 0755 {
+		t.Errorf("empty dir mode %v", fi.Mode().Perm())
+	}
+}
+
+// TestSeveralFiles: many paths in one offer, and a name already taken in the downloads
+// folder gets "name (1).ext" instead of being overwritten.
+func TestSeveralFiles(t *testing.T) {
+	a, b := pair(t, nil, nil)
+	dir := t.TempDir()
+	paths := []string{filepath.Join(dir, "one.txt"), filepath.Join(dir, "two.bin"), filepath.Join(dir, "three")}
+	writeFile(t, paths[0], "first", 0644)
+	writeRandom(t, paths[1], 2*ChunkSize+1)
+	writeFile(t, paths[2], "", 0644)
+	writeFile(t, filepath.Join(b.cfg.Downloads, "one.txt"), "already here", 0600)
+
+	info := a.send(b, paths...)
+	if len(info.Files) != 3 || info.TotalBytes != 5+2*ChunkSize+1 {
+		t.Fatalf("offer: %d files, %d bytes", len(info.Files), info.TotalBytes)
+	}
+	if _, err := b.wait(info.ID); err != nil {
+		t.Fatal(err)
+	}
+	if old, _ := os.ReadFile(filepath.Join(b.cfg.Downloads, "one.txt")); string(old) != "already here" {
+		t.Errorf("an existing file was overwritten: %q", old)
+	}
+	sameFile(t, paths[0], filepath.Join(b.cfg.Downloads, "one (1).txt"))
+	sameFile(t, paths[1], filepath.Join(b.cfg.Downloads, "two.bin"))
+	sameFile(t, paths[2], filepath.Join(b.cfg.Downloads, "three"))
+}
+
+// TestSendTwice: the same Send while a transfer runs names the same transfer, and after
+// it completed says completed at once without moving any data.
+func TestSendTwice(t *testing.T) {
+	a, b := pair(t, func(c *Config) { c.OpenSource = openSlow(5 * time.Millisecond) }, nil)
+	src := filepath.Join(t.TempDir(), "f.bin")
+	writeRandom(t, src, 8*ChunkSize)
+	first := a.send(b, src)
+	second := a.send(b, src)
+	if first.ID != second.ID {
+		t.Fatalf("the same Send got two IDs: %s, %s", first.ID, second.ID)
+	}
+	if _, err := a.wait(first.ID); err != nil {
+		t.Fatal(err)
+	}
+	sent := mustGet(t, a, first.ID).SentBytes
+	third := a.send(b, src)
+	if third.ID != first.ID || third.State != StateCompleted || third.SentBytes != sent {
+		t.Errorf("Send after completion: %s %s, sent %d (was %d)", third.ID, third.State, third.SentBytes, sent)
+	}
+	if sent != 8*ChunkSize {
+		t.Errorf("sender served %d bytes for an %d-byte file", sent, 8*ChunkSize)
+	}
+	if tree := listTree(t, b.cfg.Downloads); !slices.Equal(tree, []string{"f.bin"}) {
+		t.Errorf("downloads: %v, want one copy", tree)
+	}
+	if n := len(a.m.List()); n != 1 {
+		t.Errorf("List has %d transfers, want 1", n)
+	}
+}
+
+func mustGet(t testing.TB, s *side, id string) Info {
+	t.Helper()
+	info, ok := s.m.Get(id)
+	if !ok {
+		t.Fatalf("no transfer %s", id)
+	}
+	return info
 }

@@ -57,21 +57,19 @@ func appendFrame(b []byte, t FrameType, payload []byte) []byte {
 
 // ReadFrame reads one frame from r: its type and payload. The length is checked against
 // the cap of the frame's type before the body is allocated. It returns io.EOF only at a
-// clean frame boundary.
+// clean frame boundary; a frame cut short or badly encoded is ErrMalformed; other read
+// errors (a reset stream, a deadline) are returned as they are, wrapped.
 func ReadFrame(r *bufio.Reader) (FrameType, []byte, error) {
-	n, err := binary.ReadUvarint(r)
-	if err == io.EOF {
-		return 0, nil, io.EOF
-	}
+	n, err := readUvarint(r)
 	if err != nil {
-		return 0, nil, fmt.Errorf("%w: length: %v", ErrMalformed, err)
+		return 0, nil, err
 	}
 	if n == 0 {
 		return 0, nil, fmt.Errorf("%w: empty frame", ErrMalformed)
 	}
 	tb, err := r.ReadByte()
 	if err != nil {
-		return 0, nil, fmt.Errorf("%w: type: %v", ErrMalformed, noEOF(err))
+		return 0, nil, readError("type", err)
 	}
 	t := FrameType(tb)
 	if limit := maxFrame(t); n > limit {
@@ -79,16 +77,40 @@ func ReadFrame(r *bufio.Reader) (FrameType, []byte, error) {
 	}
 	payload := make([]byte, n-1)
 	if _, err := io.ReadFull(r, payload); err != nil {
-		return 0, nil, fmt.Errorf("%w: body: %v", ErrMalformed, noEOF(err))
+		return 0, nil, readError("body", err)
 	}
 	return t, payload, nil
 }
 
-func noEOF(err error) error {
-	if err == io.EOF {
-		return io.ErrUnexpectedEOF
+// readUvarint reads a frame length: io.EOF before its first byte, ErrMalformed for a
+// length cut short or over 64 bits.
+func readUvarint(r *bufio.Reader) (uint64, error) {
+	var x uint64
+	for i := 0; i < binary.MaxVarintLen64; i++ {
+		b, err := r.ReadByte()
+		if err == io.EOF && i == 0 {
+			return 0, io.EOF
+		}
+		if err != nil {
+			return 0, readError("length", err)
+		}
+		if i == binary.MaxVarintLen64-1 && b > 1 {
+			break
+		}
+		x |= uint64(b&0x7f) << (7 * i)
+		if b < 0x80 {
+			return x, nil
+		}
 	}
-	return err
+	return 0, fmt.Errorf("%w: length overflows 64 bits", ErrMalformed)
+}
+
+// readError tells a frame cut short (ErrMalformed) from a failed read.
+func readError(part string, err error) error {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return fmt.Errorf("%w: %s: %v", ErrMalformed, part, io.ErrUnexpectedEOF)
+	}
+	return fmt.Errorf("read frame %s: %w", part, err)
 }
 
 // walkFields calls f for every field of a protobuf payload. Varint fields get v, bytes
