@@ -20,21 +20,21 @@ func TestManifestValidate(t *testing.T) {
 		t.Fatalf("golden manifest: %v", m.Validate())
 	}
 	cases := map[string]func(m *Manifest){
-		"chunk size too small":  func(m *Manifest) { m.ChunkSize = MinChunkSize - 1 },
-		"chunk size too large":  func(m *Manifest) { m.ChunkSize = MaxChunkSize + 1 },
-		"no entries":            func(m *Manifest) { m.Entries = nil },
-		"unsafe name":           func(m *Manifest) { m.Entries[1].Path = "../a.txt" },
-		"duplicate":             func(m *Manifest) { m.Entries[2].Path = "d/a.txt" },
-		"dir and file same":     func(m *Manifest) { m.Entries[0].Path = "e" },
-		"file used as dir":      func(m *Manifest) { m.Entries[1].Path = "e/a.txt" },
-		"exec-only mode":        func(m *Manifest) { m.Entries[1].Mode = 0777 },
-		"setuid":                func(m *Manifest) { m.Entries[1].Mode = 04755 },
-		"dir with size":         func(m *Manifest) { m.Entries[0].Size = 1 },
-		"unknown kind":          func(m *Manifest) { m.Entries[0].Kind = 7 },
-		"too few chunk hashes":  func(m *Manifest) { m.Entries[1].Size = 64<<10 + 1 },
-		"file hash mismatch":    func(m *Manifest) { m.Entries[1].Hash[0] ^= 1 },
-		"negative size":         func(m *Manifest) { m.Entries[2].Size = -1 },
-		"chunk hash not 32 B":   func(m *Manifest) { m.Entries[1].Chunks = m.Entries[1].Chunks[:31] },
+		"chunk size too small": func(m *Manifest) { m.ChunkSize = MinChunkSize - 1 },
+		"chunk size too large": func(m *Manifest) { m.ChunkSize = MaxChunkSize + 1 },
+		"no entries":           func(m *Manifest) { m.Entries = nil },
+		"unsafe name":          func(m *Manifest) { m.Entries[1].Path = "../a.txt" },
+		"duplicate":            func(m *Manifest) { m.Entries[2].Path = "d/a.txt" },
+		"dir and file same":    func(m *Manifest) { m.Entries[0].Path = "e" },
+		"file used as dir":     func(m *Manifest) { m.Entries[1].Path = "e/a.txt" },
+		"exec-only mode":       func(m *Manifest) { m.Entries[1].Mode = 0777 },
+		"setuid":               func(m *Manifest) { m.Entries[1].Mode = 04755 },
+		"dir with size":        func(m *Manifest) { m.Entries[0].Size = 1 },
+		"unknown kind":         func(m *Manifest) { m.Entries[0].Kind = 7 },
+		"too few chunk hashes": func(m *Manifest) { m.Entries[1].Size = 64<<10 + 1 },
+		"file hash mismatch":   func(m *Manifest) { m.Entries[1].Hash[0] ^= 1 },
+		"negative size":        func(m *Manifest) { m.Entries[2].Size = -1 },
+		"chunk hash not 32 B":  func(m *Manifest) { m.Entries[1].Chunks = m.Entries[1].Chunks[:31] },
 		"total over the limit": func(m *Manifest) {
 			big := Entry{Path: "x", Kind: KindFile, Size: maxEntrySize, Mode: 0644}
 			m.Entries = append(m.Entries, big, big)

@@ -142,8 +142,7 @@ func (p *puller) worker(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	stop := context.AfterFunc(ctx, func() { st.Reset() })
-	defer stop()
+	defer onDone(ctx, func() { st.Reset() })()
 	r := bufio.NewReaderSize(st, dataReadBuffer)
 	buf := make([]byte, p.cs)
 	for {

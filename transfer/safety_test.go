@@ -125,11 +125,11 @@ func TestMalformedOffersReset(t *testing.T) {
 	evil := newHost(t, nil)
 	connect(t, evil, b.h)
 	for name, frame := range map[string][]byte{
-		"garbage":        {0x05, 0x01, 0xff, 0xff, 0xff, 0xff},
-		"unknown type":   {0x01, 0x7e},
-		"ack first":      AppendAck(nil, Ack{ID: goldenID}),
-		"huge length":    {0xff, 0xff, 0xff, 0xff, 0x0f, 0x01},
-		"short id":       appendFrame(nil, TypeOffer, []byte{0x0a, 0x01, 0x00}),
+		"garbage":      {0x05, 0x01, 0xff, 0xff, 0xff, 0xff},
+		"unknown type": {0x01, 0x7e},
+		"ack first":    AppendAck(nil, Ack{ID: goldenID}),
+		"huge length":  {0xff, 0xff, 0xff, 0xff, 0x0f, 0x01},
+		"short id":     appendFrame(nil, TypeOffer, []byte{0x0a, 0x01, 0x00}),
 	} {
 		if a, err := rawOffer(t, evil, b, frame); err == nil {
 			t.Errorf("%s: answered %+v, want a reset stream", name, a)

@@ -28,8 +28,7 @@ func (m *Manager) handle(st network.Stream) {
 		return
 	}
 	defer m.wg.Done()
-	stop := context.AfterFunc(m.ctx, func() { st.Reset() })
-	defer stop()
+	defer onDone(m.ctx, func() { st.Reset() })()
 	if err := m.serve(st); err != nil {
 		m.log.Debug("file stream reset", "peer", st.Conn().RemotePeer(), "err", err)
 		st.Reset()
@@ -93,6 +92,21 @@ func (m *Manager) relayError(p peer.ID) error {
 		"but a relay's limits, 128 KiB and 2 minutes by default, stop most files)", ErrRelayOnly, shortID(p))
 }
 
+// onDone runs f once ctx is done, unless the returned stop is called first; stop waits
+// for an f already started, so no goroutine outlives its caller.
+func onDone(ctx context.Context, f func()) (stop func()) {
+	ran := make(chan struct{})
+	s := context.AfterFunc(ctx, func() {
+		defer close(ran)
+		f()
+	})
+	return func() {
+		if !s() {
+			<-ran
+		}
+	}
+}
+
 // writeFrame writes b with a fresh write deadline.
 func writeFrame(st network.Stream, b []byte) error {
 	st.SetWriteDeadline(time.Now().Add(frameTimeout))
@@ -104,8 +118,7 @@ func writeFrame(st network.Stream, b []byte) error {
 func exchange(ctx context.Context, st network.Stream, frame []byte, want FrameType) ([]byte, error) {
 	deadline, _ := ctx.Deadline()
 	st.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { st.SetDeadline(time.Now()) })
-	defer stop()
+	defer onDone(ctx, func() { st.SetDeadline(time.Now()) })()
 	if _, err := st.Write(frame); err != nil {
 		return nil, fmt.Errorf("write: %w", err)
 	}

@@ -155,7 +155,10 @@ func TestParseRejects(t *testing.T) {
 		"group wire type":    func() error { _, err := ParseAck(append(id, 0x0b)); return err },
 		"offer without id":   func() error { _, err := ParseOffer([]byte{0x10, 0x01}); return err },
 		"offer no chunksize": func() error { _, err := ParseOffer(id); return err },
-		"file without hash":  func() error { _, err := ParseOffer(append(append(id, 0x10, 0x01), 0x1a, 0x03, 0x0a, 0x01, 'a')); return err },
+		"file without hash": func() error {
+			_, err := ParseOffer(append(append(id, 0x10, 0x01), 0x1a, 0x03, 0x0a, 0x01, 'a'))
+			return err
+		},
 	}
 	for name, f := range cases {
 		if err := f(); !errors.Is(err, ErrMalformed) {
