@@ -121,10 +121,14 @@ func Start(tb testing.TB, o Options) *Node {
 // command returns the CLI binary run with args in the node's namespace.
 func (n *Node) command(ctx context.Context, args ...string) *exec.Cmd {
 	args = append([]string{"--home", n.Home}, args...)
+	var cmd *exec.Cmd
 	if n.opts.Host != nil {
-		return n.opts.Host.Command(ctx, n.bin, args...)
+		cmd = n.opts.Host.Command(ctx, n.bin, args...)
+	} else {
+		cmd = exec.CommandContext(ctx, n.bin, args...)
 	}
-	return exec.CommandContext(ctx, n.bin, args...)
+	cmd.Env = childEnv()
+	return cmd
 }
 
 func (n *Node) launch() {
