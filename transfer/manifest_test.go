@@ -182,3 +182,24 @@ func FuzzParseOffer(f *testing.F) {
 		}
 	})
 }
+
+func TestChunkSizeFor(t *testing.T) {
+	huge := func(size int64) []Entry { return []Entry{{Path: "x", Kind: KindFile, Size: size}} }
+	for _, c := range []struct {
+		size, want int64
+	}{
+		{0, ChunkSize}, {10 << 30, ChunkSize}, {256 << 30, ChunkSize}, {256<<30 + 1, 2 * ChunkSize}, {4 << 40, 16 * ChunkSize},
+	} {
+		if got, err := chunkSizeFor(ChunkSize, huge(c.size)); err != nil || got != c.want {
+			t.Errorf("chunk size for %d bytes = %d, %v; want %d", c.size, got, err, c.want)
+		}
+	}
+	if _, err := chunkSizeFor(ChunkSize, huge(4<<40+1)); err == nil {
+		t.Error("more than an OFFER can describe was accepted")
+	}
+	m := Manifest{ChunkSize: MaxChunkSize, Entries: huge(4 << 40)}
+	m.Entries[0].Chunks = make([]byte, maxOfferChunks*HashSize)
+	if n := len(AppendOffer(nil, Offer{ID: goldenID, Manifest: m})); n > MaxOfferFrame {
+		t.Errorf("the largest offer is %d bytes, over the %d cap", n, MaxOfferFrame)
+	}
+}

@@ -19,6 +19,7 @@ import (
 const (
 	spanBytes      = 8 << 20 // data asked for by one GET: large enough that a round trip is noise
 	maxChunkTries  = 3       // a chunk that fails verification this often fails the transfer
+	getsInFlight   = 2       // GETs outstanding per data stream
 	dataReadBuffer = 64 << 10
 )
 
@@ -136,39 +137,62 @@ func (p *puller) bad(f int, c int64) error {
 	return nil
 }
 
-// worker owns one data stream and fetches spans until the queue is empty.
+// worker owns one data stream and fetches spans until the queue is empty. It keeps
+// getsInFlight GETs outstanding, so the sender never waits for the receiver to ask.
 func (p *puller) worker(ctx context.Context) error {
 	st, err := p.m.openStream(ctx, p.t.peer)
 	if err != nil {
 		return err
 	}
 	defer onDone(ctx, func() { st.Reset() })()
+	if err := p.serve(st); err != nil {
+		st.Reset()
+		return err
+	}
+	st.Close()
+	return nil
+}
+
+func (p *puller) serve(st network.Stream) error {
 	r := bufio.NewReaderSize(st, dataReadBuffer)
 	buf := make([]byte, p.cs)
+	var asked []span
 	for {
-		s, ok := p.next()
-		if !ok {
-			st.Close()
+		for len(asked) < getsInFlight {
+			s, ok := p.next()
+			if !ok {
+				break
+			}
+			if err := p.ask(st, s); err != nil {
+				return err
+			}
+			asked = append(asked, s)
+		}
+		if len(asked) == 0 {
 			return nil
 		}
-		if err := p.fetch(st, r, s, buf); err != nil {
-			st.Reset()
+		if err := p.fetch(st, r, asked[0], buf); err != nil {
 			return err
 		}
+		asked = asked[1:]
 	}
 }
 
-// fetch asks for one span and verifies and writes each chunk as it arrives.
+func (p *puller) ask(st network.Stream, s span) error {
+	g := Get{ID: p.t.id, File: uint64(s.file), First: uint64(s.first), Count: uint64(s.count)}
+	if err := writeFrame(st, AppendGet(nil, g)); err != nil {
+		return fmt.Errorf("lost the sender: %w", err)
+	}
+	return nil
+}
+
+// fetch receives one span that was asked for, verifying and writing each chunk.
 func (p *puller) fetch(st network.Stream, r *bufio.Reader, s span, buf []byte) error {
 	f, err := p.m.openPart(p.t, s.file)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	g := Get{ID: p.t.id, File: uint64(s.file), First: uint64(s.first), Count: uint64(s.count)}
-	if err := writeFrame(st, AppendGet(nil, g)); err != nil {
-		return fmt.Errorf("lost the sender: %w", err)
-	}
 	for c := s.first; c < s.first+s.count; c++ {
 		if err := p.receive(st, r, f, s.file, c, buf); err != nil {
 			return err

@@ -231,9 +231,11 @@ func (m *Manager) stepIn(ctx context.Context, t *transfer) error {
 	if err := m.verifyOnce(ctx, t); err != nil {
 		return m.pause(t, err)
 	}
+	start := time.Now()
 	if err := m.pull(ctx, t); err != nil {
 		return m.pullFailed(ctx, t, err)
 	}
+	m.log.Debug("pulled", "id", t.id, "took", time.Since(start))
 	return m.complete(ctx, t)
 }
 
@@ -290,11 +292,21 @@ func (m *Manager) notifyDone(ctx context.Context, t *transfer) error {
 	if err == nil {
 		_, err = ParseAck(p)
 	}
-	if err != nil {
+	if err != nil && t.notifyFailed() < maxNotifyTries {
 		return fmt.Errorf("tell the sender the transfer ended: %w", err)
 	}
-	m.setNotified(t)
+	m.setNotified(t) // delivered, or given up: a re-offer from the sender learns the outcome
 	return nil
+}
+
+// maxNotifyTries bounds the attempts to deliver DONE (about 10 minutes with backoff).
+const maxNotifyTries = 25
+
+func (t *transfer) notifyFailed() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.notifyTries++
+	return t.notifyTries
 }
 
 func (m *Manager) setNotified(t *transfer) {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+	"time"
 )
 
 // maxNameTries bounds the "name (n).ext" variants tried for a name that is taken.
@@ -21,7 +22,9 @@ func (m *Manager) complete(ctx context.Context, t *transfer) error {
 	if err := m.chooseNames(t); err != nil {
 		return m.pause(t, err)
 	}
+	start := time.Now()
 	refused, err := m.release(ctx, t)
+	m.log.Debug("released", "id", t.id, "took", time.Since(start))
 	if err != nil {
 		if ctx.Err() != nil {
 			return err

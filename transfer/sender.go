@@ -34,6 +34,9 @@ func (m *Manager) Send(ctx context.Context, to peer.ID, paths []string) (Info, e
 	if m.ctx.Err() != nil {
 		return Info{}, ErrClosed
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer onDone(m.ctx, cancel)() // Close stops a Send that is hashing or offering
 	man, sources, prov, err := m.prepare(ctx, to, paths)
 	if err != nil {
 		return Info{}, err
@@ -73,19 +76,42 @@ func (m *Manager) prepare(ctx context.Context, to peer.ID, paths []string) (*Man
 	if err := checkTree(entriesOf(items)); err != nil {
 		return nil, nil, "", fmt.Errorf("cannot send these together: %w", err)
 	}
+	cs, err := chunkSizeFor(m.cfg.ChunkSize, entriesOf(items))
+	if err != nil {
+		return nil, nil, "", err
+	}
 	hj := m.startHashing(to, items)
-	h := &hasher{chunkSize: m.cfg.ChunkSize, cacheDir: m.store.cacheDir(), progress: hj.progress}
+	h := &hasher{chunkSize: cs, cacheDir: m.store.cacheDir(), progress: hj.progress}
 	err = h.hash(ctx, items)
 	m.endHashing(hj, err)
 	if err != nil {
 		return nil, nil, "", err
 	}
-	man := &Manifest{ChunkSize: m.cfg.ChunkSize, Entries: entriesOf(items)}
+	man := &Manifest{ChunkSize: cs, Entries: entriesOf(items)}
 	sources := make([]source, len(items))
 	for i := range items {
 		sources[i] = items[i].source
 	}
 	return man, sources, hj.id, nil
+}
+
+// maxOfferChunks keeps an OFFER's chunk hashes (32 bytes each) to 8 MiB, half its cap,
+// leaving room for names.
+const maxOfferChunks = 256 << 10
+
+// chunkSizeFor is the chunk size for an offer of entries: the configured one, doubled
+// while the chunk hashes would not fit in an OFFER (from 256 GiB at 1 MiB chunks).
+func chunkSizeFor(cs int64, entries []Entry) (int64, error) {
+	for ; cs <= MaxChunkSize; cs *= 2 {
+		var n int64
+		for i := range entries {
+			n += entries[i].NumChunks(cs)
+		}
+		if n <= maxOfferChunks {
+			return cs, nil
+		}
+	}
+	return 0, fmt.Errorf("too much for one transfer (%d chunks even at %s): send it in parts", maxOfferChunks, humanBytes(MaxChunkSize))
 }
 
 func entriesOf(items []local) []Entry {

@@ -96,29 +96,30 @@ type transfer struct {
 
 	saveMu sync.Mutex // orders writes of this transfer's record
 
-	mu        sync.Mutex
-	state     State
-	errMsg    string
-	started   time.Time
-	updated   time.Time
-	changed   chan struct{} // closed and replaced on every state change
-	notified  bool
-	names     map[string]string
-	got       []bitset // per entry: chunks verified (in) or served (out)
-	fileDone  []int64
-	done      int64
-	resumed   int64
-	sent      int64
-	rate      float64
-	lastEmit  time.Time
-	rateAt    time.Time
-	rateDone  int64
-	activity  time.Time // out: last GET served
-	reoffer   bool      // out: offer again soon (loaded after a restart, or peer lost)
-	verified  bool      // in: what is on disk has been re-verified since progress was reset
-	kick      chan struct{}
-	runCancel context.CancelFunc
-	runDone   chan struct{} // closed when the runner ends; nil when none runs
+	mu          sync.Mutex
+	state       State
+	errMsg      string
+	started     time.Time
+	updated     time.Time
+	changed     chan struct{} // closed and replaced on every state change
+	notified    bool
+	names       map[string]string
+	got         []bitset // per entry: chunks verified (in) or served (out)
+	fileDone    []int64
+	done        int64
+	resumed     int64
+	sent        int64
+	rate        float64
+	lastEmit    time.Time
+	rateAt      time.Time
+	rateDone    int64
+	activity    time.Time // out: last GET served
+	reoffer     bool      // out: offer again soon (loaded after a restart, or peer lost)
+	verified    bool      // in: what is on disk has been re-verified since progress was reset
+	notifyTries int       // in: failed attempts to deliver DONE
+	kick        chan struct{}
+	runCancel   context.CancelFunc
+	runDone     chan struct{} // closed when the runner ends; nil when none runs
 }
 
 func newTransfer(id string, dir Direction, p peer.ID, man *Manifest) *transfer {
