@@ -191,9 +191,7 @@ func (t *transfer) setLocked(s State, msg string, force bool) bool {
 		return false
 	}
 	t.state, t.errMsg, t.updated = s, msg, time.Now()
-	if s != StatePaused {
-		t.rate = 0
-	}
+	t.rate, t.rateAt = 0, time.Time{} // a new state starts a new rate measurement
 	close(t.changed)
 	t.changed = make(chan struct{})
 	return true
