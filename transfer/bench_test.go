@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -45,6 +46,7 @@ func benchTransfer(b *testing.B, src string, chunk int64, streams int) {
 	bare := bareSink(b, hb)
 	b.SetBytes(benchSize)
 	var total, pull, ceiling time.Duration
+	heap := sampleHeap()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		ceiling += bareCopy(b, ha, hb, bare) // the ceiling, measured next to each run
@@ -53,11 +55,39 @@ func benchTransfer(b *testing.B, src string, chunk int64, streams int) {
 		pull += oneTransfer(b, ha, hb, src, chunk, streams)
 		total += time.Since(start)
 	}
+	b.ReportMetric(float64(heap())/(1<<20), "peak-heap-MiB")
 	mb := float64(b.N) * benchSize / 1e6
 	b.ReportMetric(mb/pull.Seconds(), "pull-MB/s")
 	b.ReportMetric(mb/ceiling.Seconds(), "bare-MB/s")
 	b.ReportMetric(100*ceiling.Seconds()/pull.Seconds(), "pull-%bare")
 	b.ReportMetric(100*ceiling.Seconds()/total.Seconds(), "total-%bare")
+}
+
+// sampleHeap samples the Go heap in use every 20 ms until the returned function is
+// called, which returns the peak (both sides of the transfer live in this process).
+func sampleHeap() func() uint64 {
+	stop := make(chan struct{})
+	peak := make(chan uint64)
+	go func() {
+		var top uint64
+		var ms runtime.MemStats
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				peak <- top
+				return
+			case <-tick.C:
+				runtime.ReadMemStats(&ms)
+				top = max(top, ms.HeapInuse)
+			}
+		}
+	}()
+	return func() uint64 {
+		close(stop)
+		return <-peak
+	}
 }
 
 // oneTransfer runs one Send on fresh Managers and returns the time from the offer's

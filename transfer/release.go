@@ -115,18 +115,24 @@ func variant(name string, n int, file bool) string {
 	return fmt.Sprintf("%s (%d)%s", base, n, ext)
 }
 
+// syncFSFrom is the number of files from which one sync of the whole file system is
+// cheaper than an fsync per file (measured: 1000 small files took 480 ms with an fsync
+// each, 440 ms of it in fsync).
+const syncFSFrom = 16
+
 // release places every directory and every file that passes the scanner, and returns
 // the files the scanner refused, with its reasons.
 func (m *Manager) release(ctx context.Context, t *transfer) ([]string, error) {
 	t.mu.Lock()
 	names := t.names
 	t.mu.Unlock()
+	synced := len(t.man.Entries) >= syncFSFrom && m.syncFS()
 	var refused []string
 	for f := range t.man.Entries {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		reason, err := m.releaseOne(ctx, t, f, names)
+		reason, err := m.releaseOne(ctx, t, f, names, synced)
 		if err != nil {
 			return nil, err
 		}
@@ -137,14 +143,14 @@ func (m *Manager) release(ctx context.Context, t *transfer) ([]string, error) {
 	return refused, nil
 }
 
-func (m *Manager) releaseOne(ctx context.Context, t *transfer, f int, names map[string]string) (string, error) {
+func (m *Manager) releaseOne(ctx context.Context, t *transfer, f int, names map[string]string, synced bool) (string, error) {
 	e := &t.man.Entries[f]
 	final := finalName(names, e.Path)
 	if e.Kind == KindDir {
 		return "", m.mkdirAll(final)
 	}
 	part := partName(t, f)
-	if done, err := m.readyPart(t, f, final); done || err != nil {
+	if done, err := m.readyPart(t, f, final, synced); done || err != nil {
 		return "", err
 	}
 	if reason, err := m.scan(ctx, m.absPath(part)); reason != "" || err != nil {
@@ -167,8 +173,9 @@ func (m *Manager) mkdirAll(name string) error {
 }
 
 // readyPart makes the .part of entry f ready for release: present (an empty file gets
-// one now), durable (fsync) and 0644. done reports a file released earlier.
-func (m *Manager) readyPart(t *transfer, f int, final string) (done bool, err error) {
+// one now), durable (fsync, unless the whole file system was synced) and 0644. done
+// reports a file released earlier.
+func (m *Manager) readyPart(t *transfer, f int, final string, synced bool) (done bool, err error) {
 	part := partName(t, f)
 	if _, err := m.root.Lstat(part); errors.Is(err, fs.ErrNotExist) {
 		if _, ferr := m.root.Lstat(final); ferr == nil {
@@ -183,8 +190,10 @@ func (m *Manager) readyPart(t *transfer, f int, final string) (done bool, err er
 		return false, err
 	}
 	defer file.Close()
-	if err := file.Sync(); err != nil {
-		return false, diskError(err)
+	if !synced {
+		if err := file.Sync(); err != nil {
+			return false, diskError(err)
+		}
 	}
 	if err := file.Chmod(0644); err != nil {
 		return false, diskError(err)
