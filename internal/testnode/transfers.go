@@ -40,19 +40,21 @@ func (n *Node) TryTransfers() ([]api.Transfer, error) {
 	return l.Transfers, nil
 }
 
-// Incoming returns the node's only incoming transfer, if it has exactly one.
-func (n *Node) Incoming() (api.Transfer, bool) {
+// Incoming returns the node's newest incoming transfer that holds a file or folder
+// named path (as offered: slash-separated, relative), if there is one.
+func (n *Node) Incoming(path string) (api.Transfer, bool) {
 	n.tb.Helper()
-	var in []api.Transfer
-	for _, t := range n.Transfers() {
-		if t.Direction == "in" {
-			in = append(in, t)
+	for _, t := range n.Transfers() { // newest first
+		if t.Direction != "in" {
+			continue
+		}
+		for _, f := range t.Files {
+			if f.Path == path || strings.HasPrefix(f.Path, path+"/") {
+				return t, true
+			}
 		}
 	}
-	if len(in) != 1 {
-		return api.Transfer{}, false
-	}
-	return in[0], true
+	return api.Transfer{}, false
 }
 
 // SendFile runs `parley send-file --json TO PATH...` until it ends (at most timeout)
