@@ -16,10 +16,15 @@ type pair struct {
 	annID, bobID string
 }
 
-// startPair starts the pair; bobArgs are extra `up` flags for Bob.
+// startPair starts the pair in a new lab; bobArgs are extra `up` flags for Bob.
 func startPair(t *testing.T, bobArgs ...string) pair {
 	t.Helper()
-	lab := netlab.New(t)
+	return startPairIn(t, netlab.New(t), bobArgs...)
+}
+
+// startPairIn starts the pair in lab.
+func startPairIn(t *testing.T, lab *netlab.Lab, bobArgs ...string) pair {
+	t.Helper()
 	p := pair{lab: lab}
 	p.ann = testnode.Start(t, testnode.Options{Name: "Ann", Host: lab.AddHost("ann")})
 	p.bob = testnode.Start(t, testnode.Options{Name: "Bob", Host: lab.AddHost("bob"), Args: bobArgs})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/parley-im/parley/api"
+	"github.com/parley-im/parley/internal/netlab"
 	"github.com/parley-im/parley/internal/testnode"
 )
 
@@ -30,6 +31,7 @@ esac
 // exactly one "pong" back, and the command saw each message's sender, name, text, ID
 // and Bob's home in its environment, and the text on stdin.
 func TestOnMessageBot(t *testing.T) {
+	lab := netlab.New(t) // skips here, before the build, when namespaces cannot be made
 	dir := t.TempDir()
 	bot := filepath.Join(dir, "pingbot")
 	if err := os.WriteFile(bot, []byte(pingBot), 0o755); err != nil {
@@ -39,7 +41,7 @@ func TestOnMessageBot(t *testing.T) {
 	// The test records first (it reads stdin), then runs the bot with the CLI on PATH.
 	onMessage := fmt.Sprintf(`{ env | grep '^PARLEY_' | sort; echo "stdin=$(cat)"; echo --; } >> '%s'; PATH='%s':"$PATH" '%s'`,
 		record, filepath.Dir(testnode.Build(t)), bot)
-	p := startPair(t, "--on-message", onMessage)
+	p := startPairIn(t, lab, "--on-message", onMessage)
 
 	hello := sendJSON(t, p.ann, "Bob", "hello")
 	ping := sendJSON(t, p.ann, "Bob", "!ping")
