@@ -73,7 +73,7 @@ func TestPolicyContacts(t *testing.T) {
 // TestCancelByReceiver: the receiver cancels mid-transfer: its partial data is removed
 // and the sender learns it.
 func TestCancelByReceiver(t *testing.T) {
-	a, b := pair(t, func(c *Config) { c.OpenSource = openSlow(10 * time.Millisecond); c.ChunkSize = MinChunkSize }, nil)
+	a, b := pair(t, func(c *Config) { c.OpenSource = openSlow(25 * time.Millisecond); c.ChunkSize = MinChunkSize }, nil)
 	src := filepath.Join(t.TempDir(), "f.bin")
 	writeRandom(t, src, 4<<20)
 	info := a.send(b, src)
@@ -98,7 +98,7 @@ func TestCancelByReceiver(t *testing.T) {
 // TestCancelBySender: the sender cancels mid-transfer; the receiver stops, removes its
 // partial data and says canceled.
 func TestCancelBySender(t *testing.T) {
-	a, b := pair(t, func(c *Config) { c.OpenSource = openSlow(10 * time.Millisecond); c.ChunkSize = MinChunkSize }, nil)
+	a, b := pair(t, func(c *Config) { c.OpenSource = openSlow(25 * time.Millisecond); c.ChunkSize = MinChunkSize }, nil)
 	src := filepath.Join(t.TempDir(), "f.bin")
 	writeRandom(t, src, 4<<20)
 	info := a.send(b, src)

@@ -278,3 +278,28 @@ func TestResumeDiscardsBadData(t *testing.T) {
 	}
 	sameFile(t, src, filepath.Join(b.cfg.Downloads, "f.bin"))
 }
+
+// TestDamagedStateSkipped: a state file that cannot be read is skipped (and left for a
+// person to look at); the other transfers load and go on.
+func TestDamagedStateSkipped(t *testing.T) {
+	a, b := pair(t, nil, nil)
+	src := filepath.Join(t.TempDir(), "f.txt")
+	writeFile(t, src, "kept", 0644)
+	info := a.send(b, src)
+	if _, err := a.wait(info.ID); err != nil {
+		t.Fatal(err)
+	}
+	a.m.Close()
+	bad := filepath.Join(a.cfg.StateDir, "0123456789abcdef0123456789abcdef.json")
+	writeFile(t, bad, "{not json", 0600)
+	again := newSide(t, a.h, func(c *Config) { c.StateDir = a.cfg.StateDir })
+	if got := mustGet(t, again, info.ID); got.State != StateCompleted || got.DoneBytes != 4 {
+		t.Errorf("after restart: %s, %d bytes", got.State, got.DoneBytes)
+	}
+	if len(again.m.List()) != 1 {
+		t.Errorf("List: %d transfers, want 1", len(again.m.List()))
+	}
+	if _, err := os.Stat(bad); err != nil {
+		t.Error("the damaged state file was removed")
+	}
+}

@@ -299,7 +299,7 @@ func TestNoSpaceRejected(t *testing.T) {
 // with a clear error, keeps its verified partial data, and finishes once there is room.
 func TestDiskFullPausesAndResumes(t *testing.T) {
 	disk := mountTmpfs(t, "8m")
-	a, b := pair(t, func(c *Config) { c.OpenSource = openSlow(20 * time.Millisecond); c.ChunkSize = 256 << 10 },
+	a, b := pair(t, func(c *Config) { c.OpenSource = openSlow(60 * time.Millisecond); c.ChunkSize = 256 << 10 },
 		func(c *Config) { c.Downloads = filepath.Join(disk, "dl") })
 	src := filepath.Join(t.TempDir(), "six.bin")
 	writeRandom(t, src, 6<<20)
