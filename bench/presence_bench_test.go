@@ -33,7 +33,7 @@ type presenceRun struct {
 // with the machine's wall clock. Five more changes go through a `parley status` process
 // started in B's namespace, timed from just before its start: what a user typing sees.
 // Two settings: two netlab hosts with mDNS (needs root; skipped without it), and two
-// nodes on loopback (--no-mdns, --peer). Target: < 1 s (PRODUCT.md: a change reaches
+// nodes on loopback (--no-mdns, --peer). Target: < 1 s (issue 5: a change reaches
 // contacts on the LAN within 1 s).
 func BenchmarkPresencePropagation(b *testing.B) {
 	var runs []presenceRun
