@@ -6,7 +6,7 @@
 // Each benchmark takes its own fixed number of samples, whatever b.N is, because
 // percentiles need many samples; run each once:
 //
-//	go test ./bench -run '^$' -bench . -benchtime 1x -timeout 20m
+//	go test ./bench -run '^$' -bench . -benchtime 1x -timeout 40m
 //
 // or bench/run.sh, which does that and keeps the output in bench/out/. Run them without
 // -race: testnode builds the parley binary with -race when the test binary has it, and a
@@ -32,6 +32,22 @@
 //   - BenchmarkIdleNode: two connected loopback nodes, and two mDNS nodes in netlab hosts
 //     (skipped without root), settle 5 s, then RSS (VmRSS) is sampled every second for
 //     30 s and CPU (utime+stime) taken over the window. Target: RSS < 80 MB, ~0 % CPU.
+//   - BenchmarkFileTransfer: file transfer throughput and memory, each figure beside a
+//     baseline measured in the same run, three rounds of each, interleaved (the order
+//     rotates every round), median and spread printed. Loopback (two nodes in this
+//     namespace, --no-mdns, 127.0.0.1, TCP): a 2 GiB `send-file` timed from the offer
+//     call to completion (hashing, pulling, verifying, writing, fsync, release), against
+//     a bare libp2p stream built like the node's host (TLS, yamux, TCP; 2 GiB in 1 MiB
+//     writes, memory to memory: the ceiling of the target >= 80 %), the same stream file
+//     to file with an fsync (what the disk allows), raw TCP, and the disk alone (2 GiB
+//     written and fsynced). The baselines run between two helper processes (this test
+//     binary re-executed, see main_test.go), like the two node processes. Then 10 GiB
+//     moved once while both nodes' VmRSS is sampled every 100 ms (target < 150 MB).
+//     Then a 1 Gbit/s link shaped with tc tbf on the sender's eth0 between two netlab
+//     hosts (nodes found by mDNS, default listeners): 1 GiB `send-file`s against a bare
+//     libp2p stream on the transport the nodes' connection uses, and raw TCP (what tbf
+//     itself delivers). Target >= 90 % of the link rate. MB are 10^6 bytes. The link
+//     part needs root; without it, it is skipped (failed under CI).
 //
 // The helpers in this package (percentiles, /proc readers, slog line parsing) are plain
 // Go so they can be unit-tested; the node plumbing lives in the _test files.

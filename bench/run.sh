@@ -8,5 +8,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p bench/out
 out="bench/out/node.txt"
-go test ./bench -run '^$' -bench . -benchtime 1x -timeout 20m "$@" 2>&1 | tee "$out"
+go test ./bench -run '^$' -bench . -benchtime 1x -timeout 40m "$@" 2>&1 | tee "$out"
 echo "output: $out"
