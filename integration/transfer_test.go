@@ -344,7 +344,9 @@ func TestResumeAfterSenderKill(t *testing.T) {
 	p.sender.Kill()
 	p.sender.Restart()
 	t.Logf("killed the sender again at %d bytes; restarted it and ran send-file again", mid.DoneBytes)
-	waitOnline(t, p.sender, "Rita")
+	testnode.WaitFor(t, 60*time.Second, "the restarted sender to see the receiver online", func() bool {
+		return isOnline(p.sender.Peers(), p.recvID)
+	})
 	tr, err := p.sender.SendFile(sendTimeout, p.recvID, src)
 	if err != nil || tr.State != api.TransferCompleted {
 		t.Fatalf("second send-file: %v, state %q (%s)\nsender log:\n%s", err, tr.State, tr.Error, tail(p.sender.Log()))
@@ -522,13 +524,15 @@ func TestTamperedChunk(t *testing.T) {
 	}
 }
 
-// waitTransferring waits until data is moving (at least one chunk verified, at most
-// 40 %), checking meanwhile that nothing wrong appears under the final name.
+// waitTransferring waits until the receiver has accepted the offer (the sender has
+// hashed the file), checking meanwhile that nothing wrong appears under the final name.
+// The receiver pulls in order with a few spans in flight, so the last chunk is read by
+// the sender only after some 60 % have arrived; at most 40 % may have when this returns.
 func (p *labPair) waitTransferring(t *testing.T, name, final, want string) {
 	t.Helper()
-	tr := p.incoming(t, name, stateTimeout, "data to move", func(tr api.Transfer) bool {
+	tr := p.incoming(t, name, stateTimeout, "the offer to be accepted", func(tr api.Transfer) bool {
 		assertNeverCorrupt(t, final, want)
-		return tr.DoneBytes >= chunk
+		return tr.State == api.TransferTransferring
 	})
 	if tr.DoneBytes > tr.TotalBytes*2/5 {
 		t.Fatalf("%d of %d bytes had arrived before the tampering: shape the link slower", tr.DoneBytes, tr.TotalBytes)
