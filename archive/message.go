@@ -49,7 +49,7 @@ type Message struct {
 	FromName   string    `json:"from_name,omitempty"`   // author's display name at the time
 	Text       string    `json:"text"`                  // the message body
 	SentAt     time.Time `json:"sent_at"`               // the author's clock
-	ReceivedAt time.Time `json:"received_at,omitempty"` // our clock, zero for outgoing
+	ReceivedAt time.Time `json:"received_at,omitzero"` // our clock, zero for outgoing
 	Direction  Direction `json:"direction"`
 	State      State     `json:"state"`
 }

@@ -29,7 +29,7 @@ func (n *Node) Send(ctx context.Context, to, text string) (api.SendResult, error
 		return api.SendResult{}, err
 	}
 	if n.mustQueue(ctx, id) {
-		return n.enqueue(ctx, stored)
+		return n.enqueue(ctx, id, stored)
 	}
 	if _, err := n.store.Put(ctx, stored); err != nil {
 		return api.SendResult{}, fmt.Errorf("archive the message: %w", err)

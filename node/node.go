@@ -70,9 +70,10 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	dialMu   sync.Mutex
-	dialing  map[peer.ID]bool
-	flushing map[peer.ID]bool // peers whose message queue is being sent
+	dialMu     sync.Mutex
+	dialing    map[peer.ID]bool
+	flushing   map[peer.ID]bool // peers whose message queue is being sent
+	flushAgain map[peer.ID]bool // ...and asked to be sent once more when that ends
 
 	me       ownPresence
 	blocked  *blockList
@@ -104,7 +105,7 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{
 		cfg: cfg, log: log, store: store, peers: newPeerTable(), events: newBus(), fingerprint: fp,
 		startedAt: time.Now(), ctx: ctx, cancel: cancel, dialing: make(map[peer.ID]bool),
-		flushing: make(map[peer.ID]bool), blocked: &blockList{},
+		flushing: make(map[peer.ID]bool), flushAgain: make(map[peer.ID]bool), blocked: &blockList{},
 		hooks: newMessageHook(cfg.OnMessage, cfg.Home, log.With("part", "on-message")),
 	}
 	n.me.presence, n.me.lastTouch = api.PresenceOnline, time.Now()
@@ -138,7 +139,9 @@ func New(cfg Config) (*Node, error) {
 
 func (n *Node) start() error {
 	n.host.Network().Notify(&network.NotifyBundle{
-		ConnectedF:    func(_ network.Network, c network.Conn) { n.onConnChange(c.RemotePeer()) },
+		// A peer counts as online once identify has run on a connection (watchIdentify),
+		// not when the connection appears: a peer that blocks us closes the connection
+		// from its gater right after the handshake, and must not flash online here.
 		DisconnectedF: func(_ network.Network, c network.Conn) { n.onConnChange(c.RemotePeer()) },
 	})
 	sub, err := n.host.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted))
@@ -347,6 +350,9 @@ func (n *Node) apiPeer(e peerEntry) api.Peer {
 		LastSeen: e.lastSeen, Addrs: addrStrings(e.addrs),
 	}
 	conns := n.host.Network().ConnsToPeer(e.id)
+	if e.presence == api.PresenceOffline {
+		conns = nil // invisible: it looks offline in every respect
+	}
 	if len(conns) > 0 {
 		p.Connected, p.Presence, p.Status, p.Relayed = true, shownPresence(e.presence), e.status, true
 		p.Addrs = nil

@@ -22,7 +22,6 @@ const dialTimeout = 5 * time.Second
 // we are not connected to and cannot reach now gets it later.
 func (n *Node) mustQueue(ctx context.Context, id peer.ID) bool {
 	if queued, err := n.store.Queued(ctx, id.String()); err == nil && len(queued) > 0 {
-		n.flushAsync(id)
 		return true
 	}
 	if n.host.Network().Connectedness(id) == network.Connected {
@@ -36,33 +35,86 @@ func (n *Node) mustQueue(ctx context.Context, id peer.ID) bool {
 	return n.host.Connect(cctx, peer.AddrInfo{ID: id}) != nil
 }
 
-// enqueue stores m as queued; the queue is sent when its recipient is seen again.
-func (n *Node) enqueue(ctx context.Context, m archive.Message) (api.SendResult, error) {
+// enqueue stores m as queued; the queue is sent when its recipient is seen again. If
+// the recipient is connected (m only waits behind older queued messages), it waits up
+// to dm.AckTimeout for the queue to reach m, so a caller still learns "delivered".
+func (n *Node) enqueue(ctx context.Context, id peer.ID, m archive.Message) (api.SendResult, error) {
 	m.State = archive.StateQueued
+	connected := n.host.Network().Connectedness(id) == network.Connected
+	var events <-chan api.Event
+	if connected {
+		var stop func()
+		events, stop = n.events.subscribe(256) // before Put, so the delivery event is not missed
+		defer stop()
+	}
 	if _, err := n.store.Put(ctx, m); err != nil {
 		return api.SendResult{}, fmt.Errorf("queue the message: %w", err)
 	}
 	n.publishMessage(api.EventMessage, m)
+	if connected {
+		n.flushAsync(id)
+		n.awaitDelivery(ctx, events, m.ID)
+		if now, err := n.store.Get(ctx, m.ID); err == nil {
+			m = now
+		}
+	}
 	return api.SendResult{Message: n.apiMessage(m)}, nil
 }
 
-// flushAsync sends id's queue in the background unless that is already happening.
+// awaitDelivery waits until message id leaves the queue, ctx ends or dm.AckTimeout passes.
+func (n *Node) awaitDelivery(ctx context.Context, events <-chan api.Event, id string) {
+	timeout := time.NewTimer(dm.AckTimeout)
+	defer timeout.Stop()
+	for {
+		select {
+		case e, ok := <-events:
+			if !ok || (e.Type == api.EventState && e.Message != nil && e.Message.ID == id) {
+				return
+			}
+		case <-timeout.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// flushAsync sends id's queue in the background. If that is already happening, the
+// running flush goes round once more when it ends, so a trigger is never lost (for
+// example a peer coming back while the flush still waits on a dial to its old address).
 func (n *Node) flushAsync(id peer.ID) {
 	n.dialMu.Lock()
-	if n.flushing[id] || n.ctx.Err() != nil {
-		n.dialMu.Unlock()
+	defer n.dialMu.Unlock()
+	if n.ctx.Err() != nil {
+		return
+	}
+	if n.flushing[id] {
+		n.flushAgain[id] = true
 		return
 	}
 	n.flushing[id] = true
-	n.dialMu.Unlock()
 	n.goRun(func() {
-		defer func() {
-			n.dialMu.Lock()
-			delete(n.flushing, id)
-			n.dialMu.Unlock()
-		}()
-		n.flushQueue(id)
+		for {
+			n.flushQueue(id)
+			if !n.takeFlushAgain(id) {
+				return
+			}
+		}
 	})
+}
+
+// takeFlushAgain reports whether another flush of id was asked for meanwhile; if not, the
+// flush ends.
+func (n *Node) takeFlushAgain(id peer.ID) bool {
+	n.dialMu.Lock()
+	defer n.dialMu.Unlock()
+	if n.flushAgain[id] && n.ctx.Err() == nil {
+		delete(n.flushAgain, id)
+		return true
+	}
+	delete(n.flushing, id)
+	delete(n.flushAgain, id)
+	return false
 }
 
 // flushQueue sends id's queued messages oldest first, one at a time, until the queue is

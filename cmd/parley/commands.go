@@ -78,8 +78,8 @@ func runUp(c *cli.Context) error {
 	}
 	var retain time.Duration
 	if s := c.String("retain"); s != "" {
-		if retain, err = parseAge(s); err != nil {
-			return usageError("--retain: %v", err)
+		if retain, err = parseAge(s); err != nil || retain <= 0 {
+			return usageError("--retain %q: give a positive age such as 90d; leave it out to keep everything", s)
 		}
 	}
 	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level}))
