@@ -16,6 +16,7 @@ import (
 
 	"github.com/parley-im/parley/api"
 	"github.com/parley-im/parley/crypto"
+	"github.com/parley-im/parley/internal/wire"
 )
 
 // Two protocols carry a node's profile (name, presence, status text):
@@ -98,39 +99,23 @@ func readProfile(r io.ByteReader) (profile, error) {
 
 func parseProfile(body []byte) (profile, error) {
 	p := profile{Presence: api.PresenceOnline}
-	for len(body) > 0 {
-		num, typ, n := protowire.ConsumeTag(body)
-		if n < 0 {
-			return profile{}, errBadProfile
+	err := wire.WalkFields(body, func(num protowire.Number, v uint64, b []byte) error {
+		switch num {
+		case 1:
+			p.Name = string(b)
+		case 2:
+			p.Presence = string(b)
+		case 3:
+			p.Status = string(b)
+		case 4:
+			p.Seq = v
 		}
-		body = body[n:]
-		m := protowire.ConsumeFieldValue(num, typ, body)
-		if m < 0 {
-			return profile{}, errBadProfile
-		}
-		p.set(num, typ, body)
-		body = body[m:]
+		return nil
+	})
+	if err != nil {
+		return profile{}, fmt.Errorf("%w: %v", errBadProfile, err)
 	}
 	return p, p.validate()
-}
-
-func (p *profile) set(num protowire.Number, typ protowire.Type, field []byte) {
-	if typ == protowire.VarintType && num == 4 {
-		p.Seq, _ = protowire.ConsumeVarint(field)
-		return
-	}
-	if typ != protowire.BytesType {
-		return
-	}
-	v, _ := protowire.ConsumeBytes(field)
-	switch num {
-	case 1:
-		p.Name = string(v)
-	case 2:
-		p.Presence = string(v)
-	case 3:
-		p.Status = string(v)
-	}
 }
 
 func (p profile) validate() error {

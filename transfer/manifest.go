@@ -12,6 +12,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/encoding/protowire"
 	"lukechampine.com/blake3"
+
+	"github.com/parley-im/parley/internal/wire"
 )
 
 // Limits on a manifest.
@@ -126,7 +128,7 @@ func AppendOffer(b []byte, o Offer) []byte {
 func ParseOffer(p []byte) (Offer, error) {
 	var o Offer
 	var sawChunk bool
-	err := walkFields(p, func(num protowire.Number, v uint64, b []byte) error {
+	err := wire.WalkFields(p, func(num protowire.Number, v uint64, b []byte) error {
 		switch num {
 		case 1:
 			return setID(&o.ID, b)
@@ -160,7 +162,7 @@ func (m *Manifest) addEntry(b []byte) error {
 func parseEntry(p []byte) (Entry, error) {
 	var e Entry
 	var sawHash bool
-	err := walkFields(p, func(num protowire.Number, v uint64, b []byte) error {
+	err := wire.WalkFields(p, func(num protowire.Number, v uint64, b []byte) error {
 		switch num {
 		case 1:
 			e.Path = string(b)

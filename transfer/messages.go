@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/parley-im/parley/internal/wire"
 )
 
 // IDLen is the length of a transfer ID on the wire (32 hex characters in the API).
@@ -148,7 +150,7 @@ func AppendError(b []byte, e ErrorFrame) []byte {
 func ParseAnswer(p []byte) (Answer, error) {
 	var a Answer
 	var status uint64
-	err := walkFields(p, func(num protowire.Number, v uint64, b []byte) error {
+	err := wire.WalkFields(p, func(num protowire.Number, v uint64, b []byte) error {
 		return setFields(num, v, b, &a.ID, &status, &a.Reason)
 	})
 	if err == nil {
@@ -163,7 +165,7 @@ func ParseAnswer(p []byte) (Answer, error) {
 // ParseGet decodes a GET payload.
 func ParseGet(p []byte) (Get, error) {
 	var g Get
-	err := walkFields(p, func(num protowire.Number, v uint64, b []byte) error {
+	err := wire.WalkFields(p, func(num protowire.Number, v uint64, b []byte) error {
 		switch num {
 		case 1:
 			return setID(&g.ID, b)
@@ -188,7 +190,7 @@ func ParseGet(p []byte) (Get, error) {
 // ParseChunkHeader decodes a CHUNK header payload.
 func ParseChunkHeader(p []byte) (ChunkHeader, error) {
 	var h ChunkHeader
-	err := walkFields(p, func(num protowire.Number, v uint64, b []byte) error {
+	err := wire.WalkFields(p, func(num protowire.Number, v uint64, b []byte) error {
 		switch num {
 		case 1:
 			h.File = v
@@ -209,7 +211,7 @@ func ParseChunkHeader(p []byte) (ChunkHeader, error) {
 func ParseDone(p []byte) (Done, error) {
 	var d Done
 	var status uint64
-	err := walkFields(p, func(num protowire.Number, v uint64, b []byte) error {
+	err := wire.WalkFields(p, func(num protowire.Number, v uint64, b []byte) error {
 		return setFields(num, v, b, &d.ID, &status, &d.Reason)
 	})
 	if err == nil {
@@ -227,7 +229,7 @@ func ParseDone(p []byte) (Done, error) {
 // ParseCancel decodes a CANCEL payload.
 func ParseCancel(p []byte) (Cancel, error) {
 	var c Cancel
-	err := walkFields(p, func(num protowire.Number, v uint64, b []byte) error {
+	err := wire.WalkFields(p, func(num protowire.Number, v uint64, b []byte) error {
 		switch num {
 		case 1:
 			return setID(&c.ID, b)
@@ -245,7 +247,7 @@ func ParseCancel(p []byte) (Cancel, error) {
 // ParseAck decodes an ACK payload.
 func ParseAck(p []byte) (Ack, error) {
 	var a Ack
-	err := walkFields(p, func(num protowire.Number, v uint64, b []byte) error {
+	err := wire.WalkFields(p, func(num protowire.Number, v uint64, b []byte) error {
 		if num == 1 {
 			return setID(&a.ID, b)
 		}
@@ -260,7 +262,7 @@ func ParseAck(p []byte) (Ack, error) {
 // ParseError decodes an ERROR payload.
 func ParseError(p []byte) (ErrorFrame, error) {
 	var e ErrorFrame
-	err := walkFields(p, func(num protowire.Number, v uint64, b []byte) error {
+	err := wire.WalkFields(p, func(num protowire.Number, v uint64, b []byte) error {
 		switch num {
 		case 1:
 			if v == 0 || v > uint64(maxCode) {

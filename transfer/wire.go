@@ -3,11 +3,12 @@ package transfer
 import (
 	"bufio"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/parley-im/parley/internal/wire"
 )
 
 // ProtocolID names this protocol and its version on libp2p streams.
@@ -36,7 +37,7 @@ const (
 )
 
 // ErrMalformed wraps every decoding failure of a peer's frame.
-var ErrMalformed = errors.New("malformed frame")
+var ErrMalformed = wire.ErrMalformed
 
 // maxFrame is the cap on the body length of a frame of type t; 0 for unknown types.
 func maxFrame(t FrameType) uint64 {
@@ -111,38 +112,6 @@ func readError(part string, err error) error {
 		return fmt.Errorf("%w: %s: %v", ErrMalformed, part, io.ErrUnexpectedEOF)
 	}
 	return fmt.Errorf("read frame %s: %w", part, err)
-}
-
-// walkFields calls f for every field of a protobuf payload. Varint fields get v, bytes
-// fields get b; fixed-width fields are skipped; groups are malformed.
-func walkFields(p []byte, f func(num protowire.Number, v uint64, b []byte) error) error {
-	for len(p) > 0 {
-		num, typ, n := protowire.ConsumeTag(p)
-		if n < 0 {
-			return fmt.Errorf("%w: %v", ErrMalformed, protowire.ParseError(n))
-		}
-		p = p[n:]
-		var v uint64
-		var b []byte
-		switch typ {
-		case protowire.VarintType:
-			v, n = protowire.ConsumeVarint(p)
-		case protowire.BytesType:
-			b, n = protowire.ConsumeBytes(p)
-		case protowire.Fixed32Type, protowire.Fixed64Type:
-			n = protowire.ConsumeFieldValue(num, typ, p)
-		default:
-			return fmt.Errorf("%w: field %d has wire type %d", ErrMalformed, num, typ)
-		}
-		if n < 0 {
-			return fmt.Errorf("%w: field %d: %v", ErrMalformed, num, protowire.ParseError(n))
-		}
-		p = p[n:]
-		if err := f(num, v, b); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func appendBytesField(p []byte, num protowire.Number, b []byte) []byte {

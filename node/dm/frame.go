@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/parley-im/parley/internal/wire"
 )
 
 // ProtocolID names this protocol and its version on libp2p streams.
@@ -47,7 +49,7 @@ const (
 )
 
 // ErrMalformed wraps every decoding failure of a peer's frame.
-var ErrMalformed = errors.New("malformed frame")
+var ErrMalformed = wire.ErrMalformed
 
 // Message is the payload of a MESSAGE frame.
 type Message struct {
@@ -122,7 +124,7 @@ func AppendRead(b []byte, r Read) []byte {
 // ParseRead decodes a READ payload.
 func ParseRead(p []byte) (Read, error) {
 	var r Read
-	err := walkFields(p, func(num protowire.Number, _ uint64, b []byte) error {
+	err := wire.WalkFields(p, func(num protowire.Number, _ uint64, b []byte) error {
 		if num != 1 {
 			return nil
 		}
@@ -171,7 +173,7 @@ func ReadFrame(r *bufio.Reader) (FrameType, []byte, error) {
 func ParseMessage(p []byte) (Message, error) {
 	var m Message
 	var sawID, sawTime bool
-	err := walkFields(p, func(num protowire.Number, v uint64, b []byte) error {
+	err := wire.WalkFields(p, func(num protowire.Number, v uint64, b []byte) error {
 		switch num {
 		case 1:
 			m.ID, sawID = string(b), true
@@ -199,7 +201,7 @@ func ParseMessage(p []byte) (Message, error) {
 // ParseAck decodes an ACK payload.
 func ParseAck(p []byte) (Ack, error) {
 	var a Ack
-	err := walkFields(p, func(num protowire.Number, v uint64, b []byte) error {
+	err := wire.WalkFields(p, func(num protowire.Number, v uint64, b []byte) error {
 		switch num {
 		case 1:
 			a.ID = string(b)
@@ -218,36 +220,4 @@ func ParseAck(p []byte) (Ack, error) {
 		return Ack{}, fmt.Errorf("%w: ack id is %d bytes", ErrMalformed, len(a.ID))
 	}
 	return a, nil
-}
-
-// walkFields calls f for every field of a protobuf payload. Varint fields get v, bytes
-// fields get b; fixed-width fields are skipped; groups are malformed.
-func walkFields(p []byte, f func(num protowire.Number, v uint64, b []byte) error) error {
-	for len(p) > 0 {
-		num, typ, n := protowire.ConsumeTag(p)
-		if n < 0 {
-			return fmt.Errorf("%w: %v", ErrMalformed, protowire.ParseError(n))
-		}
-		p = p[n:]
-		var v uint64
-		var b []byte
-		switch typ {
-		case protowire.VarintType:
-			v, n = protowire.ConsumeVarint(p)
-		case protowire.BytesType:
-			b, n = protowire.ConsumeBytes(p)
-		case protowire.Fixed32Type, protowire.Fixed64Type:
-			n = protowire.ConsumeFieldValue(num, typ, p)
-		default:
-			return fmt.Errorf("%w: field %d has wire type %d", ErrMalformed, num, typ)
-		}
-		if n < 0 {
-			return fmt.Errorf("%w: field %d: %v", ErrMalformed, num, protowire.ParseError(n))
-		}
-		p = p[n:]
-		if err := f(num, v, b); err != nil {
-			return err
-		}
-	}
-	return nil
 }
