@@ -19,15 +19,16 @@ const (
 	livenessTimeout = 4 * time.Second
 )
 
-func (n *Node) watchLiveness() {
-	t := time.NewTicker(livenessEvery)
+// every runs f every d until the node stops.
+func (n *Node) every(d time.Duration, f func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-n.ctx.Done():
 			return
 		case <-t.C:
-			n.checkLiveness()
+			f()
 		}
 	}
 }

@@ -149,13 +149,13 @@ func (n *Node) start() error {
 		return fmt.Errorf("subscribe to identify events: %w", err)
 	}
 	n.goRun(func() { n.watchIdentify(sub) })
-	n.goRun(n.watchLiveness)
-	n.goRun(n.watchQueue)
+	n.goRun(func() { n.every(livenessEvery, n.checkLiveness) })
+	n.goRun(func() { n.every(queueRetryEvery, n.retryQueues) })
 	if n.cfg.AwayAfter > 0 {
-		n.goRun(n.watchIdle)
+		n.goRun(func() { n.every(n.idleCheckEvery(), n.checkIdle) })
 	}
 	if n.cfg.Retain > 0 {
-		n.goRun(n.watchRetention)
+		n.goRun(func() { n.purgeOld(); n.every(retentionEvery, n.purgeOld) })
 	}
 	if n.hooks != nil {
 		n.goRun(func() { n.hooks.run(n.ctx) })

@@ -78,21 +78,17 @@ func (n *Node) touch() {
 	}
 }
 
-// watchIdle turns an online user away after cfg.AwayAfter without activity.
-func (n *Node) watchIdle() {
-	every := min(n.cfg.AwayAfter/4, 30*time.Second)
-	t := time.NewTicker(max(every, 10*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-n.ctx.Done():
-			return
-		case <-t.C:
-			if n.goIdleAway() {
-				n.log.Info("no activity: presence is now away", "after", n.cfg.AwayAfter)
-				n.pushPresence()
-			}
-		}
+// idleCheckEvery is how often the idle rule is checked: often enough that away comes
+// within a quarter of AwayAfter, never more than every 30 s.
+func (n *Node) idleCheckEvery() time.Duration {
+	return max(min(n.cfg.AwayAfter/4, 30*time.Second), 10*time.Millisecond)
+}
+
+// checkIdle turns an online user away after cfg.AwayAfter without activity.
+func (n *Node) checkIdle() {
+	if n.goIdleAway() {
+		n.log.Info("no activity: presence is now away", "after", n.cfg.AwayAfter)
+		n.pushPresence()
 	}
 }
 

@@ -10,19 +10,6 @@ import (
 // beyond the retry that a peer coming online triggers at once.
 const queueRetryEvery = 15 * time.Second
 
-func (n *Node) watchQueue() {
-	t := time.NewTicker(queueRetryEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-n.ctx.Done():
-			return
-		case <-t.C:
-			n.retryQueues()
-		}
-	}
-}
-
 func (n *Node) retryQueues() {
 	recipients, err := n.store.QueuedRecipients(n.ctx)
 	if err != nil {
@@ -37,19 +24,8 @@ func (n *Node) retryQueues() {
 	}
 }
 
-// watchRetention purges messages older than cfg.Retain, at start and hourly.
-func (n *Node) watchRetention() {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		n.purgeOld()
-		select {
-		case <-n.ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
+// retentionEvery is how often messages older than cfg.Retain are purged.
+const retentionEvery = time.Hour
 
 func (n *Node) purgeOld() {
 	deleted, err := n.store.Purge(n.ctx, time.Now().Add(-n.cfg.Retain))
