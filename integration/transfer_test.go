@@ -505,8 +505,17 @@ func TestTamperedChunk(t *testing.T) {
 		t.Errorf("the verified part of the failed transfer was not kept")
 	}
 	writeAtKeepMtime(t, src, off, orig)
-	p.send(t, src)
+	kept, _ := p.receiver.Incoming("tampered.bin")
+	again := p.send(t, src)
 	assertSameFile(t, src, final)
+	// The verified chunks were kept on disk: the new try fetched only the rest.
+	// SentBytes counts everything this sender process served for the transfer.
+	resent := again.SentBytes - tr.SentBytes
+	if limit := kept.TotalBytes - kept.DoneBytes + chunk; resent > limit {
+		t.Errorf("after the restore the sender served %d more bytes; the receiver had kept %d of %d verified",
+			resent, kept.DoneBytes, kept.TotalBytes)
+	}
+	t.Logf("after the restore the sender served %d more bytes; the receiver had kept %d verified", resent, kept.DoneBytes)
 
 	edited := filepath.Join(dir, "edited.bin")
 	writeRandom(t, edited, tamperFile, 4)
