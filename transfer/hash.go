@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"lukechampine.com/blake3"
 )
@@ -223,8 +224,11 @@ func unchanged(s source, size int64) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.Path, err)
 	}
-	if fi.Size() != size || fi.ModTime().UnixNano() != s.MtimeNs {
-		return fmt.Errorf("%s changed since it was hashed (size %d, was %d): send it again", s.Path, fi.Size(), size)
+	switch {
+	case fi.Size() != size:
+		return fmt.Errorf("%s changed since it was hashed (now %d bytes, was %d): send it again", s.Path, fi.Size(), size)
+	case fi.ModTime().UnixNano() != s.MtimeNs:
+		return fmt.Errorf("%s changed since it was hashed (modified %s): send it again", s.Path, fi.ModTime().Format(time.RFC3339))
 	}
 	return nil
 }

@@ -334,6 +334,15 @@ func (m *Manager) serveChunks(st network.Stream, t *transfer, g Get, src Source,
 	return nil
 }
 
+// endedReason tells a receiver why a transfer it still pulls has ended on our side.
+func endedReason(s State, why string) string {
+	reason := "the transfer has ended on the sender's side (" + string(s) + ")"
+	if why != "" {
+		reason += ": " + why
+	}
+	return truncateReason(reason)
+}
+
 // servable checks a GET: our transfer, offered to this very peer, still running, over
 // an allowed connection, and a range inside the manifest.
 func (m *Manager) servable(st network.Stream, g Get) (*transfer, *ErrorFrame) {
@@ -341,10 +350,10 @@ func (m *Manager) servable(st network.Stream, g Get) (*transfer, *ErrorFrame) {
 	if t == nil || t.dir != DirOut || t.peer != st.Conn().RemotePeer() {
 		return nil, &ErrorFrame{Code: CodeUnknown, Reason: "no such transfer was offered to you"}
 	}
-	if s := t.getState(); s == StateCanceled {
+	if s, why := t.stateAndReason(); s == StateCanceled {
 		return nil, &ErrorFrame{Code: CodeCanceled, Reason: "the sender canceled the transfer"}
 	} else if s.Terminal() {
-		return nil, &ErrorFrame{Code: CodeUnknown, Reason: "the transfer has ended on the sender's side (" + string(s) + ")"}
+		return nil, &ErrorFrame{Code: CodeUnknown, Reason: endedReason(s, why)}
 	}
 	if st.Conn().Stat().Limited && !m.cfg.AllowRelay {
 		return nil, &ErrorFrame{Code: CodeRelayed, Reason: "the sender moves files over direct connections only, and this one is relayed"}

@@ -181,6 +181,13 @@ func (t *transfer) getState() State {
 	return t.state
 }
 
+// stateAndReason is t's state with the message that came with it.
+func (t *transfer) stateAndReason() (State, string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.state, t.errMsg
+}
+
 // setLocked moves t to state s; t.mu is held. Leaving a terminal state takes force.
 // It reports whether anything changed.
 func (t *transfer) setLocked(s State, msg string, force bool) bool {
