@@ -42,13 +42,13 @@ func (d Direction) valid() bool {
 
 // Message is one archived message.
 type Message struct {
-	ID         string    `json:"id"`                    // globally unique, chosen by the sender
-	From       string    `json:"from"`                  // peer ID string of the author
-	To         string    `json:"to"`                    // peer ID string of the recipient ("" for rooms)
-	Room       string    `json:"room,omitempty"`        // room ID; "" for direct messages
-	FromName   string    `json:"from_name,omitempty"`   // author's display name at the time
-	Text       string    `json:"text"`                  // the message body
-	SentAt     time.Time `json:"sent_at"`               // the author's clock
+	ID         string    `json:"id"`                   // globally unique, chosen by the sender
+	From       string    `json:"from"`                 // peer ID string of the author
+	To         string    `json:"to"`                   // peer ID string of the recipient ("" for rooms)
+	Room       string    `json:"room,omitempty"`       // room ID; "" for direct messages
+	FromName   string    `json:"from_name,omitempty"`  // author's display name at the time
+	Text       string    `json:"text"`                 // the message body
+	SentAt     time.Time `json:"sent_at"`              // the author's clock
 	ReceivedAt time.Time `json:"received_at,omitzero"` // our clock, zero for outgoing
 	Direction  Direction `json:"direction"`
 	State      State     `json:"state"`
