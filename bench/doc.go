@@ -20,6 +20,7 @@
 //     recipient's ACK, which it sends once the message is in its archive; and the client's
 //     wall time for the whole API call) and one libp2p ping between the same processes,
 //     the baseline. Target: p50 < 2 ms, p99 < 10 ms.
+//
 //   - BenchmarkMDNSFirstPeer: two netlab hosts (network namespaces on one bridge, mDNS on).
 //     Node A is up in host 1; node B is started in host 2, five times, and the time from
 //     B's process start to its "found peer" (via mdns) and "peer online" log lines for A
@@ -29,9 +30,11 @@
 //     outside testnode so its lines are stamped as they arrive (testnode.Start returns
 //     only once the API is up, after the moments measured). Needs root; skips without
 //     it (fails under CI, as netlab does).
+//
 //   - BenchmarkIdleNode: two connected loopback nodes, and two mDNS nodes in netlab hosts
 //     (skipped without root), settle 5 s, then RSS (VmRSS) is sampled every second for
 //     30 s and CPU (utime+stime) taken over the window. Target: RSS < 80 MB, ~0 % CPU.
+//
 //   - BenchmarkFileTransfer: file transfer throughput and memory, each figure beside a
 //     baseline measured in the same run, three rounds of each, interleaved (the order
 //     rotates every round), median and spread printed. Loopback (two nodes in this
