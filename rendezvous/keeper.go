@@ -1,0 +1,147 @@
+package rendezvous
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+)
+
+// Retry bounds of a Keeper whose registration failed.
+const (
+	keeperMinBackoff = 500 * time.Millisecond
+	keeperMaxBackoff = 30 * time.Second
+)
+
+// KeeperStatus is what a Keeper last achieved.
+type KeeperStatus struct {
+	Registered    bool          // the last attempt succeeded
+	TTL           time.Duration // granted by the last success
+	At            time.Time     // of the last success
+	Registrations uint64        // successful registrations so far
+	Err           error         // of the last attempt, nil on success
+}
+
+// Keeper keeps a host registered in one namespace: it registers at once, again at
+// half of every granted TTL, and, after a failure or when the connection to the
+// server drops (a restarted server has forgotten us), retries with backoff. It owns one
+// goroutine; Close stops it. Close does not unregister: call Client.Unregister for that.
+type Keeper struct {
+	c   *Client
+	ns  string
+	ttl time.Duration
+	log *slog.Logger
+
+	kick   chan struct{}
+	notify *network.NotifyBundle
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+
+	mu     sync.Mutex
+	status KeeperStatus
+}
+
+// Keep starts a Keeper registering the host in ns with ttl (0: the server's default).
+func (c *Client) Keep(ns string, ttl time.Duration, log *slog.Logger) *Keeper {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	k := &Keeper{c: c, ns: ns, ttl: ttl, log: log, kick: make(chan struct{}, 1)}
+	k.ctx, k.cancel = context.WithCancel(context.Background())
+	k.notify = &network.NotifyBundle{DisconnectedF: func(_ network.Network, conn network.Conn) {
+		if conn.RemotePeer() == c.server.ID {
+			k.poke()
+		}
+	}}
+	c.host.Network().Notify(k.notify)
+	k.wg.Add(1)
+	go k.run()
+	return k
+}
+
+// poke asks for a registration now; it never blocks.
+func (k *Keeper) poke() {
+	select {
+	case k.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Close stops the Keeper and waits for its goroutine. It is idempotent.
+func (k *Keeper) Close() error {
+	k.once.Do(func() {
+		k.c.host.Network().StopNotify(k.notify)
+		k.cancel()
+		k.wg.Wait()
+	})
+	return nil
+}
+
+// Status reports the last attempt.
+func (k *Keeper) Status() KeeperStatus {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.status
+}
+
+func (k *Keeper) run() {
+	defer k.wg.Done()
+	backoff := keeperMinBackoff
+	failed := false
+	for {
+		wait := k.attempt(failed)
+		failed = wait == 0
+		if failed {
+			wait = backoff
+			backoff = min(2*backoff, k.maxBackoff())
+		} else {
+			backoff = keeperMinBackoff
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-k.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		case <-k.kick:
+			t.Stop()
+		}
+	}
+}
+
+// maxBackoff keeps retries well inside the registration's lifetime.
+func (k *Keeper) maxBackoff() time.Duration {
+	if k.ttl > 0 && k.ttl/2 < keeperMaxBackoff {
+		return max(k.ttl/2, keeperMinBackoff)
+	}
+	return keeperMaxBackoff
+}
+
+// attempt registers once and returns how long to wait before refreshing, or 0 if it
+// failed. After a failure it dials afresh, past the swarm's dial backoff, so a server
+// that came back is found at the next retry.
+func (k *Keeper) attempt(afterFailure bool) time.Duration {
+	ctx := k.ctx
+	if afterFailure {
+		ctx = network.WithForceDirectDial(ctx, "rendezvous: server may be back")
+	}
+	ttl, err := k.c.Register(ctx, k.ns, k.ttl)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.status.Err = err
+	k.status.Registered = err == nil
+	if err != nil {
+		if k.ctx.Err() == nil {
+			k.log.Debug("rendezvous registration failed", "server", k.c.server.ID, "ns", k.ns, "err", err)
+		}
+		return 0
+	}
+	k.status.TTL, k.status.At = ttl, time.Now()
+	k.status.Registrations++
+	return max(ttl/2, time.Second)
+}
