@@ -4,6 +4,9 @@
 #
 #   ip (iproute2)  internal/netlab builds network namespaces, veths and a bridge with it
 #   gcc            the race detector (go test -race) needs cgo
+#   coturn         stun's interop tests run its turnserver and turnutils_stunclient in namespaces
+#   nft (nftables) stun's NAT test builds a masquerading router namespace with it
+#   sysctl (procps) turns on forwarding inside that router namespace
 #
 # Add a line to NEEDED (command:package) when a test starts using another tool.
 set -euo pipefail
@@ -11,6 +14,9 @@ set -euo pipefail
 NEEDED=(
   "ip:iproute2"
   "gcc:gcc"
+  "turnutils_stunclient:coturn"
+  "nft:nftables"
+  "sysctl:procps"
 )
 
 missing=()
@@ -38,4 +44,9 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The coturn package may start its system service (a TURN server on every interface, port
+# 3478); the tests start their own turnserver inside namespaces, so stop and disable it.
+if [[ " ${missing[*]} " == *" coturn "* ]] && command -v systemctl >/dev/null 2>&1; then
+  systemctl disable --now coturn.service >/dev/null 2>&1 || true
+fi
 echo "install-deps: done"
