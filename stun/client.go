@@ -54,9 +54,19 @@ func (c Client) mapped(ctx context.Context, conn net.PacketConn, dst netip.AddrP
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("stun: build request: %w", err)
 	}
-	defer conn.SetReadDeadline(time.Time{})
-	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
+	// A cancelled ctx unblocks the read by moving the deadline into the past. When Mapped
+	// returns, the deadline is cleared, after that function has run if it had started.
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(fired)
+		_ = conn.SetReadDeadline(time.Unix(1, 0))
+	})
+	defer func() {
+		if !stop() {
+			<-fired
+		}
+		_ = conn.SetReadDeadline(time.Time{})
+	}()
 	to := net.UDPAddrFromAddrPort(dst)
 	for range tries {
 		if err := ctx.Err(); err != nil {

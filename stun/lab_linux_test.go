@@ -107,9 +107,10 @@ func TestInteropCoturnClient(t *testing.T) {
 	if err != nil || got.Addr().String() != cli.IP.String() || got.Port() == 0 {
 		t.Fatalf("turnutils_stunclient saw %q, want %s:<port>\n%s", m[1], cli.IP, out)
 	}
-	if s := r.Stats(); s.Answered == 0 || s.Dropped != 0 {
-		t.Fatalf("responder stats %+v, want answers and no drops", s)
-	}
+	waitFor(t, "the responder to count its answers", func() bool {
+		s := r.Stats()
+		return s.Answered > 0 && s.Answered == s.Received
+	})
 }
 
 // TestInteropCoturnServer: our client reads its address from coturn's turnserver (STUN only)
