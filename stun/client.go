@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	pstun "github.com/pion/stun/v3"
@@ -175,7 +176,7 @@ func parseReply(b []byte, txID [pstun.TransactionIDSize]byte) (netip.AddrPort, e
 func resolve(ctx context.Context, server string, local net.Addr) (netip.AddrPort, error) {
 	host, portStr, err := net.SplitHostPort(server)
 	if err != nil {
-		host, portStr = server, strconv.Itoa(DefaultPort)
+		host, portStr = strings.TrimSuffix(strings.TrimPrefix(server, "["), "]"), strconv.Itoa(DefaultPort)
 	}
 	port, err := strconv.ParseUint(portStr, 10, 16)
 	if err != nil || port == 0 {

@@ -431,6 +431,21 @@ func TestMappedErrorResponseAndBadServer(t *testing.T) {
 	}
 }
 
+func TestResolve(t *testing.T) {
+	for in, want := range map[string]string{
+		"198.18.0.1:5000": "198.18.0.1:5000",
+		"198.18.0.1":      "198.18.0.1:3478",
+		"[::1]:5000":      "[::1]:5000",
+		"[::1]":           "[::1]:3478",
+		"::1":             "[::1]:3478",
+	} {
+		got, err := resolve(t.Context(), in, &net.UDPAddr{IP: net.IPv4zero})
+		if err != nil || got.String() != want {
+			t.Errorf("resolve(%q) = %v, %v; want %s", in, got, err, want)
+		}
+	}
+}
+
 func TestProbeLoopback(t *testing.T) {
 	checkLeaks(t)
 	a, b := startResponder(t, &Responder{}), startResponder(t, &Responder{})
