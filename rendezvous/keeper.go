@@ -13,6 +13,10 @@ import (
 const (
 	keeperMinBackoff = 500 * time.Millisecond
 	keeperMaxBackoff = 30 * time.Second
+
+	// keeperKickSpacing is the least time between registrations prompted by a
+	// dropped connection.
+	keeperKickSpacing = time.Second
 )
 
 // KeeperStatus is what a Keeper last achieved.
@@ -95,6 +99,7 @@ func (k *Keeper) run() {
 	failed := false
 	for {
 		wait := k.attempt(failed)
+		earliest := time.Now().Add(keeperKickSpacing)
 		failed = wait == 0
 		if failed {
 			wait = backoff
@@ -102,15 +107,32 @@ func (k *Keeper) run() {
 		} else {
 			backoff = keeperMinBackoff
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-k.ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		case <-k.kick:
-			t.Stop()
+		kicked, ok := k.sleep(wait, k.kick)
+		if kicked {
+			// A dropped connection asks for a registration now, but never more often
+			// than keeperKickSpacing, whatever the server does with connections.
+			_, ok = k.sleep(time.Until(earliest), nil)
 		}
+		if !ok {
+			return
+		}
+	}
+}
+
+// sleep waits for d, a kick or the end of the Keeper; ok is false at the end.
+func (k *Keeper) sleep(d time.Duration, kick <-chan struct{}) (kicked, ok bool) {
+	if d <= 0 {
+		return false, k.ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-k.ctx.Done():
+		return false, false
+	case <-t.C:
+		return false, true
+	case <-kick:
+		return true, true
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -439,4 +440,39 @@ func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// A Keeper keeps a running node discoverable past its TTL; once it stops, the node is
+// gone from DISCOVER within the TTL, and the Keeper's goroutine with it.
+func TestKeeperRefreshesAndLapses(t *testing.T) {
+	ctx := testCtx(t)
+	_, info := startServer(t, testConfig())
+	a, b := newClient(t, info), newClient(t, info)
+	k := a.Keep("parley", 2*time.Second, nil)
+	defer k.Close()
+	present := func() bool {
+		peers, _, err := b.Discover(ctx, "parley", 0, nil)
+		return err == nil && len(peers) == 1
+	}
+	waitFor(t, 5*time.Second, "first registration", present)
+	end := time.Now().Add(3 * time.Second)
+	for time.Now().Before(end) {
+		if !present() {
+			t.Fatalf("registration lapsed while the Keeper runs: %+v", k.Status())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if n := k.Status().Registrations; n < 3 {
+		t.Errorf("%d registrations in 3 s with a 2 s TTL", n)
+	}
+	k.Close()
+	if strings.Contains(allStacks(), "(*Keeper).run") {
+		t.Error("Keeper goroutine still running after Close")
+	}
+	waitFor(t, 4*time.Second, "the registration to lapse", func() bool { return !present() })
+}
+
+func allStacks() string {
+	buf := make([]byte, 1<<20)
+	return string(buf[:runtime.Stack(buf, true)])
 }

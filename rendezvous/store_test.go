@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,6 +122,9 @@ func TestCloseResetsStreams(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close hangs on an open stream")
+	}
+	if stacks := allStacks(); strings.Contains(stacks, "(*Server).purgeLoop") || strings.Contains(stacks, "(*Server).handle") {
+		t.Error("server goroutines still running after Close")
 	}
 	st.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.ReadAll(st); err == nil {
