@@ -382,8 +382,8 @@ func (s *Server) discover(from peer.ID, req Discover) DiscoverResponse {
 	return DiscoverResponse{Registrations: regs, Cookie: cookie}
 }
 
-// ipOf returns the IP address of a connection's remote multiaddr, or the multiaddr
-// itself for transports without one (relayed connections count per relay path).
+// ipOf returns the first IP address in a connection's remote multiaddr (for a relayed
+// connection, the relay's), or the multiaddr itself when it holds none.
 func ipOf(a ma.Multiaddr) string {
 	if a == nil {
 		return ""
