@@ -214,6 +214,7 @@ func (p *puller) receive(st network.Stream, r *bufio.Reader, f *os.File, file in
 	if _, err := f.WriteAt(data, c*p.cs); err != nil {
 		return diskError(err)
 	}
+	startWriteback(f, c*p.cs, int64(len(data)))
 	if p.t.markChunk(file, c, int64(len(data))) {
 		p.m.emit(p.t)
 	}
