@@ -44,6 +44,8 @@ type Config struct {
 	ListenAddrs []string         // empty: TCP+QUIC on DefaultPort, or a free port if taken
 	StaticPeers []string         // full /p2p/ multiaddrs to connect to and keep connected
 	MDNS        bool             // advertise and browse by mDNS on every interface
+	Rendezvous  []string         // rendezvous servers (full /p2p/ multiaddrs) to register with and discover through
+	Namespace   string           // rendezvous namespace; default "parley"
 	AwayAfter   time.Duration    // idle time before presence turns away by itself; 0 = never
 	Retain      time.Duration    // purge messages older than this, hourly; 0 = keep everything
 	OnMessage   string           // shell command run for every incoming message (sh -c)
@@ -168,6 +170,33 @@ func (n *Node) start() error {
 			return err
 		}
 	}
+	return n.startRendezvous()
+}
+
+// startRendezvous registers with the --rendezvous servers and discovers through them.
+func (n *Node) startRendezvous() error {
+	if len(n.cfg.Rendezvous) == 0 {
+		return nil
+	}
+	var servers []peer.AddrInfo
+	for _, s := range n.cfg.Rendezvous {
+		ai, err := peer.AddrInfoFromString(s)
+		if err != nil {
+			return fmt.Errorf("--rendezvous %q: %w: give the full address the server printed, ending in /p2p/PEERID", s, err)
+		}
+		servers = append(servers, *ai)
+	}
+	r, err := discovery.NewRendezvous(discovery.RendezvousConfig{
+		Host: n.host, Servers: servers, Namespace: n.cfg.Namespace,
+		Found: n.onDiscovered, Logger: n.log.With("discovery", "rendezvous"),
+	})
+	if err != nil {
+		return err
+	}
+	if err := r.Start(); err != nil {
+		return err
+	}
+	n.sources = append(n.sources, r)
 	return nil
 }
 

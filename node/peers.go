@@ -8,13 +8,16 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/parley-im/parley/discovery"
 )
 
 // How a peer became known.
 const (
-	ViaMDNS    = "mdns"
-	ViaStatic  = "static"  // named with --peer
-	ViaInbound = "inbound" // it connected to us and speaks our protocol
+	ViaMDNS       = "mdns"
+	ViaStatic     = "static"  // named with --peer
+	ViaInbound    = "inbound" // it connected to us and speaks our protocol
+	ViaRendezvous = discovery.ViaRendezvous
 )
 
 // peerEntry is what the node remembers of another Parley node.
@@ -54,7 +57,7 @@ func (t *peerTable) observe(id peer.ID, name, via string, addrs []ma.Multiaddr, 
 	if name != "" && name != e.name {
 		e.name, changed = name, true
 	}
-	if via == ViaMDNS || via == ViaStatic {
+	if via != ViaInbound {
 		e.via = via // a discovery source says more than "it called us"
 	}
 	if len(addrs) > 0 {

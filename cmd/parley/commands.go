@@ -51,6 +51,8 @@ func upCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "listen", Usage: "libp2p listen multiaddr (repeatable; default TCP+QUIC on port 4747 or a free one)"},
 			&cli.StringSliceFlag{Name: "peer", Usage: "full /p2p/ multiaddr of a peer to keep connected (repeatable)"},
 			&cli.BoolFlag{Name: "no-mdns", Usage: "do not advertise or browse the LAN by mDNS"},
+			&cli.StringSliceFlag{Name: "rendezvous", Usage: "a rendezvous server's full /p2p/ address to register with and discover through (repeatable)"},
+			&cli.StringFlag{Name: "namespace", Usage: "rendezvous namespace: separate teams use separate ones", Value: "parley"},
 			&cli.StringFlag{Name: "api", Usage: "loopback address of the local API", Value: daemon.DefaultAPIAddr},
 			&cli.StringFlag{Name: "name", Usage: "display name, used when a new identity is created"},
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info"},
@@ -87,7 +89,8 @@ func runUp(c *cli.Context) error {
 	return daemon.Run(c.Context, daemon.Options{
 		Home: homeOf(c), Name: c.String("name"), APIAddr: c.String("api"),
 		Listen: c.StringSlice("listen"), StaticPeers: c.StringSlice("peer"),
-		MDNS: !c.Bool("no-mdns"), AwayAfter: c.Duration("away-after"), Transfers: transfers, Logger: log,
+		MDNS: !c.Bool("no-mdns"), Rendezvous: c.StringSlice("rendezvous"), Namespace: c.String("namespace"),
+		AwayAfter: c.Duration("away-after"), Transfers: transfers, Logger: log,
 		Retain: retain, OnMessage: c.String("on-message"),
 		Ready: func(st api.Status, apiAddr string, created bool) {
 			if created {
