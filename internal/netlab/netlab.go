@@ -41,8 +41,11 @@ import (
 // Subnet is the network every lab's hosts are numbered from (198.18.0.N/24).
 var Subnet = net.IPNet{IP: net.IPv4(198, 18, 0, 0).To4(), Mask: net.CIDRMask(24, 32)}
 
-// maxHosts is how many hosts fit in Subnet (.1 to .254).
-const maxHosts = 254
+// maxHosts is how many hosts fit in a lab's /24 (.1 to .253; .254 is kept for a router).
+const maxHosts = 253
+
+// routerHost is the last octet of a router's address on each of its subnets.
+const routerHost = 254
 
 var (
 	nsCounter atomic.Uint64
@@ -69,6 +72,7 @@ func nextNS() string {
 type Lab struct {
 	t        testing.TB
 	switchNS string
+	subnet   byte // hosts are 198.18.<subnet>.N
 
 	mu     sync.Mutex
 	hosts  []*Host
@@ -99,6 +103,13 @@ func Available() error {
 // the test loudly, or fails it if the CI environment variable is set.
 func New(t testing.TB) *Lab {
 	t.Helper()
+	return NewSubnet(t, 0)
+}
+
+// NewSubnet is New for a lab whose hosts are numbered 198.18.<subnet>.N/24, so that two
+// labs joined by AddRouter form two routed subnets.
+func NewSubnet(t testing.TB, subnet byte) *Lab {
+	t.Helper()
 	if err := Available(); err != nil {
 		need := fmt.Sprintf("needs root and iproute2 (run scripts/install-deps.sh as root): %v", err)
 		if os.Getenv("CI") != "" {
@@ -106,7 +117,7 @@ func New(t testing.TB) *Lab {
 		}
 		t.Skip("SKIPPING: " + need)
 	}
-	l := &Lab{t: t, switchNS: nextNS()}
+	l := &Lab{t: t, switchNS: nextNS(), subnet: subnet}
 	t.Cleanup(func() {
 		if err := l.Close(); err != nil {
 			t.Errorf("netlab: cleanup: %v", err)
@@ -150,7 +161,7 @@ func (l *Lab) addHost(name string) (*Host, error) {
 	if n > maxHosts {
 		return nil, fmt.Errorf("lab is full (%d hosts)", maxHosts)
 	}
-	h := &Host{Name: name, NS: nextNS(), IP: hostIP(n), Lab: l}
+	h := &Host{Name: name, NS: nextNS(), IP: l.hostIP(n), Lab: l}
 	// Registered before creation so a half-built host is still deleted by Close.
 	l.hosts = append(l.hosts, h)
 	port := "v" + strconv.Itoa(n)
@@ -170,11 +181,11 @@ func (l *Lab) addHost(name string) (*Host, error) {
 	return h, nil
 }
 
-// hostIP returns 198.18.0.n.
-func hostIP(n int) net.IP {
+// hostIP returns 198.18.<subnet>.n.
+func (l *Lab) hostIP(n int) net.IP {
 	ip := make(net.IP, 4)
 	copy(ip, Subnet.IP.To4())
-	ip[3] = byte(n)
+	ip[2], ip[3] = l.subnet, byte(n)
 	return ip
 }
 
