@@ -14,8 +14,11 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	relayclient "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/parley-im/parley/rendezvous"
 	"github.com/parley-im/parley/stun"
@@ -197,6 +200,61 @@ func TestRendezvousAnswersSTUN(t *testing.T) {
 	if mapped.String() != pc.LocalAddr().String() {
 		t.Errorf("mapped %v, want %v", mapped, pc.LocalAddr())
 	}
+}
+
+func TestRendezvousRelaysWithItsLimits(t *testing.T) {
+	s := startRendezvous(t, RendezvousOptions{Relay: true, RelayDuration: 90 * time.Second, RelayData: 1 << 20})
+	ctx, cancel := context.WithTimeout(context.Background(), startWait)
+	defer cancel()
+	alice, bob := relayHost(t), relayHost(t)
+	rsvp, err := relayclient.Reserve(ctx, alice, s.addrInfo(t))
+	if err != nil {
+		t.Fatalf("reserve a slot on a loopback relay: %v", err)
+	}
+	if rsvp.LimitDuration != 90*time.Second || rsvp.LimitData != 1<<20 {
+		t.Errorf("reservation limits %v and %d bytes, want 90s and 1 MiB", rsvp.LimitDuration, rsvp.LimitData)
+	}
+	if len(rsvp.Addrs) == 0 {
+		t.Error("the reservation offers no relay addresses (the default filter keeps only public ones)")
+	}
+	circuit, err := ma.NewMultiaddr(s.info.Addrs[0] + "/p2p-circuit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.SetStreamHandler("/test/hello", func(st network.Stream) {
+		st.Write([]byte("hi"))
+		st.Close()
+	})
+	if err := bob.Connect(ctx, peer.AddrInfo{ID: alice.ID(), Addrs: []ma.Multiaddr{circuit}}); err != nil {
+		t.Fatalf("connect through the relay: %v", err)
+	}
+	st, err := bob.NewStream(network.WithAllowLimitedConn(ctx, "test"), alice.ID(), "/test/hello")
+	if err != nil {
+		t.Fatalf("stream over the relayed connection: %v", err)
+	}
+	defer st.Close()
+	if !st.Conn().Stat().Limited {
+		t.Error("the connection is not a limited (relayed) one")
+	}
+	got, err := io.ReadAll(st)
+	if err != nil || string(got) != "hi" {
+		t.Errorf("read %q, %v through the relay, want \"hi\"", got, err)
+	}
+}
+
+// relayHost is clientHost with the circuit relay transport, closed at cleanup.
+func relayHost(t *testing.T) host.Host {
+	t.Helper()
+	h, err := libp2p.New(
+		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.EnableRelay(),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
 }
 
 func TestRendezvousOffParts(t *testing.T) {
