@@ -86,6 +86,13 @@ func (r *Rendezvous) Start() error {
 	return nil
 }
 
+// Refresh registers again with every server now: the host's addresses changed.
+func (r *Rendezvous) Refresh() {
+	for _, k := range r.keepers {
+		k.Refresh()
+	}
+}
+
 // Close stops registering and discovering and waits for every goroutine. It does not
 // unregister: the registration lapses after its TTL, and a node stopped by kill -9
 // could not unregister anyway.

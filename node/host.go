@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/config"
 	corecm "github.com/libp2p/go-libp2p/core/connmgr"
 	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -55,7 +56,7 @@ func choosePort() int {
 // newHost builds the libp2p host: TCP and QUIC, TLS then Noise, yamux, and a connection
 // manager whose protected peers (our conversations) are never trimmed. Port mapping
 // (UPnP/NAT-PMP) stays off: Parley never asks a router to open ports.
-func newHost(key lcrypto.PrivKey, listen []string, g corecm.ConnectionGater) (host.Host, *connmgr.BasicConnMgr, error) {
+func newHost(key lcrypto.PrivKey, listen []string, g corecm.ConnectionGater, addrs config.AddrsFactory) (host.Host, *connmgr.BasicConnMgr, error) {
 	cm, err := connmgr.NewConnManager(100, 400, connmgr.WithGracePeriod(time.Minute))
 	if err != nil {
 		return nil, nil, fmt.Errorf("connection manager: %w", err)
@@ -64,9 +65,9 @@ func newHost(key lcrypto.PrivKey, listen []string, g corecm.ConnectionGater) (ho
 	if !explicit {
 		listen = defaultListenAddrs(choosePort())
 	}
-	h, err := buildHost(key, listen, cm, g)
+	h, err := buildHost(key, listen, cm, g, addrs)
 	if err != nil && !explicit {
-		h, err = buildHost(key, defaultListenAddrs(0), cm, g)
+		h, err = buildHost(key, defaultListenAddrs(0), cm, g, addrs)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -74,7 +75,11 @@ func newHost(key lcrypto.PrivKey, listen []string, g corecm.ConnectionGater) (ho
 	return h, cm, nil
 }
 
-func buildHost(key lcrypto.PrivKey, listen []string, cm *connmgr.BasicConnMgr, g corecm.ConnectionGater) (host.Host, error) {
+// Relay client support is on so a peer behind a NAT can be reached through a rendezvous
+// server's relay; the UDP and IPv6 black-hole detectors are off because on isolated
+// networks most dials legitimately fail, and they would then refuse the QUIC dials a
+// hole punch needs.
+func buildHost(key lcrypto.PrivKey, listen []string, cm *connmgr.BasicConnMgr, g corecm.ConnectionGater, addrs config.AddrsFactory) (host.Host, error) {
 	h, err := libp2p.New(
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings(listen...),
@@ -86,7 +91,10 @@ func buildHost(key lcrypto.PrivKey, listen []string, cm *connmgr.BasicConnMgr, g
 		libp2p.ConnectionManager(cm),
 		libp2p.ConnectionGater(g),
 		libp2p.UserAgent(UserAgent),
-		libp2p.DisableRelay(),
+		libp2p.EnableRelay(),
+		libp2p.AddrsFactory(addrs),
+		libp2p.UDPBlackHoleSuccessCounter(nil),
+		libp2p.IPv6BlackHoleSuccessCounter(nil),
 	)
 	if err != nil {
 		var addrErr *net.OpError

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parley-im/parley/api"
@@ -92,7 +91,7 @@ func (n *Node) Ping(ctx context.Context, to string) (time.Duration, error) {
 // deliver connects if needed and sends m, protecting the connection: people we talk to
 // stay connected.
 func (n *Node) deliver(ctx context.Context, id peer.ID, m dm.Message) error {
-	if n.host.Network().Connectedness(id) != network.Connected {
+	if !n.reachable(id) {
 		cctx, cancel := context.WithTimeout(ctx, dialTimeout)
 		err := n.host.Connect(cctx, peer.AddrInfo{ID: id})
 		cancel()
@@ -183,7 +182,7 @@ func (n *Node) knows(id peer.ID) bool {
 	if _, ok := n.contacts.get(id); ok {
 		return true
 	}
-	return n.host.Network().Connectedness(id) == network.Connected
+	return n.reachable(id)
 }
 
 func (n *Node) displayName(id peer.ID) string {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/event"
@@ -46,6 +47,7 @@ type Config struct {
 	MDNS        bool             // advertise and browse by mDNS on every interface
 	Rendezvous  []string         // rendezvous servers (full /p2p/ multiaddrs) to register with and discover through
 	Namespace   string           // rendezvous namespace; default "parley"
+	STUN        string           // STUN server host:port; empty: the first rendezvous server's, port 3478; "off": none
 	AwayAfter   time.Duration    // idle time before presence turns away by itself; 0 = never
 	Retain      time.Duration    // purge messages older than this, hourly; 0 = keep everything
 	OnMessage   string           // shell command run for every incoming message (sh -c)
@@ -76,6 +78,9 @@ type Node struct {
 	dialing    map[peer.ID]bool
 	flushing   map[peer.ID]bool // peers whose message queue is being sent
 	flushAgain map[peer.ID]bool // ...and asked to be sent once more when that ends
+
+	nat     natState
+	natNext atomic.Int64 // nanoseconds until the next NAT refresh
 
 	me       ownPresence
 	blocked  *blockList
@@ -117,7 +122,7 @@ func New(cfg Config) (*Node, error) {
 		store.Close()
 		return nil, err
 	}
-	if n.host, n.connMgr, err = newHost(cfg.Identity.Key, cfg.ListenAddrs, gater{n.blocked}); err != nil {
+	if n.host, n.connMgr, err = newHost(cfg.Identity.Key, cfg.ListenAddrs, gater{n.blocked}, n.addrsFactory); err != nil {
 		cancel()
 		store.Close()
 		return nil, err
@@ -125,6 +130,7 @@ func New(cfg Config) (*Node, error) {
 	n.dm = dm.New(n.host, n, log.With("proto", "dm"))
 	n.host.SetStreamHandler(ProfileProtocol, n.serveProfile)
 	n.host.SetStreamHandler(PresenceProtocol, n.receivePresence)
+	n.host.SetStreamHandler(PunchProtocol, n.servePunch)
 	if n.cfg.Transfers.Downloads == "" {
 		n.cfg.Transfers.Downloads = filepath.Join(cfg.Home, "downloads")
 	}
@@ -197,6 +203,11 @@ func (n *Node) startRendezvous() error {
 		return err
 	}
 	n.sources = append(n.sources, r)
+	stunServer := n.stunServer(servers)
+	if n.cfg.STUN == "off" {
+		stunServer = ""
+	}
+	n.goRun(func() { n.watchNAT(servers, stunServer, r.Refresh) })
 	return nil
 }
 
@@ -258,7 +269,7 @@ func (n *Node) onDiscovered(p discovery.Peer) {
 
 // dialAsync connects to id in the background unless connected or already dialing.
 func (n *Node) dialAsync(id peer.ID) {
-	if n.host.Network().Connectedness(id) == network.Connected {
+	if n.host.Network().Connectedness(id) == network.Connected { // a relayed one is worth replacing
 		return
 	}
 	n.dialMu.Lock()
@@ -338,6 +349,7 @@ func (n *Node) watchIdentify(sub event.Subscription) {
 			}
 			n.onConnChange(ev.Peer)
 			n.goRun(func() { n.fetchProfile(ev.Peer) })
+			n.maybePunch(ev.Peer)
 		}
 	}
 }
@@ -350,7 +362,7 @@ func (n *Node) speaksParley(id peer.ID) bool {
 // onConnChange runs on libp2p's notification goroutines: it logs and publishes a peer's
 // transitions between online and offline.
 func (n *Node) onConnChange(id peer.ID) {
-	online := n.host.Network().Connectedness(id) == network.Connected
+	online := n.reachable(id)
 	changed, known := n.peers.setOnline(id, online)
 	if !known || !changed {
 		return

@@ -162,7 +162,7 @@ func (n *Node) receivePresence(s network.Stream) {
 func (n *Node) fetchProfile(id peer.ID) {
 	ctx, cancel := context.WithTimeout(n.ctx, profileTimeout)
 	defer cancel()
-	s, err := n.host.NewStream(ctx, id, ProfileProtocol)
+	s, err := n.host.NewStream(network.WithAllowLimitedConn(ctx, "profile"), id, ProfileProtocol)
 	if err != nil {
 		n.log.Debug("profile request failed", "peer", id, "err", err)
 		return
@@ -200,7 +200,7 @@ func (n *Node) pushPresence() {
 func (n *Node) pushTo(id peer.ID, frame []byte) {
 	ctx, cancel := context.WithTimeout(n.ctx, profileTimeout)
 	defer cancel()
-	s, err := n.host.NewStream(ctx, id, PresenceProtocol)
+	s, err := n.host.NewStream(network.WithAllowLimitedConn(ctx, "presence"), id, PresenceProtocol)
 	if err != nil {
 		n.log.Debug("presence push failed", "peer", id, "err", err)
 		return

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parley-im/parley/api"
@@ -24,7 +23,7 @@ func (n *Node) mustQueue(ctx context.Context, id peer.ID) bool {
 	if queued, err := n.store.Queued(ctx, id.String()); err == nil && len(queued) > 0 {
 		return true
 	}
-	if n.host.Network().Connectedness(id) == network.Connected {
+	if n.reachable(id) {
 		return false
 	}
 	if len(n.host.Peerstore().Addrs(id)) == 0 {
@@ -40,7 +39,7 @@ func (n *Node) mustQueue(ctx context.Context, id peer.ID) bool {
 // to dm.AckTimeout for the queue to reach m, so a caller still learns "delivered".
 func (n *Node) enqueue(ctx context.Context, id peer.ID, m archive.Message) (api.SendResult, error) {
 	m.State = archive.StateQueued
-	connected := n.host.Network().Connectedness(id) == network.Connected
+	connected := n.reachable(id)
 	var events <-chan api.Event
 	if connected {
 		var stop func()

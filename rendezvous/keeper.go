@@ -76,6 +76,10 @@ func (k *Keeper) poke() {
 	}
 }
 
+// Refresh registers again now, for example because the host's addresses changed (a
+// node that learnt its outside address behind a NAT).
+func (k *Keeper) Refresh() { k.poke() }
+
 // Close stops the Keeper and waits for its goroutine. It is idempotent.
 func (k *Keeper) Close() error {
 	k.once.Do(func() {

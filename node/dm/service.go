@@ -29,7 +29,8 @@ type Inbox interface {
 	MarkRead(ctx context.Context, from peer.ID, ids []string) error
 }
 
-// Service answers and sends direct messages on a libp2p host.
+// Service answers and sends direct messages on a libp2p host. Messages are small, so
+// they may go over a relayed (limited) connection when no direct one exists.
 type Service struct {
 	host  host.Host
 	inbox Inbox
@@ -126,7 +127,7 @@ func (s *Service) Send(ctx context.Context, p peer.ID, m Message) (Ack, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, AckTimeout)
 	defer cancel()
-	st, err := s.host.NewStream(ctx, p, ProtocolID)
+	st, err := s.host.NewStream(network.WithAllowLimitedConn(ctx, "parley dm"), p, ProtocolID)
 	if err != nil {
 		return Ack{}, fmt.Errorf("open stream: %w", err)
 	}
@@ -147,7 +148,7 @@ func (s *Service) Send(ctx context.Context, p peer.ID, m Message) (Ack, error) {
 func (s *Service) SendRead(ctx context.Context, p peer.ID, ids []string) error {
 	ctx, cancel := context.WithTimeout(ctx, AckTimeout)
 	defer cancel()
-	st, err := s.host.NewStream(ctx, p, ProtocolID)
+	st, err := s.host.NewStream(network.WithAllowLimitedConn(ctx, "parley dm"), p, ProtocolID)
 	if err != nil {
 		return fmt.Errorf("open stream: %w", err)
 	}
