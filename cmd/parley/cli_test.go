@@ -212,7 +212,7 @@ func TestNoNodeRunning(t *testing.T) {
 		t.Fatalf("init: %s", r)
 	}
 	for _, args := range [][]string{
-		{"id"}, {"id", "--json"}, {"peers"}, {"peers", "--json"}, {"send", "bob", "hi"},
+		{"peers"}, {"peers", "--json"}, {"send", "bob", "hi"},
 		{"history"}, {"history", "--json", "bob"}, {"chat"}, {"chat", "bob"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
@@ -223,6 +223,23 @@ func TestNoNodeRunning(t *testing.T) {
 			}
 		})
 	}
+}
+
+// id works without a running node when the home has an identity (a stopped node, or a
+// rendezvous server's home): it shows who, with no addresses. With no identity either,
+// it says the node is not running.
+func TestIDWithoutNode(t *testing.T) {
+	home := t.TempDir()
+	wantOutput(t, parley(t, nil, "--home", home, "id"), 1, nil, []string{"parley is not running for home " + home})
+	if r := parley(t, nil, "--home", home, "init", "--name", "ann"); r.code != 0 {
+		t.Fatalf("init: %s", r)
+	}
+	r := parley(t, nil, "--home", home, "id", "--json")
+	var st api.Status
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil || st.Name != "ann" || st.PeerID == "" || len(st.Addrs) != 0 {
+		t.Errorf("id --json without a node: %s", r)
+	}
+	wantOutput(t, parley(t, nil, "--home", home, "id"), 0, []string{"Peer ID:", "no node is running"}, nil)
 }
 
 func TestHomeFromEnvironment(t *testing.T) {

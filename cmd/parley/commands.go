@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/parley-im/parley/api"
+	"github.com/parley-im/parley/client"
 	"github.com/parley-im/parley/crypto"
 	"github.com/parley-im/parley/daemon"
 )
@@ -53,6 +55,7 @@ func upCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-mdns", Usage: "do not advertise or browse the LAN by mDNS"},
 			&cli.StringSliceFlag{Name: "rendezvous", Usage: "a rendezvous server's full /p2p/ address to register with and discover through (repeatable)"},
 			&cli.StringFlag{Name: "namespace", Usage: "rendezvous namespace: separate teams use separate ones", Value: "parley"},
+			&cli.StringFlag{Name: "stun", Usage: "STUN server HOST:PORT for learning the outside address (default: the first rendezvous server, port 3478; off: none)"},
 			&cli.StringFlag{Name: "api", Usage: "loopback address of the local API", Value: daemon.DefaultAPIAddr},
 			&cli.StringFlag{Name: "name", Usage: "display name, used when a new identity is created"},
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info"},
@@ -90,6 +93,7 @@ func runUp(c *cli.Context) error {
 		Home: homeOf(c), Name: c.String("name"), APIAddr: c.String("api"),
 		Listen: c.StringSlice("listen"), StaticPeers: c.StringSlice("peer"),
 		MDNS: !c.Bool("no-mdns"), Rendezvous: c.StringSlice("rendezvous"), Namespace: c.String("namespace"),
+		STUN:      c.String("stun"),
 		AwayAfter: c.Duration("away-after"), Transfers: transfers, Logger: log,
 		Retain: retain, OnMessage: c.String("on-message"),
 		Ready: func(st api.Status, apiAddr string, created bool) {
@@ -131,11 +135,7 @@ func idCommand() *cli.Command {
 		Usage: "show this node's peer ID, name, fingerprint and addresses",
 		Flags: []cli.Flag{jsonFlag},
 		Action: func(c *cli.Context) error {
-			cl, err := connect(c)
-			if err != nil {
-				return err
-			}
-			st, err := cl.Status(c.Context)
+			st, err := status(c)
 			if err != nil {
 				return err
 			}
@@ -143,9 +143,30 @@ func idCommand() *cli.Command {
 				return printJSON(c.App.Writer, st)
 			}
 			printStatus(c.App.Writer, st)
+			if len(st.Addrs) == 0 {
+				fmt.Fprintln(c.App.Writer, "(no node is running for this home, so no addresses)")
+			}
 			return nil
 		},
 	}
+}
+
+// status asks the running node; with none running it reads the identity in the home
+// (a rendezvous server's home, or a node that is stopped), which has no addresses.
+func status(c *cli.Context) (api.Status, error) {
+	cl, err := connect(c)
+	if err == nil {
+		return cl.Status(c.Context)
+	}
+	if !errors.Is(err, client.ErrNotRunning) {
+		return api.Status{}, err
+	}
+	id, lerr := crypto.Load(homeOf(c))
+	if lerr != nil {
+		return api.Status{}, err // no node and no identity: say the node is not running
+	}
+	fp, _ := crypto.Fingerprint(id.Key.GetPublic())
+	return api.Status{PeerID: id.PeerID.String(), Name: id.Name, Fingerprint: fp, Home: homeOf(c), Version: version}, nil
 }
 
 func printStatus(w io.Writer, st api.Status) {
