@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/parley-im/parley/daemon"
+	"github.com/parley-im/parley/rendezvous"
 )
 
 func rendezvousCommand() *cli.Command {
@@ -26,6 +27,8 @@ func rendezvousCommand() *cli.Command {
 			&cli.BoolFlag{Name: "relay", Usage: "also relay (circuit v2) between peers that cannot reach each other"},
 			&cli.DurationFlag{Name: "relay-duration", Usage: "how long one relayed connection may live", Value: daemon.DefaultRelayDuration},
 			&cli.StringFlag{Name: "relay-data", Usage: "bytes one relayed connection may carry each way, e.g. 1MiB", Value: "128KiB"},
+			&cli.IntFlag{Name: "max-per-ip", Usage: "registrations the server holds from one IP address, `N` (0: 1024)"},
+			&cli.IntFlag{Name: "max-per-peer", Usage: "namespaces one peer may be registered in, `N` (0: 16)"},
 			&cli.StringFlag{Name: "metrics", Usage: "HTTP `ADDR` of /healthz and /metrics (Prometheus), or off", Value: daemon.DefaultMetricsAddr},
 			&cli.StringFlag{Name: "name", Usage: "display name, used when a new identity is created", Value: "rendezvous"},
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info"},
@@ -65,12 +68,18 @@ func runRendezvousServe(c *cli.Context) error {
 	if d := c.Duration("relay-duration"); d <= 0 {
 		return usageError("--relay-duration %v: give a positive duration such as 2m", d)
 	}
+	for _, f := range []string{"max-per-ip", "max-per-peer"} {
+		if n := c.Int(f); n < 0 {
+			return usageError("--%s %d: give a positive count, or 0 for the default", f, n)
+		}
+	}
 	out := c.App.Writer
 	asJSON := c.Bool("json")
 	return daemon.RunRendezvous(c.Context, daemon.RendezvousOptions{
 		Home: homeOf(c), Name: c.String("name"), Listen: c.StringSlice("listen"),
 		STUN: c.String("stun"), Metrics: c.String("metrics"),
 		Relay: c.Bool("relay"), RelayDuration: c.Duration("relay-duration"), RelayData: int64(data),
+		Server: rendezvous.ServerConfig{MaxPerIP: c.Int("max-per-ip"), MaxPerPeer: c.Int("max-per-peer")},
 		Logger: slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level})),
 		Ready: func(in daemon.RendezvousInfo) {
 			if asJSON {

@@ -102,6 +102,9 @@ func TestRendezvousServeUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"rendezvous", "serve", "--relay-data", "lots"},
 		{"rendezvous", "serve", "--relay-duration", "0s"},
+		{"rendezvous", "serve", "--max-per-ip", "-1"},
+		{"rendezvous", "serve", "--max-per-peer", "-5"},
+		{"rendezvous", "serve", "--max-per-ip", "many"},
 		{"rendezvous", "serve", "--bogus"},
 		{"rendezvous", "serve", "extra"},
 		{"rendezvous", "bogus"},
