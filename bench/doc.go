@@ -57,6 +57,20 @@
 //     the peer event arriving at a probe that follows the other node's event stream in its
 //     own namespace. Target (issue 5): a change reaches a contact within 1 s.
 //
+//   - BenchmarkRendezvous10k: a real `parley rendezvous serve` on loopback (--max-per-ip
+//     20000: every client comes from 127.0.0.1) and 10,000 simulated clients, 8 at a
+//     time, each a fresh libp2p host with its own Ed25519 key (TCP, TLS, yamux) that
+//     connects, registers for 10 min and closes: registrations per second (wall, over
+//     all 10,000, host start-up included) and each connect and REGISTER round trip.
+//     Then one client host pages through the namespace with DISCOVER (limit 100,
+//     cookies, from the start again after the end), 500 Client.Discover calls (which
+//     check 100 signatures a page) alternating with 500 raw requests on the exported
+//     codec (the server's share, and of it the wait for the first byte), paced under
+//     the server's per-peer request rate. The server's VmRSS and VmHWM are read after
+//     the registrations and after the DISCOVERs. Target: discover p99 < 20 ms, RSS <
+//     300 MB (judged on the peak, VmHWM). Clients and server share this machine's
+//     CPUs, so registrations per second is a floor for the server alone.
+//
 // The helpers in this package (percentiles, /proc readers, slog line parsing) are plain
 // Go so they can be unit-tested; the node plumbing lives in the _test files.
 package bench
