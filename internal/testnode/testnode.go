@@ -172,7 +172,7 @@ func (n *Node) waitReady() {
 	n.tb.Helper()
 	deadline := time.Now().Add(n.opts.Wait)
 	for time.Now().Before(deadline) {
-		if _, err := n.TryCLI("id", "--json"); err == nil {
+		if n.apiUp() {
 			return
 		}
 		if n.exited() {
@@ -181,6 +181,14 @@ func (n *Node) waitReady() {
 		time.Sleep(50 * time.Millisecond)
 	}
 	n.tb.Fatalf("%s: API not up after %v:\n%s", n.opts.Name, n.opts.Wait, n.Log())
+}
+
+// apiUp reports whether the node's API answers. `id` alone is not enough: without a
+// running node it still prints the home's identity, with no start time.
+func (n *Node) apiUp() bool {
+	out, err := n.TryCLI("id", "--json")
+	var st api.Status
+	return err == nil && json.Unmarshal([]byte(out), &st) == nil && !st.StartedAt.IsZero()
 }
 
 func (n *Node) exited() bool {
