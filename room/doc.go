@@ -1,0 +1,49 @@
+// Package room implements the core of Parley's rooms: end-to-end encrypted group chat on
+// gossipsub. It holds a room's state (ID, key, epoch, members), seals and opens room
+// messages, and runs an Engine that joins rooms' topics, validates what arrives and
+// hands accepted messages to a callback. Inviting, storage and history sync live elsewhere.
+//
+// # Topic
+//
+// A room's gossipsub topic is named from its random 16-byte ID, never from its name:
+//
+//	/parley/room/1.0.0/<32 lowercase hex digits of the room ID>
+//
+// Every pubsub message is signed by its author (StrictSign); the verified signer is the
+// message's author.
+//
+// # Envelope
+//
+// The data of every pubsub message on the topic is one envelope, protobuf wire format
+// (unknown fields are skipped), at most MaxEnvelope bytes — checked before decoding:
+//
+//	1 epoch      varint  the key epoch the message is sealed under (≥ 1)
+//	2 nonce      bytes   24 random bytes
+//	3 ciphertext bytes   XChaCha20-Poly1305(room key, nonce, message, ad), 16 bytes tag included
+//
+// The additional data binds the ciphertext to its room and epoch:
+//
+//	ad = "parley/room/1" || room ID (16 bytes) || epoch (8 bytes, big-endian)
+//
+// # Message
+//
+// The plaintext inside the ciphertext, protobuf wire format:
+//
+//	1 id      bytes   16 random bytes, unique per message
+//	2 author  bytes   the author's peer ID (binary), 1..MaxAuthorLen bytes
+//	3 clock   varint  the author's clock when sending, Unix nanoseconds
+//	4 lamport varint  the author's Lamport counter: max(seen)+1
+//	5 text    bytes   UTF-8, at most MaxText bytes
+//
+// # Validation
+//
+// A member's topic validator drops an envelope that is oversized or malformed, sealed
+// under another epoch or key, whose inner author differs from the pubsub signer, whose
+// author is not a member (in announcement rooms: not an owner), or whose author is
+// blocked locally. A dropped message is not forwarded.
+//
+// # Order
+//
+// Every member shows messages in one order: by Lamport counter, then author clock, then
+// author ID, then message ID (see Compare). Duplicates, by message ID, are dropped.
+package room
