@@ -39,6 +39,7 @@ type Options struct {
 	Rendezvous  []string      // rendezvous servers' full /p2p/ addresses
 	Namespace   string        // rendezvous namespace; empty: "parley"
 	STUN        string        // STUN server; empty: the first rendezvous server's; "off": none
+	NetworkKey  []byte        // private-network key (libp2p PSK); set: TCP only, only key holders connect
 	AwayAfter   time.Duration // idle time before presence turns away; 0 = never
 	Retain      time.Duration // purge messages older than this, hourly; 0 = keep all
 	OnMessage   string        // command run for every incoming message
@@ -111,7 +112,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	n, err := node.New(node.Config{
 		Home: o.Home, Identity: id, ListenAddrs: o.Listen, StaticPeers: o.StaticPeers,
-		MDNS: o.MDNS, Rendezvous: o.Rendezvous, Namespace: o.Namespace, STUN: o.STUN, AwayAfter: o.AwayAfter, Retain: o.Retain, OnMessage: o.OnMessage,
+		MDNS: o.MDNS, Rendezvous: o.Rendezvous, Namespace: o.Namespace, STUN: o.STUN, NetworkKey: o.NetworkKey, AwayAfter: o.AwayAfter, Retain: o.Retain, OnMessage: o.OnMessage,
 		Transfers: transfers, Logger: log,
 	})
 	if err != nil {

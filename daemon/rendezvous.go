@@ -28,6 +28,7 @@ import (
 
 	"github.com/parley-im/parley/api"
 	"github.com/parley-im/parley/crypto"
+	"github.com/parley-im/parley/node"
 	"github.com/parley-im/parley/rendezvous"
 	"github.com/parley-im/parley/stun"
 )
@@ -61,6 +62,9 @@ type RendezvousOptions struct {
 	Listen  []string // libp2p listen multiaddrs; empty: DefaultRendezvousListen
 	STUN    string   // UDP address of the STUN responder; empty: DefaultSTUNAddr; Off: none
 	Metrics string   // HTTP address of /healthz and /metrics; empty: DefaultMetricsAddr; Off: none
+	// NetworkKey, if set, is a private-network key (libp2p PSK): the server is then TCP only
+	// and only peers holding the same key can connect to it.
+	NetworkKey []byte
 
 	Relay         bool          // run a circuit relay v2 for peers that cannot reach each other
 	RelayDuration time.Duration // how long one relayed connection may live; 0: DefaultRelayDuration
@@ -89,6 +93,9 @@ func (o RendezvousOptions) withDefaults() RendezvousOptions {
 	}
 	if len(o.Listen) == 0 {
 		o.Listen = DefaultRendezvousListen
+		if len(o.NetworkKey) > 0 {
+			o.Listen = slices.DeleteFunc(slices.Clone(o.Listen), node.IsUDPAddr)
+		}
 	}
 	o.STUN = cmp.Or(o.STUN, DefaultSTUNAddr)
 	o.Metrics = cmp.Or(o.Metrics, DefaultMetricsAddr)
@@ -105,6 +112,9 @@ func (o RendezvousOptions) withDefaults() RendezvousOptions {
 // keeps a second server, or a node, from using the same identity at the same time.
 func RunRendezvous(ctx context.Context, o RendezvousOptions) error {
 	o = o.withDefaults()
+	if len(o.NetworkKey) > 0 && slices.ContainsFunc(o.Listen, node.IsUDPAddr) {
+		return fmt.Errorf("listen on %v: %w", o.Listen, node.ErrQUICPrivateNetwork)
+	}
 	if o.RelayDuration < 0 || o.RelayData < 0 {
 		return fmt.Errorf("relay limits must be positive (duration %v, data %d)", o.RelayDuration, o.RelayData)
 	}
@@ -165,7 +175,7 @@ func (rs *rendezvousRun) start(key lcrypto.PrivKey) error {
 	if rs.metrics, err = listenMetrics(rs.o.Metrics); err != nil {
 		return err
 	}
-	if rs.host, err = newRendezvousHost(key, rs.o.Listen); err != nil {
+	if rs.host, err = newRendezvousHost(key, rs.o.Listen, rs.o.NetworkKey); err != nil {
 		return err
 	}
 	cfg := rs.o.Server
@@ -307,13 +317,16 @@ func p2pAddrs(h host.Host) []string {
 }
 
 // newRendezvousHost builds the server's libp2p host: TCP and QUIC, TLS then Noise,
-// yamux, no port mapping and no relay client.
-func newRendezvousHost(key lcrypto.PrivKey, listen []string) (host.Host, error) {
+// yamux, no port mapping and no relay client. With a network key it is TCP only.
+func newRendezvousHost(key lcrypto.PrivKey, listen []string, psk []byte) (host.Host, error) {
+	transports := libp2p.ChainOptions(libp2p.Transport(tcp.NewTCPTransport), libp2p.Transport(quic.NewTransport))
+	if len(psk) > 0 {
+		transports = libp2p.ChainOptions(libp2p.Transport(tcp.NewTCPTransport), libp2p.PrivateNetwork(psk))
+	}
 	h, err := libp2p.New(
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings(listen...),
-		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.Transport(quic.NewTransport),
+		transports,
 		libp2p.Security(tls.ID, tls.New),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),

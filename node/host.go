@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -11,6 +13,7 @@ import (
 	corecm "github.com/libp2p/go-libp2p/core/connmgr"
 	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/pnet"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
@@ -53,21 +56,41 @@ func choosePort() int {
 	return DefaultPort
 }
 
+// ErrQUICPrivateNetwork means a QUIC listen address was given together with a network key.
+var ErrQUICPrivateNetwork = errors.New("QUIC cannot carry a private-network key in go-libp2p; use TCP addresses")
+
+// IsUDPAddr reports whether a listen multiaddr is a UDP one (QUIC, WebTransport...),
+// which a private network cannot use.
+func IsUDPAddr(a string) bool {
+	return strings.Contains(a, "/udp/")
+}
+
 // newHost builds the libp2p host: TCP and QUIC, TLS then Noise, yamux, and a connection
 // manager whose protected peers (our conversations) are never trimmed. Port mapping
-// (UPnP/NAT-PMP) stays off: Parley never asks a router to open ports.
-func newHost(key lcrypto.PrivKey, listen []string, g corecm.ConnectionGater, addrs config.AddrsFactory) (host.Host, *connmgr.BasicConnMgr, error) {
+// (UPnP/NAT-PMP) stays off: Parley never asks a router to open ports. With a network key
+// (a libp2p PSK) the host is TCP only: go-libp2p refuses QUIC in a private network.
+func newHost(key lcrypto.PrivKey, listen []string, psk pnet.PSK, g corecm.ConnectionGater, addrs config.AddrsFactory) (host.Host, *connmgr.BasicConnMgr, error) {
 	cm, err := connmgr.NewConnManager(100, 400, connmgr.WithGracePeriod(time.Minute))
 	if err != nil {
 		return nil, nil, fmt.Errorf("connection manager: %w", err)
 	}
 	explicit := len(listen) > 0
-	if !explicit {
-		listen = defaultListenAddrs(choosePort())
+	if explicit && len(psk) > 0 && slices.ContainsFunc(listen, IsUDPAddr) {
+		return nil, nil, fmt.Errorf("listen on %v: %w", listen, ErrQUICPrivateNetwork)
 	}
-	h, err := buildHost(key, listen, cm, g, addrs)
+	defaults := func(port int) []string {
+		l := defaultListenAddrs(port)
+		if len(psk) > 0 {
+			l = slices.DeleteFunc(l, IsUDPAddr)
+		}
+		return l
+	}
+	if !explicit {
+		listen = defaults(choosePort())
+	}
+	h, err := buildHost(key, listen, psk, cm, g, addrs)
 	if err != nil && !explicit {
-		h, err = buildHost(key, defaultListenAddrs(0), cm, g, addrs)
+		h, err = buildHost(key, defaults(0), psk, cm, g, addrs)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -79,12 +102,15 @@ func newHost(key lcrypto.PrivKey, listen []string, g corecm.ConnectionGater, add
 // server's relay; the UDP and IPv6 black-hole detectors are off because on isolated
 // networks most dials legitimately fail, and they would then refuse the QUIC dials a
 // hole punch needs.
-func buildHost(key lcrypto.PrivKey, listen []string, cm *connmgr.BasicConnMgr, g corecm.ConnectionGater, addrs config.AddrsFactory) (host.Host, error) {
+func buildHost(key lcrypto.PrivKey, listen []string, psk pnet.PSK, cm *connmgr.BasicConnMgr, g corecm.ConnectionGater, addrs config.AddrsFactory) (host.Host, error) {
+	transports := libp2p.ChainOptions(libp2p.Transport(tcp.NewTCPTransport), libp2p.Transport(quic.NewTransport))
+	if len(psk) > 0 {
+		transports = libp2p.ChainOptions(libp2p.Transport(tcp.NewTCPTransport), libp2p.PrivateNetwork(psk))
+	}
 	h, err := libp2p.New(
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings(listen...),
-		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.Transport(quic.NewTransport),
+		transports,
 		libp2p.Security(tls.ID, tls.New),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),

@@ -48,6 +48,7 @@ type Config struct {
 	Rendezvous  []string         // rendezvous servers (full /p2p/ multiaddrs) to register with and discover through
 	Namespace   string           // rendezvous namespace; default "parley"
 	STUN        string           // STUN server host:port; empty: the first rendezvous server's, port 3478; "off": none
+	NetworkKey  []byte           // private-network key (libp2p PSK, 32 bytes); set: TCP only, and only peers with the key connect
 	AwayAfter   time.Duration    // idle time before presence turns away by itself; 0 = never
 	Retain      time.Duration    // purge messages older than this, hourly; 0 = keep everything
 	OnMessage   string           // shell command run for every incoming message (sh -c)
@@ -122,7 +123,7 @@ func New(cfg Config) (*Node, error) {
 		store.Close()
 		return nil, err
 	}
-	if n.host, n.connMgr, err = newHost(cfg.Identity.Key, cfg.ListenAddrs, gater{n.blocked}, n.addrsFactory); err != nil {
+	if n.host, n.connMgr, err = newHost(cfg.Identity.Key, cfg.ListenAddrs, cfg.NetworkKey, gater{n.blocked}, n.addrsFactory); err != nil {
 		cancel()
 		store.Close()
 		return nil, err

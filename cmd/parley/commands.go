@@ -67,6 +67,7 @@ func upCommand() *cli.Command {
 			&cli.StringFlag{Name: "scan-cmd", Usage: "scanner run on each received file (split on spaces, the file's path appended); non-zero exit keeps it quarantined"},
 			&cli.StringFlag{Name: "max-transfer-size", Usage: "largest incoming transfer accepted, e.g. 50GiB (default: no limit)"},
 			&cli.BoolFlag{Name: "allow-relay-files", Usage: "let files go over a relayed connection (slow, limited)"},
+			networkKeyFlag,
 		},
 		Action: runUp,
 	}
@@ -78,6 +79,10 @@ func runUp(c *cli.Context) error {
 		return usageError("--log-level %q: use debug, info, warn or error", c.String("log-level"))
 	}
 	transfers, err := transferFlags(c)
+	if err != nil {
+		return err
+	}
+	netKey, err := networkKey(c)
 	if err != nil {
 		return err
 	}
@@ -93,7 +98,7 @@ func runUp(c *cli.Context) error {
 		Home: homeOf(c), Name: c.String("name"), APIAddr: c.String("api"),
 		Listen: c.StringSlice("listen"), StaticPeers: c.StringSlice("peer"),
 		MDNS: !c.Bool("no-mdns"), Rendezvous: c.StringSlice("rendezvous"), Namespace: c.String("namespace"),
-		STUN:      c.String("stun"),
+		STUN: c.String("stun"), NetworkKey: netKey,
 		AwayAfter: c.Duration("away-after"), Transfers: transfers, Logger: log,
 		Retain: retain, OnMessage: c.String("on-message"),
 		Ready: func(st api.Status, apiAddr string, created bool) {

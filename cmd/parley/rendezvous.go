@@ -33,6 +33,7 @@ func rendezvousCommand() *cli.Command {
 			&cli.StringFlag{Name: "name", Usage: "display name, used when a new identity is created", Value: "rendezvous"},
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info"},
 			&cli.BoolFlag{Name: "json", Usage: "print where it listens as one line of JSON once it is up"},
+			networkKeyFlag,
 		},
 		Action: runRendezvousServe,
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
@@ -73,11 +74,15 @@ func runRendezvousServe(c *cli.Context) error {
 			return usageError("--%s %d: give a positive count, or 0 for the default", f, n)
 		}
 	}
+	netKey, err := networkKey(c)
+	if err != nil {
+		return err
+	}
 	out := c.App.Writer
 	asJSON := c.Bool("json")
 	return daemon.RunRendezvous(c.Context, daemon.RendezvousOptions{
 		Home: homeOf(c), Name: c.String("name"), Listen: c.StringSlice("listen"),
-		STUN: c.String("stun"), Metrics: c.String("metrics"),
+		STUN: c.String("stun"), Metrics: c.String("metrics"), NetworkKey: netKey,
 		Relay: c.Bool("relay"), RelayDuration: c.Duration("relay-duration"), RelayData: int64(data),
 		Server: rendezvous.ServerConfig{MaxPerIP: c.Int("max-per-ip"), MaxPerPeer: c.Int("max-per-peer")},
 		Logger: slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level})),
