@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/parley-im/parley/api"
 )
@@ -157,7 +158,17 @@ func (c *Client) Events(ctx context.Context, fn func(api.Event) error) error {
 	return fmt.Errorf("%w for home %s: the node closed the event stream", ErrNotRunning, c.home)
 }
 
+// callTimeout bounds one request/answer call (not the event stream or an export) when
+// the caller set no deadline, so a node that hangs never hangs its clients. Generous:
+// offering files hashes them first.
+const callTimeout = 5 * time.Minute
+
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, callTimeout)
+		defer cancel()
+	}
 	resp, err := c.request(ctx, method, path, in)
 	if err != nil {
 		return err
