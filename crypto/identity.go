@@ -42,6 +42,12 @@ type profile struct {
 
 // Create makes a new Ed25519 identity in home. It refuses to overwrite one.
 func Create(home, name string) (*Identity, error) {
+	return CreateSealed(home, name, nil)
+}
+
+// CreateSealed is Create with the key sealed under passphrase (see Seal); a nil
+// passphrase writes a plain key file.
+func CreateSealed(home, name string, passphrase []byte) (*Identity, error) {
 	name, err := CleanName(name)
 	if err != nil {
 		return nil, err
@@ -56,7 +62,7 @@ func Create(home, name string) (*Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("generate identity key: %w", err)
 	}
-	if err := writeKey(filepath.Join(home, keyFile), key); err != nil {
+	if err := writeKey(filepath.Join(home, keyFile), key, passphrase); err != nil {
 		return nil, err
 	}
 	if err := writeProfile(filepath.Join(home, profileFile), profile{Name: name}); err != nil {
@@ -112,12 +118,17 @@ func newIdentity(key lcrypto.PrivKey, name string) (*Identity, error) {
 	return &Identity{Key: key, PeerID: id, Name: name}, nil
 }
 
-func writeKey(path string, key lcrypto.PrivKey) error {
+func writeKey(path string, key lcrypto.PrivKey, passphrase []byte) error {
 	raw, err := lcrypto.MarshalPrivateKey(key)
 	if err != nil {
 		return fmt.Errorf("encode identity key: %w", err)
 	}
 	data := []byte(base64.StdEncoding.EncodeToString(raw) + "\n")
+	if passphrase != nil {
+		if data, err = Seal(raw, passphrase); err != nil {
+			return fmt.Errorf("seal identity key: %w", err)
+		}
+	}
 	return writeFileExclusive(path, data)
 }
 
@@ -132,15 +143,40 @@ func readKey(path string) (lcrypto.PrivKey, error) {
 	if err := checkPrivate(path); err != nil {
 		return nil, err
 	}
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(data)))
+	var raw []byte
+	if IsSealed(data) {
+		raw, err = openKey(path, data)
+	} else if raw, err = base64.StdEncoding.DecodeString(strings.TrimSpace(string(data))); err != nil {
+		err = fmt.Errorf("identity key %s is damaged (not base64): %w", path, err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("identity key %s is damaged (not base64): %w", path, err)
+		return nil, err
 	}
 	key, err := lcrypto.UnmarshalPrivateKey(raw)
 	if err != nil {
 		return nil, fmt.Errorf("identity key %s is damaged: %w", path, err)
 	}
 	return key, nil
+}
+
+// openKey opens a sealed identity key with the passphrase from passphraseFor.
+func openKey(path string, data []byte) ([]byte, error) {
+	home := filepath.Dir(path)
+	if _, err := decodeSealed(data); err != nil {
+		return nil, fmt.Errorf("identity key %s is damaged: %w", path, err)
+	}
+	pass, err := passphraseFor(home)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := Open(data, pass)
+	if errors.Is(err, ErrWrongPassphrase) {
+		return nil, fmt.Errorf("%w for the identity key in %s (or the file %s was altered)", ErrWrongPassphrase, home, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("identity key %s: %w", path, err)
+	}
+	return raw, nil
 }
 
 // checkPrivate refuses a key file others can read, as ssh does.

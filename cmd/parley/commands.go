@@ -27,9 +27,16 @@ func initCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "init",
 		Usage: "create this home's identity (refuses to overwrite one)",
-		Flags: []cli.Flag{&cli.StringFlag{Name: "name", Usage: "display name others see", Value: crypto.DefaultName()}, jsonFlag},
+		Flags: []cli.Flag{&cli.StringFlag{Name: "name", Usage: "display name others see", Value: crypto.DefaultName()}, passphraseFlag, jsonFlag},
 		Action: func(c *cli.Context) error {
-			id, err := crypto.Create(homeOf(c), c.String("name"))
+			var pass []byte
+			if c.Bool("passphrase") {
+				var err error
+				if pass, err = newPassphrase(c); err != nil {
+					return err
+				}
+			}
+			id, err := crypto.CreateSealed(homeOf(c), c.String("name"), pass)
 			if err != nil {
 				return err
 			}
