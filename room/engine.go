@@ -1,0 +1,301 @@
+package room
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Errors callers branch on.
+var (
+	ErrNotJoined  = errors.New("room is not joined")
+	ErrJoined     = errors.New("room is already joined")
+	ErrNotAllowed = errors.New("not allowed to post in this room")
+	ErrStale      = errors.New("room update is older than the room held")
+	ErrClosed     = errors.New("room engine is closed")
+)
+
+// seenCap bounds the message IDs remembered per room for dropping duplicates.
+const seenCap = 8192
+
+// subBuffer is the subscription's queue; pubsub drops messages for a full queue.
+const subBuffer = 1024
+
+// Config holds an Engine's optional settings; the zero value works.
+type Config struct {
+	// OnMessage receives every accepted message once, from one goroutine per room. It
+	// must return quickly. Arrival order may differ between members; show messages
+	// sorted by Compare.
+	OnMessage func(room ID, m Message)
+	// Blocked reports authors whose messages are dropped. Called concurrently.
+	Blocked func(peer.ID) bool
+	Logger  *slog.Logger
+	Now     func() time.Time
+}
+
+// Engine joins rooms' topics on a gossipsub router, validates and opens what arrives, and
+// publishes sealed messages. The router should be gossipsub with StrictSign (the default)
+// and WithFloodPublish(true), so the first messages after a join are not lost.
+type Engine struct {
+	ps   *pubsub.PubSub
+	self peer.ID
+	cfg  Config
+
+	mu     sync.Mutex
+	rooms  map[ID]*joined
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// joined is one room the engine is in. room is replaced, never mutated, so validators
+// can use a snapshot without holding the lock.
+type joined struct {
+	room    *Room
+	topic   *pubsub.Topic
+	sub     *pubsub.Subscription
+	cancel  context.CancelFunc
+	done    chan struct{}
+	lamport uint64 // highest Lamport counter seen or sent
+	seen    map[MessageID]struct{}
+	order   []MessageID // seen, oldest first, for eviction
+}
+
+// NewEngine returns an engine publishing as self, which must be the ID of the host ps runs
+// on (pubsub signs with its key).
+func NewEngine(ps *pubsub.PubSub, self peer.ID, cfg Config) *Engine {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Engine{ps: ps, self: self, cfg: cfg, rooms: map[ID]*joined{}}
+}
+
+// Join subscribes to r's topic and starts accepting its messages.
+func (e *Engine) Join(r Room) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case e.closed:
+		return ErrClosed
+	case e.rooms[r.ID] != nil:
+		return fmt.Errorf("join room %s: %w", r.ID, ErrJoined)
+	}
+	snap := r.Clone()
+	j := &joined{room: &snap, seen: map[MessageID]struct{}{}, done: make(chan struct{})}
+	if err := e.ps.RegisterTopicValidator(r.Topic(), e.validator(r.ID)); err != nil {
+		return fmt.Errorf("join room %s: validator: %w", r.ID, err)
+	}
+	var err error
+	if j.topic, err = e.ps.Join(r.Topic()); err != nil {
+		e.ps.UnregisterTopicValidator(r.Topic())
+		return fmt.Errorf("join room %s: topic: %w", r.ID, err)
+	}
+	if j.sub, err = j.topic.Subscribe(pubsub.WithBufferSize(subBuffer)); err != nil {
+		j.topic.Close()
+		e.ps.UnregisterTopicValidator(r.Topic())
+		return fmt.Errorf("join room %s: subscribe: %w", r.ID, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	j.cancel = cancel
+	e.rooms[r.ID] = j
+	e.wg.Add(1)
+	go e.read(ctx, r.ID, j)
+	return nil
+}
+
+// Update replaces a joined room's state with r: new members, or a rotated key. An update
+// to an older epoch, or to another key in the same epoch, is refused.
+func (e *Engine) Update(r Room) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	j := e.rooms[r.ID]
+	if j == nil {
+		return fmt.Errorf("update room %s: %w", r.ID, ErrNotJoined)
+	}
+	if r.Epoch < j.room.Epoch || (r.Epoch == j.room.Epoch && r.Key != j.room.Key) {
+		return fmt.Errorf("update room %s to epoch %d (held: %d): %w", r.ID, r.Epoch, j.room.Epoch, ErrStale)
+	}
+	snap := r.Clone()
+	j.room = &snap
+	return nil
+}
+
+// Rotate gives a joined room a fresh key in the next epoch without the removed members,
+// starts using it, and returns the new state for the remaining members.
+func (e *Engine) Rotate(id ID, remove ...peer.ID) (Room, error) {
+	r, ok := e.Room(id)
+	if !ok {
+		return Room{}, fmt.Errorf("rotate room %s: %w", id, ErrNotJoined)
+	}
+	next, err := r.Rotate(remove...)
+	if err != nil {
+		return Room{}, err
+	}
+	if err := e.Update(next); err != nil {
+		return Room{}, err
+	}
+	return next.Clone(), nil
+}
+
+// Room returns a copy of a joined room's current state.
+func (e *Engine) Room(id ID) (Room, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if j := e.rooms[id]; j != nil {
+		return j.room.Clone(), true
+	}
+	return Room{}, false
+}
+
+// Publish seals text as a new message from self and publishes it on the room's topic.
+func (e *Engine) Publish(ctx context.Context, id ID, text string) (MessageID, error) {
+	m := Message{Author: e.self, Clock: e.cfg.Now(), Text: text}
+	if _, err := rand.Read(m.ID[:]); err != nil {
+		return MessageID{}, err
+	}
+	e.mu.Lock()
+	j := e.rooms[id]
+	if j == nil {
+		e.mu.Unlock()
+		return MessageID{}, fmt.Errorf("post to room %s: %w", id, ErrNotJoined)
+	}
+	r := j.room
+	if !r.CanPost(e.self) {
+		e.mu.Unlock()
+		return MessageID{}, fmt.Errorf("post to room %s: %w", id, ErrNotAllowed)
+	}
+	if j.lamport < ^uint64(0) {
+		j.lamport++
+	}
+	m.Lamport = j.lamport
+	topic := j.topic
+	e.mu.Unlock()
+
+	env, err := r.Seal(m)
+	if err != nil {
+		return MessageID{}, fmt.Errorf("post to room %s: %w", id, err)
+	}
+	if err := topic.Publish(ctx, env); err != nil {
+		return MessageID{}, fmt.Errorf("post to room %s: %w", id, err)
+	}
+	return m.ID, nil
+}
+
+// validator drops what members must not see or forward; see the package doc.
+func (e *Engine) validator(id ID) pubsub.ValidatorEx {
+	return func(_ context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+		e.mu.Lock()
+		j := e.rooms[id]
+		var r *Room
+		if j != nil {
+			r = j.room
+		}
+		e.mu.Unlock()
+		author := msg.GetFrom()
+		switch {
+		case r == nil:
+			return pubsub.ValidationIgnore
+		case len(msg.Data) > MaxEnvelope || author == "":
+			return pubsub.ValidationReject
+		case e.cfg.Blocked != nil && e.cfg.Blocked(author):
+			return pubsub.ValidationIgnore
+		case !r.CanPost(author):
+			return pubsub.ValidationReject
+		}
+		m, err := r.Open(msg.Data)
+		switch {
+		case errors.Is(err, ErrEpoch):
+			return pubsub.ValidationIgnore
+		case err != nil:
+			e.cfg.Logger.Debug("room message dropped", "room", id, "author", author, "err", err)
+			return pubsub.ValidationReject
+		case m.Author != author:
+			return pubsub.ValidationReject
+		}
+		msg.ValidatorData = m
+		return pubsub.ValidationAccept
+	}
+}
+
+// read delivers a room's accepted messages until ctx is cancelled.
+func (e *Engine) read(ctx context.Context, id ID, j *joined) {
+	defer e.wg.Done()
+	defer close(j.done)
+	for {
+		msg, err := j.sub.Next(ctx)
+		if err != nil {
+			return
+		}
+		m, ok := msg.ValidatorData.(Message)
+		if !ok || !e.firstSight(j, m) {
+			continue
+		}
+		if e.cfg.OnMessage != nil {
+			e.cfg.OnMessage(id, m)
+		}
+	}
+}
+
+// firstSight records m and advances the Lamport counter; it is false for a duplicate.
+func (e *Engine) firstSight(j *joined, m Message) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, dup := j.seen[m.ID]; dup {
+		return false
+	}
+	if len(j.order) == seenCap {
+		delete(j.seen, j.order[0])
+		j.order = j.order[1:]
+	}
+	j.seen[m.ID] = struct{}{}
+	j.order = append(j.order, m.ID)
+	j.lamport = max(j.lamport, m.Lamport)
+	return true
+}
+
+// Leave stops accepting a room's messages and leaves its topic.
+func (e *Engine) Leave(id ID) error {
+	e.mu.Lock()
+	j := e.rooms[id]
+	delete(e.rooms, id)
+	e.mu.Unlock()
+	if j == nil {
+		return fmt.Errorf("leave room %s: %w", id, ErrNotJoined)
+	}
+	e.stop(id, j)
+	return nil
+}
+
+func (e *Engine) stop(id ID, j *joined) {
+	j.cancel()
+	j.sub.Cancel()
+	<-j.done
+	e.ps.UnregisterTopicValidator(id.Topic())
+	if err := j.topic.Close(); err != nil {
+		e.cfg.Logger.Debug("room topic close", "room", id, "err", err)
+	}
+}
+
+// Close leaves every room and waits for the engine's goroutines. It is idempotent; the
+// pubsub router is the caller's to stop.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	rooms := e.rooms
+	e.rooms = map[ID]*joined{}
+	e.closed = true
+	e.mu.Unlock()
+	for id, j := range rooms {
+		e.stop(id, j)
+	}
+	e.wg.Wait()
+	return nil
+}

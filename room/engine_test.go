@@ -1,0 +1,562 @@
+package room
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// testPeer is one in-process libp2p host on loopback with a gossipsub router.
+type testPeer struct {
+	h   host.Host
+	ps  *pubsub.PubSub
+	eng *Engine // nil until start
+
+	mu  sync.Mutex
+	got []Message
+}
+
+func newPeers(t *testing.T, n int) []*testPeer {
+	t.Helper()
+	t.Cleanup(func() { // runs last, after every engine's Close
+		buf := make([]byte, 1<<20)
+		if s := string(buf[:runtime.Stack(buf, true)]); strings.Contains(s, "room.(*Engine).read") {
+			t.Error("an engine reader goroutine outlived Close")
+		}
+	})
+	peers := make([]*testPeer, n)
+	for i := range peers {
+		h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithFloodPublish(true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cancel(); h.Close() })
+		peers[i] = &testPeer{h: h, ps: ps}
+	}
+	for i, a := range peers {
+		for _, b := range peers[i+1:] {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			err := a.h.Connect(ctx, peer.AddrInfo{ID: b.h.ID(), Addrs: b.h.Addrs()})
+			cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return peers
+}
+
+// start gives p an engine that records what it accepts; Close runs at cleanup (before the
+// host closes) and must leave none of the engine's goroutines behind.
+func (p *testPeer) start(t *testing.T, blocked func(peer.ID) bool) {
+	p.eng = NewEngine(p.ps, p.h.ID(), Config{Blocked: blocked, OnMessage: func(_ ID, m Message) {
+		p.mu.Lock()
+		p.got = append(p.got, m)
+		p.mu.Unlock()
+	}})
+	t.Cleanup(func() {
+		p.eng.Close()
+		p.eng.Close() // idempotent
+	})
+}
+
+func (p *testPeer) messages() []Message {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.got)
+}
+
+func (p *testPeer) texts() []string {
+	var s []string
+	for _, m := range p.messages() {
+		s = append(s, m.Text)
+	}
+	return s
+}
+
+// waitFor polls cond for up to 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitTopic waits until every peer sees the other n-1 on topic.
+func waitTopic(t *testing.T, topic string, peers ...*testPeer) {
+	t.Helper()
+	for _, p := range peers {
+		waitFor(t, "topic peers", func() bool { return len(p.ps.ListPeers(topic)) >= len(peers)-1 })
+	}
+}
+
+// settle gives messages that should be dropped time to arrive.
+func settle() { time.Sleep(400 * time.Millisecond) }
+
+func newTestRoom(t *testing.T, owner *testPeer, announce bool, members ...*testPeer) Room {
+	t.Helper()
+	r, err := New("test", owner.h.ID(), announce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range members {
+		r.Members[m.h.ID()] = struct{}{}
+	}
+	return r
+}
+
+func TestFiveMembersSameOrder(t *testing.T) {
+	peers := newPeers(t, 5)
+	r := newTestRoom(t, peers[0], false, peers...)
+	for _, p := range peers {
+		p.start(t, nil)
+		if err := p.eng.Join(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitTopic(t, r.Topic(), peers...)
+
+	var mu sync.Mutex
+	sent := map[MessageID]bool{}
+	byAuthor := map[peer.ID][]MessageID{} // in publish order
+	var wg sync.WaitGroup
+	for i, p := range peers {
+		wg.Go(func() {
+			for k := range 4 {
+				id, err := p.eng.Publish(context.Background(), r.ID, strings.Repeat("m", i+1)+string(rune('0'+k)))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				sent[id] = true
+				byAuthor[p.h.ID()] = append(byAuthor[p.h.ID()], id)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(sent) != 20 {
+		t.Fatalf("%d messages published", len(sent))
+	}
+	for _, p := range peers {
+		waitFor(t, "20 messages", func() bool { return len(p.messages()) >= 20 })
+	}
+	settle()
+	var first []Message
+	for i, p := range peers {
+		got := p.messages()
+		if len(got) != 20 {
+			t.Fatalf("peer %d received %d messages, want exactly 20", i, len(got))
+		}
+		for _, m := range got {
+			if !sent[m.ID] {
+				t.Fatalf("peer %d received a message nobody sent", i)
+			}
+		}
+		slices.SortFunc(got, Compare)
+		if i == 0 {
+			first = got
+			continue
+		}
+		if !slices.EqualFunc(got, first, equalMsg) {
+			t.Errorf("peer %d orders messages differently from peer 0", i)
+		}
+	}
+	// An author's later message always has a larger Lamport counter.
+	lamport := map[MessageID]uint64{}
+	for _, m := range first {
+		lamport[m.ID] = m.Lamport
+	}
+	for author, ids := range byAuthor {
+		for k := 1; k < len(ids); k++ {
+			if lamport[ids[k]] <= lamport[ids[k-1]] {
+				t.Errorf("author %s: Lamport %d after %d", author, lamport[ids[k]], lamport[ids[k-1]])
+			}
+		}
+	}
+}
+
+// rawSub joins topic without an engine (no validator) and returns its subscription.
+func rawSub(t *testing.T, p *testPeer, topic string) (*pubsub.Topic, *pubsub.Subscription) {
+	t.Helper()
+	tp, err := p.ps.Join(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := tp.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sub.Cancel)
+	return tp, sub
+}
+
+func nextData(t *testing.T, sub *pubsub.Subscription) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, err := sub.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Data
+}
+
+func TestKeylessSubscriberSeesCiphertextOnly(t *testing.T) {
+	peers := newPeers(t, 3)
+	a, b, x := peers[0], peers[1], peers[2]
+	r := newTestRoom(t, a, false, b)
+	a.start(t, nil)
+	b.start(t, nil)
+	for _, p := range []*testPeer{a, b} {
+		if err := p.eng.Join(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	xt, xsub := rawSub(t, x, r.Topic())
+	waitTopic(t, r.Topic(), peers...)
+
+	const secret = "the vault code is 4711"
+	if _, err := a.eng.Publish(context.Background(), r.ID, secret); err != nil {
+		t.Fatal(err)
+	}
+	data := nextData(t, xsub)
+	if bytes.Contains(data, []byte(secret)) || bytes.Contains(data, []byte(a.h.ID())) {
+		t.Fatal("the keyless subscriber saw plaintext")
+	}
+	guess := r.Clone()
+	guess.Key = [32]byte{}
+	if _, err := guess.Open(data); !errors.Is(err, ErrDecrypt) {
+		t.Errorf("opened without the key: %v", err)
+	}
+
+	// Its own publishes, garbage or sealed under a key of its choosing, are dropped.
+	forger := r.Clone()
+	forger.Key = [32]byte{1}
+	forged, err := forger.Seal(Message{Author: x.h.ID(), Text: "forged"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range [][]byte{[]byte("garbage"), forged} {
+		if err := xt.Publish(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the secret at b", func() bool { return len(b.messages()) == 1 })
+	settle()
+	if got := b.texts(); !slices.Equal(got, []string{secret}) {
+		t.Errorf("b accepted %q", got)
+	}
+	if got := a.texts(); !slices.Equal(got, []string{secret}) {
+		t.Errorf("a accepted %q", got)
+	}
+}
+
+func TestNonMemberWithKeyDropped(t *testing.T) {
+	peers := newPeers(t, 3)
+	a, b, n := peers[0], peers[1], peers[2]
+	r := newTestRoom(t, a, false, b)
+	for _, p := range peers {
+		p.start(t, nil)
+	}
+	if err := a.eng.Join(r); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.eng.Join(r); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.eng.Join(r); err != nil {
+		t.Fatal(err)
+	}
+	waitTopic(t, r.Topic(), peers...)
+	if _, err := n.eng.Publish(context.Background(), r.ID, "x"); !errors.Is(err, ErrNotAllowed) {
+		t.Fatalf("non-member Publish: %v, want ErrNotAllowed", err)
+	}
+	// n knows the key and lists itself as a member: its sealed message is valid but for
+	// its author, and only its own view accepts it.
+	forgedView := r.Clone()
+	forgedView.Members[n.h.ID()] = struct{}{}
+	if err := n.eng.Update(forgedView); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.eng.Publish(context.Background(), r.ID, "from outside"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.eng.Publish(context.Background(), r.ID, "members only"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "n's own message and a's", func() bool { return len(n.messages()) == 2 })
+	waitFor(t, "a's message at b", func() bool { return len(b.messages()) == 1 })
+	settle()
+	for name, p := range map[string]*testPeer{"a": a, "b": b} {
+		if got := p.texts(); !slices.Equal(got, []string{"members only"}) {
+			t.Errorf("%s accepted %q", name, got)
+		}
+	}
+}
+
+func TestOversizedDropped(t *testing.T) {
+	peers := newPeers(t, 2)
+	a, m := peers[0], peers[1]
+	r := newTestRoom(t, a, false, m)
+	a.start(t, nil)
+	if err := a.eng.Join(r); err != nil {
+		t.Fatal(err)
+	}
+	mt, _ := rawSub(t, m, r.Topic()) // a member publishing without an engine
+	waitTopic(t, r.Topic(), peers...)
+
+	if _, err := a.eng.Publish(context.Background(), r.ID, strings.Repeat("x", MaxText+1)); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("Publish of %d bytes: %v, want ErrTooLarge", MaxText+1, err)
+	}
+	ok, err := r.Seal(Message{Author: m.h.ID(), Text: "fits"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A well-sealed envelope padded past the cap with an unknown field.
+	big := append(bytes.Clone(ok), 0x22) // field 4, bytes
+	big = append(big, 0x80, 0x80, 0x04)  // 65536 bytes
+	big = append(big, make([]byte, 1<<16)...)
+	for _, d := range [][]byte{big, ok} {
+		if err := mt.Publish(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the message that fits", func() bool { return len(a.messages()) == 1 })
+	settle()
+	if got := a.texts(); !slices.Equal(got, []string{"fits"}) {
+		t.Errorf("a accepted %q", got)
+	}
+}
+
+func TestAnnounceRoomOnlyOwnersPost(t *testing.T) {
+	peers := newPeers(t, 3)
+	owner, b, c := peers[0], peers[1], peers[2]
+	r := newTestRoom(t, owner, true, b, c)
+	for _, p := range peers {
+		p.start(t, nil)
+		if err := p.eng.Join(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitTopic(t, r.Topic(), peers...)
+	if _, err := b.eng.Publish(context.Background(), r.ID, "x"); !errors.Is(err, ErrNotAllowed) {
+		t.Fatalf("non-owner Publish: %v, want ErrNotAllowed", err)
+	}
+	selfPromoted := r.Clone()
+	selfPromoted.Owners[b.h.ID()] = struct{}{}
+	if err := b.eng.Update(selfPromoted); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.eng.Publish(context.Background(), r.ID, "not an owner"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := owner.eng.Publish(context.Background(), r.ID, "email is down"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the announcement at c", func() bool { return len(c.messages()) >= 1 })
+	settle()
+	for name, p := range map[string]*testPeer{"owner": owner, "c": c} {
+		if got := p.texts(); !slices.Equal(got, []string{"email is down"}) {
+			t.Errorf("%s accepted %q", name, got)
+		}
+	}
+}
+
+func TestRotateRemovesMember(t *testing.T) {
+	peers := newPeers(t, 4)
+	a, b, c, x := peers[0], peers[1], peers[2], peers[3]
+	r := newTestRoom(t, a, false, b, c)
+	for _, p := range peers[:3] {
+		p.start(t, nil)
+		if err := p.eng.Join(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, xsub := rawSub(t, x, r.Topic()) // captures the ciphertext c would see
+	waitTopic(t, r.Topic(), peers...)
+
+	if _, err := a.eng.Publish(context.Background(), r.ID, "before"); err != nil {
+		t.Fatal(err)
+	}
+	nextData(t, xsub)
+	waitFor(t, "before at c", func() bool { return len(c.messages()) == 1 })
+
+	next, err := a.eng.Rotate(r.ID, c.h.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.Epoch != r.Epoch+1 || next.Key == r.Key || next.IsMember(c.h.ID()) {
+		t.Fatalf("rotation: epoch %d->%d, key changed %v, c member %v", r.Epoch, next.Epoch, next.Key != r.Key, next.IsMember(c.h.ID()))
+	}
+	if err := b.eng.Update(next); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.eng.Update(r); !errors.Is(err, ErrStale) {
+		t.Errorf("update back to the old epoch: %v, want ErrStale", err)
+	}
+	if _, err := a.eng.Publish(context.Background(), r.ID, "after"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.eng.Publish(context.Background(), r.ID, "removed but posting"); err != nil {
+		t.Fatal(err) // c's own, stale view still accepts it
+	}
+	waitFor(t, "after at b", func() bool { return len(b.messages()) == 2 })
+	settle()
+	if got := b.texts(); !slices.Equal(got, []string{"before", "after"}) {
+		t.Errorf("b accepted %q", got)
+	}
+	if got := c.texts(); !slices.Equal(got, []string{"before", "removed but posting"}) {
+		t.Errorf("c accepted %q", got)
+	}
+	after := nextData(t, xsub)
+	if e, err := ParseEnvelope(after); err != nil || e.Epoch != next.Epoch {
+		after = nextData(t, xsub) // c's stale post came first
+	}
+	old, _ := c.eng.Room(r.ID)
+	if _, err := old.Open(after); !errors.Is(err, ErrEpoch) {
+		t.Errorf("old room state opened the new epoch: %v", err)
+	}
+	old.Epoch = next.Epoch // the old key cannot open it even under the new epoch
+	if _, err := old.Open(after); !errors.Is(err, ErrDecrypt) {
+		t.Errorf("old key on the new epoch: %v, want ErrDecrypt", err)
+	}
+}
+
+func TestBlockedAuthorDropped(t *testing.T) {
+	peers := newPeers(t, 3)
+	a, b, c := peers[0], peers[1], peers[2]
+	r := newTestRoom(t, a, false, b, c)
+	a.start(t, nil)
+	b.start(t, func(p peer.ID) bool { return p == c.h.ID() })
+	c.start(t, nil)
+	for _, p := range peers {
+		if err := p.eng.Join(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitTopic(t, r.Topic(), peers...)
+	for _, p := range []*testPeer{c, a} {
+		if _, err := p.eng.Publish(context.Background(), r.ID, "from "+p.h.ID().String()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "both at a", func() bool { return len(a.messages()) == 2 })
+	waitFor(t, "a's at b", func() bool { return len(b.messages()) >= 1 })
+	settle()
+	if got := b.texts(); !slices.Equal(got, []string{"from " + a.h.ID().String()}) {
+		t.Errorf("b accepted %q", got)
+	}
+}
+
+// TestValidator checks each drop rule on its own, without a network.
+func TestValidator(t *testing.T) {
+	peers := newPeers(t, 1)
+	p := peers[0]
+	var member, outsider, blocked peer.ID = "member", "outsider", "blocked"
+	r, err := New("v", p.h.ID(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Members[member] = struct{}{}
+	r.Members[blocked] = struct{}{}
+	e := NewEngine(p.ps, p.h.ID(), Config{Blocked: func(q peer.ID) bool { return q == blocked }})
+	defer e.Close()
+	if err := e.Join(r); err != nil {
+		t.Fatal(err)
+	}
+	seal := func(r Room, author peer.ID) []byte {
+		env, err := r.Seal(Message{Author: author, Text: "t"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return env
+	}
+	wrongKey := r.Clone()
+	wrongKey.Key[0] ^= 1
+	rotated, _ := r.Rotate()
+	announce := r.Clone()
+	announce.Announce = true
+
+	cases := []struct {
+		name string
+		from peer.ID
+		data []byte
+		want pubsub.ValidationResult
+	}{
+		{"member", member, seal(r, member), pubsub.ValidationAccept},
+		{"oversized", member, make([]byte, MaxEnvelope+1), pubsub.ValidationReject},
+		{"garbage", member, []byte("garbage"), pubsub.ValidationReject},
+		{"wrong key", member, seal(wrongKey, member), pubsub.ValidationReject},
+		{"other epoch", member, seal(rotated, member), pubsub.ValidationIgnore},
+		{"non-member", outsider, seal(r, outsider), pubsub.ValidationReject},
+		{"author is not signer", member, seal(r, p.h.ID()), pubsub.ValidationReject},
+		{"blocked", blocked, seal(r, blocked), pubsub.ValidationIgnore},
+		{"no signer", "", seal(r, member), pubsub.ValidationReject},
+	}
+	v := e.validator(r.ID)
+	for _, c := range cases {
+		msg := &pubsub.Message{Message: &pb.Message{From: []byte(c.from), Data: c.data}}
+		if got := v(context.Background(), "", msg); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+	if err := e.Update(announce); err != nil {
+		t.Fatal(err)
+	}
+	msg := &pubsub.Message{Message: &pb.Message{From: []byte(member), Data: seal(r, member)}}
+	if got := v(context.Background(), "", msg); got != pubsub.ValidationReject {
+		t.Errorf("announce room, member not owner: %v, want reject", got)
+	}
+	msg = &pubsub.Message{Message: &pb.Message{From: []byte(p.h.ID()), Data: seal(r, p.h.ID())}}
+	if got := v(context.Background(), "", msg); got != pubsub.ValidationAccept {
+		t.Errorf("announce room, owner: %v, want accept", got)
+	}
+}
+
+func TestJoinLeave(t *testing.T) {
+	p := newPeers(t, 1)[0]
+	p.start(t, nil)
+	r := newTestRoom(t, p, false)
+	if err := p.eng.Join(r); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.eng.Join(r); !errors.Is(err, ErrJoined) {
+		t.Errorf("second Join: %v", err)
+	}
+	if err := p.eng.Leave(r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.eng.Publish(context.Background(), r.ID, "x"); !errors.Is(err, ErrNotJoined) {
+		t.Errorf("Publish after Leave: %v", err)
+	}
+	if err := p.eng.Join(r); err != nil {
+		t.Fatalf("Join after Leave: %v", err)
+	}
+	p.eng.Close()
+	if err := p.eng.Join(r); !errors.Is(err, ErrClosed) {
+		t.Errorf("Join after Close: %v", err)
+	}
+}
