@@ -40,7 +40,9 @@
 // A member's topic validator drops an envelope that is oversized or malformed, sealed
 // under another epoch or key, whose inner author differs from the pubsub signer, whose
 // author is not a member (in announcement rooms: not an owner), or whose author is
-// blocked locally. A dropped message is not forwarded.
+// blocked locally. A dropped message is not forwarded. Membership is always that of the
+// current epoch; the previous epoch's key still opens messages that were in flight when
+// the key rotated (the removed member held that key anyway), and nothing older does.
 //
 // # Order
 //

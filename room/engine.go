@@ -58,6 +58,7 @@ type Engine struct {
 // can use a snapshot without holding the lock.
 type joined struct {
 	room    *Room
+	prev    *Room // the epoch before room's, still opened for messages in flight
 	topic   *pubsub.Topic
 	sub     *pubsub.Subscription
 	cancel  context.CancelFunc
@@ -125,6 +126,9 @@ func (e *Engine) Update(r Room) error {
 		return fmt.Errorf("update room %s to epoch %d (held: %d): %w", r.ID, r.Epoch, j.room.Epoch, ErrStale)
 	}
 	snap := r.Clone()
+	if r.Epoch > j.room.Epoch {
+		j.prev = j.room
+	}
 	j.room = &snap
 	return nil
 }
@@ -195,9 +199,9 @@ func (e *Engine) validator(id ID) pubsub.ValidatorEx {
 	return func(_ context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
 		e.mu.Lock()
 		j := e.rooms[id]
-		var r *Room
+		var r, prev *Room
 		if j != nil {
-			r = j.room
+			r, prev = j.room, j.prev
 		}
 		e.mu.Unlock()
 		author := msg.GetFrom()
@@ -212,6 +216,9 @@ func (e *Engine) validator(id ID) pubsub.ValidatorEx {
 			return pubsub.ValidationReject
 		}
 		m, err := r.Open(msg.Data)
+		if errors.Is(err, ErrEpoch) && prev != nil {
+			m, err = prev.Open(msg.Data) // sent before the author learnt of a rotation
+		}
 		switch {
 		case errors.Is(err, ErrEpoch):
 			return pubsub.ValidationIgnore
