@@ -589,3 +589,33 @@ func TestJoinLeave(t *testing.T) {
 		t.Errorf("Join after Close: %v", err)
 	}
 }
+
+// TestCloseAfterRouterStopped: the router may stop first; Close must still return.
+func TestCloseAfterRouterStopped(t *testing.T) {
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	ps, err := pubsub.NewGossipSub(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New("r", h.ID(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := NewEngine(ps, h.ID(), Config{})
+	if err := e.Join(r); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	done := make(chan struct{})
+	go func() { e.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close hung after the router stopped")
+	}
+}
