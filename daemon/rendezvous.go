@@ -17,12 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
-	"github.com/libp2p/go-libp2p/p2p/security/noise"
-	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
-	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
-	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
@@ -319,17 +314,8 @@ func p2pAddrs(h host.Host) []string {
 // newRendezvousHost builds the server's libp2p host: TCP and QUIC, TLS then Noise,
 // yamux, no port mapping and no relay client. With a network key it is TCP only.
 func newRendezvousHost(key lcrypto.PrivKey, listen []string, psk []byte) (host.Host, error) {
-	transports := libp2p.ChainOptions(libp2p.Transport(tcp.NewTCPTransport), libp2p.Transport(quic.NewTransport))
-	if len(psk) > 0 {
-		transports = libp2p.ChainOptions(libp2p.Transport(tcp.NewTCPTransport), libp2p.PrivateNetwork(psk))
-	}
 	h, err := libp2p.New(
-		libp2p.Identity(key),
-		libp2p.ListenAddrStrings(listen...),
-		transports,
-		libp2p.Security(tls.ID, tls.New),
-		libp2p.Security(noise.ID, noise.New),
-		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		node.WireOptions(key, listen, psk),
 		libp2p.UserAgent(RendezvousUserAgent),
 		libp2p.DisableRelay(),
 	)

@@ -98,22 +98,32 @@ func newHost(key lcrypto.PrivKey, listen []string, psk pnet.PSK, g corecm.Connec
 	return h, cm, nil
 }
 
-// Relay client support is on so a peer behind a NAT can be reached through a rendezvous
-// server's relay; the UDP and IPv6 black-hole detectors are off because on isolated
-// networks most dials legitimately fail, and they would then refuse the QUIC dials a
-// hole punch needs.
-func buildHost(key lcrypto.PrivKey, listen []string, psk pnet.PSK, cm *connmgr.BasicConnMgr, g corecm.ConnectionGater, addrs config.AddrsFactory) (host.Host, error) {
+// WireOptions is the transport stack every Parley host uses, nodes and the rendezvous
+// server alike: TCP and QUIC (TCP only with a private-network key, which go-libp2p cannot
+// carry over QUIC), TLS preferred over Noise, yamux. Any libp2p.Transport option replaces
+// all defaults, so every transport is named here.
+func WireOptions(key lcrypto.PrivKey, listen []string, psk pnet.PSK) libp2p.Option {
 	transports := libp2p.ChainOptions(libp2p.Transport(tcp.NewTCPTransport), libp2p.Transport(quic.NewTransport))
 	if len(psk) > 0 {
 		transports = libp2p.ChainOptions(libp2p.Transport(tcp.NewTCPTransport), libp2p.PrivateNetwork(psk))
 	}
-	h, err := libp2p.New(
+	return libp2p.ChainOptions(
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings(listen...),
 		transports,
 		libp2p.Security(tls.ID, tls.New),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+	)
+}
+
+// Relay client support is on so a peer behind a NAT can be reached through a rendezvous
+// server's relay; the UDP and IPv6 black-hole detectors are off because on isolated
+// networks most dials legitimately fail, and they would then refuse the QUIC dials a
+// hole punch needs.
+func buildHost(key lcrypto.PrivKey, listen []string, psk pnet.PSK, cm *connmgr.BasicConnMgr, g corecm.ConnectionGater, addrs config.AddrsFactory) (host.Host, error) {
+	h, err := libp2p.New(
+		WireOptions(key, listen, psk),
 		libp2p.ConnectionManager(cm),
 		libp2p.ConnectionGater(g),
 		libp2p.UserAgent(UserAgent),
