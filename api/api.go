@@ -35,6 +35,14 @@ const (
 
 	PathTransfers = "/v1/transfers" // GET: TransferList; POST SendFilesRequest: Transfer
 	// PathTransfers + "/{id}": GET Transfer; + "/{id}/accept", "/{id}/cancel": POST, Transfer.
+
+	PathRooms = "/v1/rooms" // GET: RoomList; POST RoomCreateRequest: Room
+	// PathRooms + "/join": POST RoomJoinRequest: Room (accepts a pending invite).
+	// PathRooms + "/{room}/invite", "/{room}/remove": POST RoomPeerRequest: Room.
+	// PathRooms + "/{room}/leave": POST: Room. {room} is a room's name or ID.
+
+	// PathContacts + "/{peer}/verify": GET Verification (the safety number to compare);
+	// POST: Verification, and the contact is marked verified.
 )
 
 // Files the running node keeps in its home directory for clients.
@@ -105,8 +113,9 @@ type Message struct {
 	From       string    `json:"from"`
 	FromName   string    `json:"from_name,omitempty"`
 	To         string    `json:"to"`
-	ToName     string    `json:"to_name,omitempty"` // what we call the recipient (outgoing only)
-	Room       string    `json:"room,omitempty"`
+	ToName     string    `json:"to_name,omitempty"`   // what we call the recipient (outgoing only)
+	Room       string    `json:"room,omitempty"`      // room ID, for room messages
+	RoomName   string    `json:"room_name,omitempty"` // the room's name, for room messages
 	Text       string    `json:"text"`
 	SentAt     time.Time `json:"sent_at"`
 	ReceivedAt time.Time `json:"received_at,omitzero"`
@@ -119,7 +128,7 @@ type MessageList struct {
 	Messages []Message `json:"messages"`
 }
 
-// SendRequest asks the node to send Text to To (a peer ID or a peer's name).
+// SendRequest asks the node to send Text to To (a peer ID, a peer's name, or "#" and a room's name or ID).
 type SendRequest struct {
 	To   string `json:"to"`
 	Text string `json:"text"`
@@ -213,6 +222,67 @@ type Contact struct {
 	AddedAt  time.Time `json:"added_at"`
 	Presence string    `json:"presence"`
 	Status   string    `json:"status,omitempty"`
+	Verified bool      `json:"verified"`          // the safety number was compared (contacts verify)
+	Warning  string    `json:"warning,omitempty"` // e.g. a possible impersonation: shown to the user
+}
+
+// Verification is what two people compare to know they talk to each other's real key.
+type Verification struct {
+	PeerID       string `json:"peer_id"`
+	Name         string `json:"name,omitempty"`
+	SafetyNumber string `json:"safety_number"` // 60 digits in groups of 5, the same on both sides
+	Verified     bool   `json:"verified"`
+}
+
+// Room is a group chat this node is a member of.
+type Room struct {
+	ID       string       `json:"id"` // 32 hex digits; the topic is named from it
+	Name     string       `json:"name"`
+	Announce bool         `json:"announce"` // only owners post
+	Epoch    uint64       `json:"epoch"`    // key epoch; bumped when a member is removed
+	Owner    bool         `json:"owner"`    // this node is an owner
+	Members  []RoomMember `json:"members"`
+}
+
+// RoomMember is one member of a room.
+type RoomMember struct {
+	PeerID   string `json:"peer_id"`
+	Name     string `json:"name,omitempty"`
+	Owner    bool   `json:"owner"`
+	Presence string `json:"presence"`
+}
+
+// RoomInvite is an invitation waiting for `room join ID` (it came from a non-contact).
+type RoomInvite struct {
+	ID         string    `json:"id"` // the room ID, to pass to join
+	Name       string    `json:"name"`
+	From       string    `json:"from"`
+	FromName   string    `json:"from_name,omitempty"`
+	Announce   bool      `json:"announce"`
+	Members    int       `json:"members"`
+	ReceivedAt time.Time `json:"received_at"`
+}
+
+// RoomList is the answer to GET PathRooms.
+type RoomList struct {
+	Rooms   []Room       `json:"rooms"`
+	Invites []RoomInvite `json:"invites"`
+}
+
+// RoomCreateRequest makes a room.
+type RoomCreateRequest struct {
+	Name     string `json:"name"`
+	Announce bool   `json:"announce,omitempty"`
+}
+
+// RoomJoinRequest accepts the pending invite to the room with this ID.
+type RoomJoinRequest struct {
+	ID string `json:"id"`
+}
+
+// RoomPeerRequest names a peer (ID or name) to invite to or remove from a room.
+type RoomPeerRequest struct {
+	Peer string `json:"peer"`
 }
 
 // ContactList is the answer to GET PathContacts.
@@ -274,15 +344,18 @@ const (
 	EventState    = "message_state" // a message changed state: Message
 	EventPeer     = "peer"          // a peer appeared, changed or went offline: Peer
 	EventTransfer = "transfer"      // a transfer changed state or made progress: Transfer
+	EventRoom     = "room"          // a room was joined, changed or left, or an invite arrived: Room or Invite
 )
 
 // Event is one entry of the live event stream.
 type Event struct {
-	Type     string    `json:"type"`
-	Time     time.Time `json:"time"`
-	Message  *Message  `json:"message,omitempty"`
-	Peer     *Peer     `json:"peer,omitempty"`
-	Transfer *Transfer `json:"transfer,omitempty"`
+	Type     string      `json:"type"`
+	Time     time.Time   `json:"time"`
+	Message  *Message    `json:"message,omitempty"`
+	Peer     *Peer       `json:"peer,omitempty"`
+	Transfer *Transfer   `json:"transfer,omitempty"`
+	Room     *Room       `json:"room,omitempty"`
+	Invite   *RoomInvite `json:"invite,omitempty"`
 }
 
 // Error is the body of every non-2xx answer.
