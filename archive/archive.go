@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -181,8 +182,8 @@ func (s *Store) Close() error {
 }
 
 const insertMessage = `
-INSERT INTO messages (id, from_peer, to_peer, room, from_name, body, sent_at, received_at, direction, state)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO messages (id, from_peer, to_peer, room, from_name, body, sent_at, received_at, direction, state, lamport, sig)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO NOTHING`
 
 // Put stores m. If a message with the same ID already exists it is not
@@ -195,7 +196,7 @@ func (s *Store) Put(ctx context.Context, m Message) (inserted bool, err error) {
 	}
 	res, err := s.writer.ExecContext(ctx, insertMessage,
 		m.ID, m.From, m.To, m.Room, m.FromName, m.Text,
-		toNanos(m.SentAt), toNanos(m.ReceivedAt), string(m.Direction), string(m.State))
+		toNanos(m.SentAt), toNanos(m.ReceivedAt), string(m.Direction), string(m.State), int64(min(m.Lamport, math.MaxInt64)), m.Sig)
 	if err != nil {
 		return false, s.wrap(err, "store message %q", m.ID)
 	}
@@ -239,7 +240,7 @@ func (s *Store) Get(ctx context.Context, id string) (Message, error) {
 }
 
 // messageColumns are the columns scanMessage reads, in its order.
-const messageColumns = "id, from_peer, to_peer, room, from_name, body, sent_at, received_at, direction, state"
+const messageColumns = "id, from_peer, to_peer, room, from_name, body, sent_at, received_at, direction, state, lamport, sig"
 
 type scanner interface {
 	Scan(dest ...any) error
@@ -247,13 +248,13 @@ type scanner interface {
 
 func scanMessage(row scanner) (Message, error) {
 	var m Message
-	var sent, received int64
+	var sent, received, lamport int64
 	err := row.Scan(&m.ID, &m.From, &m.To, &m.Room, &m.FromName, &m.Text,
-		&sent, &received, &m.Direction, &m.State)
+		&sent, &received, &m.Direction, &m.State, &lamport, &m.Sig)
 	if err != nil {
 		return Message{}, err
 	}
-	m.SentAt, m.ReceivedAt = fromNanos(sent), fromNanos(received)
+	m.SentAt, m.ReceivedAt, m.Lamport = fromNanos(sent), fromNanos(received), uint64(lamport)
 	return m, nil
 }
 

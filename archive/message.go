@@ -52,6 +52,8 @@ type Message struct {
 	ReceivedAt time.Time `json:"received_at,omitzero"` // our clock, zero for outgoing
 	Direction  Direction `json:"direction"`
 	State      State     `json:"state"`
+	Lamport    uint64    `json:"lamport,omitempty"` // room messages: the author's Lamport counter
+	Sig        []byte    `json:"-"`                 // room messages: the author's signature, for sync
 }
 
 // The times a nanosecond int64 can hold; time.Time.UnixNano is undefined

@@ -119,7 +119,7 @@ func putMany(t *testing.T, s *Store, n int, mk func(i int) Message) {
 		for i := range n {
 			m := mk(i)
 			_, err := tx.Exec(insertMessage, m.ID, m.From, m.To, m.Room, m.FromName, m.Text,
-				toNanos(m.SentAt), toNanos(m.ReceivedAt), string(m.Direction), string(m.State))
+				toNanos(m.SentAt), toNanos(m.ReceivedAt), string(m.Direction), string(m.State), int64(m.Lamport), m.Sig)
 			if err != nil {
 				return err
 			}

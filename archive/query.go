@@ -11,7 +11,8 @@ import (
 
 // Query selects messages for List. Zero fields do not filter.
 type Query struct {
-	Peer   string    // if set: messages From or To this peer ID (a conversation)
+	Peer   string    // if set: direct messages From or To this peer ID (a conversation)
+	Room   string    // if set: the messages of this room ID, in the room's order
 	Search string    // if set: messages containing every word of it (see the package doc)
 	Since  time.Time // if non-zero: SentAt >= Since
 	Until  time.Time // if non-zero: SentAt < Until
@@ -64,10 +65,14 @@ func buildList(q Query) (string, []any, error) {
 	if err != nil {
 		return "", nil, err
 	}
+	order, reverse := "sent_at, seq", "sent_at DESC, seq DESC"
+	if q.Room != "" {
+		order, reverse = roomOrder, roomOrderDesc
+	}
 	query := "SELECT " + messageColumns + " FROM (" +
 		"SELECT seq, " + messageColumns + " FROM messages" + where +
-		" ORDER BY sent_at DESC, seq DESC LIMIT ?" +
-		") ORDER BY sent_at, seq"
+		" ORDER BY " + reverse + " LIMIT ?" +
+		") ORDER BY " + order
 	return query, append(args, limit), nil
 }
 
@@ -86,8 +91,12 @@ func listConditions(q Query) (string, []any, error) {
 	var conds []string
 	var args []any
 	if q.Peer != "" {
-		conds = append(conds, "(from_peer = ? OR to_peer = ?)")
+		conds = append(conds, "(from_peer = ? OR to_peer = ?) AND room = ''")
 		args = append(args, q.Peer, q.Peer)
+	}
+	if q.Room != "" {
+		conds = append(conds, "room = ?")
+		args = append(args, q.Room)
 	}
 	if !q.Since.IsZero() {
 		conds = append(conds, "sent_at >= ?")

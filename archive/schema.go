@@ -60,6 +60,21 @@ CREATE TABLE contacts (
 ) WITHOUT ROWID;
 CREATE INDEX messages_queued ON messages (to_peer, sent_at, seq) WHERE state = 'queued';
 `,
+	// 3: rooms (joined, or invited to and pending) and what room messages need for sync:
+	// the author's Lamport counter and signature.
+	`
+CREATE TABLE rooms (
+	id         TEXT    NOT NULL PRIMARY KEY,
+	name       TEXT    NOT NULL,
+	status     TEXT    NOT NULL CHECK (status IN ('joined', 'pending')),
+	inviter    TEXT    NOT NULL DEFAULT '',
+	updated_at INTEGER NOT NULL,
+	state      BLOB    NOT NULL
+) WITHOUT ROWID;
+ALTER TABLE messages ADD COLUMN lamport INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN sig BLOB;
+CREATE INDEX messages_room ON messages (room, lamport, sent_at, from_peer, id) WHERE room != '';
+`,
 }
 
 // currentVersion is the version Open migrates to: every migration.

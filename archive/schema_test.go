@@ -43,7 +43,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	}
 	queued := newMessage("q1", "me", "bob", "waiting for bob", base)
 	queued.Direction, queued.State = Outgoing, StateQueued
-	mustPut(t, old, newMessage("m1", "bob", "me", "written before the upgrade", base), queued)
+	putV1(t, old, newMessage("m1", "bob", "me", "written before the upgrade", base), queued)
 	if err := old.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 func TestFailedMigrationChangesNothing(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "archive.db")
 	old := openAtVersion(t, path, 1)
-	mustPut(t, old, newMessage("m1", "bob", "me", "kept", base))
+	putV1(t, old, newMessage("m1", "bob", "me", "kept", base))
 	// Version 2 creates the index after the table: make the index fail.
 	if _, err := old.writer.Exec("CREATE INDEX messages_queued ON messages (id)"); err != nil {
 		t.Fatal(err)
@@ -100,8 +100,9 @@ func TestFailedMigrationChangesNothing(t *testing.T) {
 	if err := old.reader.QueryRow("SELECT count(*) FROM sqlite_schema WHERE name = 'contacts'").Scan(&tables); err != nil || tables != 0 {
 		t.Errorf("contacts tables after the failed migration = %d, %v; want 0", tables, err)
 	}
-	if got := ids(mustList(t, old, Query{})); got != "m1" {
-		t.Errorf("messages after the failed migration = %q, want m1", got)
+	var kept string
+	if err := old.reader.QueryRow("SELECT group_concat(id) FROM messages").Scan(&kept); err != nil || kept != "m1" {
+		t.Errorf("messages after the failed migration = %q, %v; want m1", kept, err)
 	}
 }
 
@@ -146,4 +147,18 @@ func queryPlan(t *testing.T, s *Store, query string, args ...any) string {
 		t.Fatal(err)
 	}
 	return strings.Join(lines, "\n")
+}
+
+// putV1 stores messages in an archive at schema version 1 or 2, whose messages table
+// lacks the columns later versions added.
+func putV1(t *testing.T, s *Store, msgs ...Message) {
+	t.Helper()
+	for _, m := range msgs {
+		_, err := s.writer.Exec(`INSERT INTO messages (id, from_peer, to_peer, room, from_name, body, sent_at, received_at, direction, state)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, m.ID, m.From, m.To, m.Room, m.FromName, m.Text,
+			toNanos(m.SentAt), toNanos(m.ReceivedAt), string(m.Direction), string(m.State))
+		if err != nil {
+			t.Fatalf("store %q at an old version: %v", m.ID, err)
+		}
+	}
 }
