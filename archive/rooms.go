@@ -15,6 +15,7 @@ type RoomStatus string
 const (
 	RoomJoined  RoomStatus = "joined"
 	RoomPending RoomStatus = "pending" // invited by someone who is not a contact: waits for `room join`
+	RoomLeft    RoomStatus = "left"    // we left: updates pushed by owners are ignored, a new invite is not
 )
 
 // Room is a stored room: its encoded state (ID, name, key, epoch, members; see
@@ -37,8 +38,8 @@ const (
 
 // PutRoom stores r, replacing what was stored for its ID.
 func (s *Store) PutRoom(ctx context.Context, r Room) error {
-	if r.ID == "" || len(r.State) == 0 || (r.Status != RoomJoined && r.Status != RoomPending) {
-		return fmt.Errorf("%w: room %q needs an ID, a state and a status of joined or pending", ErrInvalid, r.ID)
+	if r.ID == "" || len(r.State) == 0 || (r.Status != RoomJoined && r.Status != RoomPending && r.Status != RoomLeft) {
+		return fmt.Errorf("%w: room %q needs an ID, a state and a status of joined, pending or left", ErrInvalid, r.ID)
 	}
 	_, err := s.writer.ExecContext(ctx, `
 INSERT INTO rooms (id, name, status, inviter, updated_at, state) VALUES (?, ?, ?, ?, ?, ?)

@@ -66,7 +66,7 @@ CREATE INDEX messages_queued ON messages (to_peer, sent_at, seq) WHERE state = '
 CREATE TABLE rooms (
 	id         TEXT    NOT NULL PRIMARY KEY,
 	name       TEXT    NOT NULL,
-	status     TEXT    NOT NULL CHECK (status IN ('joined', 'pending')),
+	status     TEXT    NOT NULL CHECK (status IN ('joined', 'pending', 'left')),
 	inviter    TEXT    NOT NULL DEFAULT '',
 	updated_at INTEGER NOT NULL,
 	state      BLOB    NOT NULL

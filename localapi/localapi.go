@@ -44,6 +44,8 @@ type Backend interface {
 	Transfer(id string) (api.Transfer, error)
 	AcceptTransfer(id string) (api.Transfer, error)
 	CancelTransfer(id string) (api.Transfer, error)
+
+	RoomBackend
 }
 
 // Limits of the API.
@@ -78,6 +80,7 @@ func New(b Backend, token string, log *slog.Logger) *Server {
 	s.mux.HandleFunc("POST "+api.PathPresence, s.setPresence)
 	s.routeTransfers()
 	s.routePeople()
+	s.routeRooms()
 	return s
 }
 
