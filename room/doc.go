@@ -1,7 +1,9 @@
 // Package room implements the core of Parley's rooms: end-to-end encrypted group chat on
 // gossipsub. It holds a room's state (ID, key, epoch, members), seals and opens room
 // messages, and runs an Engine that joins rooms' topics, validates what arrives and
-// hands accepted messages to a callback. Inviting, storage and history sync live elsewhere.
+// hands accepted messages to a callback. It also defines the wire formats of the room
+// state an owner hands a member, the invite protocol and the history sync protocol; the
+// streams that carry them, and storage, live elsewhere.
 //
 // # Topic
 //
@@ -34,15 +36,31 @@
 //	3 clock   varint  the author's clock when sending, Unix nanoseconds
 //	4 lamport varint  the author's Lamport counter: max(seen)+1
 //	5 text    bytes   UTF-8, at most MaxText bytes
+//	6 sig     bytes   the author's signature, at most MaxSig bytes (Ed25519: 64)
+//
+// # Author signature
+//
+// The pubsub signature proves who published an envelope, but it stays behind when a
+// member later relays the message to another over the sync protocol. So the author also
+// signs the message itself, with the key embedded in its peer ID (Ed25519), over
+//
+//	"parley/room-msg/1" || room ID (16 bytes) || the message encoded without field 6
+//
+// The room ID in the signed bytes keeps a message from being replayed into another room.
+// A message whose signature does not verify is dropped, from the topic and from sync.
 //
 // # Validation
 //
 // A member's topic validator drops an envelope that is oversized or malformed, sealed
 // under another epoch or key, whose inner author differs from the pubsub signer, whose
-// author is not a member (in announcement rooms: not an owner), or whose author is
-// blocked locally. A dropped message is not forwarded. Membership is always that of the
+// author signature does not verify, whose author is not a member (in announcement rooms:
+// not an owner), or whose author is blocked locally. A dropped message is not forwarded. Membership is always that of the
 // current epoch; the previous epoch's key still opens messages that were in flight when
 // the key rotated (the removed member held that key anyway), and nothing older does.
+//
+// Messages that arrive by sync (Engine.Deliver) need a valid author signature for the
+// room and an author not blocked; membership is not checked, since a message from a
+// since-removed member is legitimate history.
 //
 // # Order
 //
