@@ -66,4 +66,47 @@
 //
 // Every member shows messages in one order: by Lamport counter, then author clock, then
 // author ID, then message ID (see Compare). Duplicates, by message ID, are dropped.
+//
+// # Frames
+//
+// The invite and sync protocols run on libp2p streams as frames: an unsigned varint
+// length, then that many bytes of protobuf (WriteFrame, ReadFrame). A reader refuses a
+// length above the protocol's limit before allocating.
+//
+// # Room state
+//
+// What an owner hands a member (AppendState), at most MaxState bytes:
+//
+//	1 id       bytes   16 bytes
+//	2 name     bytes   UTF-8, 1..MaxName bytes, no control characters
+//	3 key      bytes   32 bytes
+//	4 epoch    varint  ≥ 1
+//	5 announce varint  0 or 1 (absent: 0)
+//	6 member   bytes   repeated: a binary peer ID; at most MaxMembers, sorted, no repeats
+//	7 owner    bytes   repeated: a binary peer ID, also a member; at least one, sorted
+//
+// # Invite protocol
+//
+// InviteProtocol: the sender writes one frame (AppendInvite, at most MaxInvite bytes) and
+// the receiver answers one byte, InviteOK or InviteRefused.
+//
+//	1 kind  varint  1 invite, 2 update (members or key changed), 3 left (the sender left)
+//	2 state bytes   the room state; kinds 1 and 2
+//	3 id    bytes   the room ID; kind 3 only
+//
+// # Sync protocol
+//
+// SyncProtocol: a member asks another for messages it may have missed, one request frame
+// (at most MaxSyncRequest bytes) per page frame (at most MaxSyncPageBytes), each request
+// continuing after the last message of the previous page.
+//
+//	request: 1 room bytes (16), 2 since varint (Unix ns; absent: all), 3 after bytes
+//	         (cursor; absent: from the start), 4 limit varint (1..MaxSyncPage; absent:
+//	         MaxSyncPage)
+//	cursor:  1 lamport varint, 2 clock varint (Unix ns), 3 author bytes, 4 id bytes
+//	page:    1 message bytes (repeated, as in an envelope's plaintext, signature included,
+//	         strictly ascending in Compare order, at most MaxSyncPage), 2 more varint (0/1)
+//
+// The page holds the messages after the cursor in Compare order whose clock is at or after
+// since. The asker hands each to Engine.Deliver, which checks the author's signature.
 package room
