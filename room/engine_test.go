@@ -785,9 +785,12 @@ func TestCloseAfterRouterStopped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := NewEngine(ps, h.ID(), Config{})
+	e := NewEngine(ps, h.ID(), Config{}) // no Key: reads, but cannot post
 	if err := e.Join(r); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := e.Publish(context.Background(), r.ID, "x"); !errors.Is(err, ErrNoKey) {
+		t.Errorf("Publish without a key: %v, want ErrNoKey", err)
 	}
 	cancel()
 	done := make(chan struct{})
