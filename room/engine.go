@@ -10,6 +10,7 @@ import (
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	libp2pcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -20,6 +21,7 @@ var (
 	ErrNotAllowed = errors.New("not allowed to post in this room")
 	ErrStale      = errors.New("room update is older than the room held")
 	ErrClosed     = errors.New("room engine is closed")
+	ErrNoKey      = errors.New("room engine has no signing key (Config.Key)")
 )
 
 // seenCap bounds the message IDs remembered per room for dropping duplicates.
@@ -28,11 +30,14 @@ const seenCap = 8192
 // subBuffer is the subscription's queue; pubsub drops messages for a full queue.
 const subBuffer = 1024
 
-// Config holds an Engine's optional settings; the zero value works.
+// Config holds an Engine's settings; the zero value works for an engine that only reads.
 type Config struct {
-	// OnMessage receives every accepted message once, from one goroutine per room. It
-	// must return quickly. Arrival order may differ between members; show messages
-	// sorted by Compare.
+	// Key signs published messages; it must be the private key of the engine's peer ID.
+	// Without it Publish fails with ErrNoKey.
+	Key libp2pcrypto.PrivKey
+	// OnMessage receives every accepted message once: from one goroutine per room for
+	// messages from the topic, and from Deliver's caller for synced ones. It must return
+	// quickly. Arrival order may differ between members; show messages sorted by Compare.
 	OnMessage func(room ID, m Message)
 	// Blocked reports authors whose messages are dropped. Called concurrently.
 	Blocked func(peer.ID) bool
@@ -160,8 +165,12 @@ func (e *Engine) Room(id ID) (Room, bool) {
 	return Room{}, false
 }
 
-// Publish seals text as a new message from self and publishes it on the room's topic.
+// Publish signs and seals text as a new message from self and publishes it on the room's
+// topic.
 func (e *Engine) Publish(ctx context.Context, id ID, text string) (MessageID, error) {
+	if e.cfg.Key == nil {
+		return MessageID{}, fmt.Errorf("post to room %s: %w", id, ErrNoKey)
+	}
 	m := Message{Author: e.self, Clock: e.cfg.Now(), Text: text}
 	if _, err := rand.Read(m.ID[:]); err != nil {
 		return MessageID{}, err
@@ -184,6 +193,9 @@ func (e *Engine) Publish(ctx context.Context, id ID, text string) (MessageID, er
 	topic := j.topic
 	e.mu.Unlock()
 
+	if err := SignMessage(&m, id, e.cfg.Key); err != nil {
+		return MessageID{}, fmt.Errorf("post to room %s: %w", id, err)
+	}
 	env, err := r.Seal(m)
 	if err != nil {
 		return MessageID{}, fmt.Errorf("post to room %s: %w", id, err)
@@ -228,6 +240,10 @@ func (e *Engine) validator(id ID) pubsub.ValidatorEx {
 		case m.Author != author:
 			return pubsub.ValidationReject
 		}
+		if err := m.VerifyAuthor(id); err != nil {
+			e.cfg.Logger.Debug("room message dropped", "room", id, "author", author, "err", err)
+			return pubsub.ValidationReject
+		}
 		msg.ValidatorData = m
 		return pubsub.ValidationAccept
 	}
@@ -250,6 +266,30 @@ func (e *Engine) read(ctx context.Context, id ID, j *joined) {
 			e.cfg.OnMessage(id, m)
 		}
 	}
+}
+
+// Deliver hands over a message that arrived by sync rather than on the topic: it is
+// accepted if its author's signature verifies for this room, the room is joined, the author
+// is not blocked, and the message was not seen before; then it advances the Lamport counter,
+// goes to OnMessage, and Deliver returns true. Membership is not checked: a message from a
+// since-removed member is legitimate history, and the signature over the room ID proves it.
+func (e *Engine) Deliver(id ID, m Message) bool {
+	if m.Validate() != nil || m.VerifyAuthor(id) != nil {
+		return false
+	}
+	if e.cfg.Blocked != nil && e.cfg.Blocked(m.Author) {
+		return false
+	}
+	e.mu.Lock()
+	j := e.rooms[id]
+	e.mu.Unlock()
+	if j == nil || !e.firstSight(j, m) {
+		return false
+	}
+	if e.cfg.OnMessage != nil {
+		e.cfg.OnMessage(id, m)
+	}
+	return true
 }
 
 // firstSight records m and advances the Lamport counter; it is false for a duplicate.

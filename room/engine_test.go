@@ -3,6 +3,7 @@ package room
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"runtime"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	libp2pcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -66,7 +68,7 @@ func newPeers(t *testing.T, n int) []*testPeer {
 // start gives p an engine that records what it accepts; Close runs at cleanup (before the
 // host closes) and must leave none of the engine's goroutines behind.
 func (p *testPeer) start(t *testing.T, blocked func(peer.ID) bool) {
-	p.eng = NewEngine(p.ps, p.h.ID(), Config{Blocked: blocked, OnMessage: func(_ ID, m Message) {
+	p.eng = NewEngine(p.ps, p.h.ID(), Config{Key: p.key(), Blocked: blocked, OnMessage: func(_ ID, m Message) {
 		p.mu.Lock()
 		p.got = append(p.got, m)
 		p.mu.Unlock()
@@ -76,6 +78,9 @@ func (p *testPeer) start(t *testing.T, blocked func(peer.ID) bool) {
 		p.eng.Close() // idempotent
 	})
 }
+
+// key is the host's private key, which the engine signs with.
+func (p *testPeer) key() libp2pcrypto.PrivKey { return p.h.Peerstore().PrivKey(p.h.ID()) }
 
 func (p *testPeer) messages() []Message {
 	p.mu.Lock()
@@ -331,7 +336,11 @@ func TestOversizedAndDuplicateDropped(t *testing.T) {
 	if _, err := a.eng.Publish(context.Background(), r.ID, strings.Repeat("x", MaxText+1)); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("Publish of %d bytes: %v, want ErrTooLarge", MaxText+1, err)
 	}
-	ok, err := r.Seal(Message{Author: m.h.ID(), Text: "fits"})
+	fits := Message{Author: m.h.ID(), Clock: time.Now(), Text: "fits"}
+	if err := SignMessage(&fits, r.ID, m.key()); err != nil {
+		t.Fatal(err)
+	}
+	ok, err := r.Seal(fits)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -474,34 +483,75 @@ func TestBlockedAuthorDropped(t *testing.T) {
 	}
 }
 
+// testKey is a fresh Ed25519 identity: its key and the peer ID that embeds it.
+func testKey(t testing.TB) (libp2pcrypto.PrivKey, peer.ID) {
+	t.Helper()
+	k, _, err := libp2pcrypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, id
+}
+
+// signed is a message from author with text, signed for room by key (which need not be
+// the author's, to forge).
+func signed(t testing.TB, room ID, author peer.ID, key libp2pcrypto.PrivKey, text string) Message {
+	t.Helper()
+	m := Message{Author: author, Clock: time.Now(), Lamport: 1, Text: text}
+	if _, err := rand.Read(m.ID[:]); err != nil {
+		t.Fatal(err)
+	}
+	sig, err := key.Sign(m.SigningBytes(room))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Sig = sig
+	return m
+}
+
 // TestValidator checks each drop rule on its own, without a network.
 func TestValidator(t *testing.T) {
 	peers := newPeers(t, 1)
 	p := peers[0]
-	var member, outsider, blocked peer.ID = "member", "outsider", "blocked"
-	r, err := New("v", p.h.ID(), false)
+	self, selfKey := p.h.ID(), p.key()
+	memberKey, member := testKey(t)
+	outsiderKey, outsider := testKey(t)
+	blockedKey, blocked := testKey(t)
+	keys := map[peer.ID]libp2pcrypto.PrivKey{self: selfKey, member: memberKey, outsider: outsiderKey, blocked: blockedKey}
+	r, err := New("v", self, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.Members[member] = struct{}{}
 	r.Members[blocked] = struct{}{}
-	e := NewEngine(p.ps, p.h.ID(), Config{Blocked: func(q peer.ID) bool { return q == blocked }})
+	e := NewEngine(p.ps, self, Config{Key: selfKey, Blocked: func(q peer.ID) bool { return q == blocked }})
 	defer e.Close()
 	if err := e.Join(r); err != nil {
 		t.Fatal(err)
 	}
-	seal := func(r Room, author peer.ID) []byte {
-		env, err := r.Seal(Message{Author: author, Text: "t"})
+	sealMsg := func(r Room, m Message) []byte {
+		env, err := r.Seal(m)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return env
+	}
+	seal := func(r Room, author peer.ID) []byte {
+		return sealMsg(r, signed(t, r.ID, author, keys[author], "t"))
 	}
 	wrongKey := r.Clone()
 	wrongKey.Key[0] ^= 1
 	rotated, _ := r.Rotate()
 	announce := r.Clone()
 	announce.Announce = true
+	unsigned := signed(t, r.ID, member, memberKey, "t")
+	unsigned.Sig = nil
+	tampered := signed(t, r.ID, member, memberKey, "t")
+	tampered.Text = "T"
 
 	cases := []struct {
 		name string
@@ -515,9 +565,13 @@ func TestValidator(t *testing.T) {
 		{"wrong key", member, seal(wrongKey, member), pubsub.ValidationReject},
 		{"other epoch", member, seal(rotated, member), pubsub.ValidationIgnore},
 		{"non-member", outsider, seal(r, outsider), pubsub.ValidationReject},
-		{"author is not signer", member, seal(r, p.h.ID()), pubsub.ValidationReject},
+		{"author is not signer", member, seal(r, self), pubsub.ValidationReject},
 		{"blocked", blocked, seal(r, blocked), pubsub.ValidationIgnore},
 		{"no signer", "", seal(r, member), pubsub.ValidationReject},
+		{"no inner signature", member, sealMsg(r, unsigned), pubsub.ValidationReject},
+		{"inner signature by another key", member, sealMsg(r, signed(t, r.ID, member, outsiderKey, "t")), pubsub.ValidationReject},
+		{"inner signature for another room", member, sealMsg(r, signed(t, ID{1}, member, memberKey, "t")), pubsub.ValidationReject},
+		{"tampered after signing", member, sealMsg(r, tampered), pubsub.ValidationReject},
 	}
 	v := e.validator(r.ID)
 	for _, c := range cases {
@@ -533,7 +587,7 @@ func TestValidator(t *testing.T) {
 	if got := v(context.Background(), "", msg); got != pubsub.ValidationReject {
 		t.Errorf("announce room, member not owner: %v, want reject", got)
 	}
-	msg = &pubsub.Message{Message: &pb.Message{From: []byte(p.h.ID()), Data: seal(r, p.h.ID())}}
+	msg = &pubsub.Message{Message: &pb.Message{From: []byte(self), Data: seal(r, self)}}
 	if got := v(context.Background(), "", msg); got != pubsub.ValidationAccept {
 		t.Errorf("announce room, owner: %v, want accept", got)
 	}
@@ -553,15 +607,140 @@ func TestValidator(t *testing.T) {
 		data []byte
 		want pubsub.ValidationResult
 	}{
-		{"new epoch, owner", p.h.ID(), seal(next, p.h.ID()), pubsub.ValidationAccept},
-		{"previous epoch in flight", p.h.ID(), seal(r, p.h.ID()), pubsub.ValidationAccept},
+		{"new epoch, owner", self, seal(next, self), pubsub.ValidationAccept},
+		{"previous epoch in flight", self, seal(r, self), pubsub.ValidationAccept},
 		{"previous epoch, removed member", member, seal(r, member), pubsub.ValidationReject},
-		{"future epoch", p.h.ID(), seal(next2, p.h.ID()), pubsub.ValidationIgnore},
+		{"future epoch", self, seal(next2, self), pubsub.ValidationIgnore},
 	} {
 		msg := &pubsub.Message{Message: &pb.Message{From: []byte(c.from), Data: c.data}}
 		if got := v(context.Background(), "", msg); got != c.want {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// TestForgedInnerSignatureDropped: a member publishing through its own pubsub key (so the
+// author is the signer) but with an inner signature made by a second real key is dropped,
+// and its correctly signed message is accepted.
+func TestForgedInnerSignatureDropped(t *testing.T) {
+	peers := newPeers(t, 2)
+	a, m := peers[0], peers[1]
+	r := newTestRoom(t, a, false, m)
+	a.start(t, nil)
+	if err := a.eng.Join(r); err != nil {
+		t.Fatal(err)
+	}
+	mt, _ := rawSub(t, m, r.Topic())
+	waitTopic(t, r.Topic(), peers...)
+	otherKey, _ := testKey(t)
+	for _, msg := range []Message{
+		signed(t, r.ID, m.h.ID(), otherKey, "forged"),
+		signed(t, r.ID, m.h.ID(), m.key(), "genuine"),
+	} {
+		env, err := r.Seal(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := mt.Publish(context.Background(), env); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the genuine message", func() bool { return len(a.messages()) >= 1 })
+	settle()
+	if got := a.texts(); !slices.Equal(got, []string{"genuine"}) {
+		t.Errorf("a accepted %q", got)
+	}
+}
+
+// TestDeliver: synced messages are verified, deduplicated against pubsub arrivals (both
+// ways), advance the Lamport counter, and are accepted from authors no longer members.
+func TestDeliver(t *testing.T) {
+	peers := newPeers(t, 3)
+	a, b, c := peers[0], peers[1], peers[2]
+	r := newTestRoom(t, a, false, b, c)
+	blockedKey, blocked := testKey(t)
+	for _, p := range peers[:2] {
+		p.start(t, func(q peer.ID) bool { return q == blocked })
+		if err := p.eng.Join(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ct, _ := rawSub(t, c, r.Topic()) // a member publishing without an engine
+	waitTopic(t, r.Topic(), peers...)
+
+	// Pubsub first, then the same message by sync: a duplicate.
+	if _, err := a.eng.Publish(context.Background(), r.ID, "live"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "live at b", func() bool { return len(b.messages()) >= 1 })
+	live := b.messages()[0]
+	if b.eng.Deliver(r.ID, live) {
+		t.Error("Deliver accepted a message pubsub already delivered")
+	}
+
+	// A former member's message: signed while a member, removed since.
+	formerKey, former := testKey(t)
+	old := signed(t, r.ID, former, formerKey, "history")
+	old.Lamport = 1000
+	if err := SignMessage(&old, r.ID, formerKey); err != nil {
+		t.Fatal(err)
+	}
+	if !b.eng.Deliver(r.ID, old) {
+		t.Fatal("Deliver refused a signed message from a former member")
+	}
+	if b.eng.Deliver(r.ID, old) {
+		t.Error("Deliver accepted the same message twice")
+	}
+
+	// Sync first, then the same message on the topic: pubsub's copy is the duplicate.
+	early := signed(t, r.ID, c.h.ID(), c.key(), "synced first")
+	if !b.eng.Deliver(r.ID, early) {
+		t.Fatal("Deliver refused c's message")
+	}
+	for _, m := range []Message{early, signed(t, r.ID, c.h.ID(), c.key(), "marker")} {
+		env, err := r.Seal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ct.Publish(context.Background(), env); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "c's marker at b", func() bool { return slices.Contains(b.texts(), "marker") })
+
+	tampered := signed(t, r.ID, a.h.ID(), a.key(), "x")
+	tampered.Text = "y"
+	otherRoom := signed(t, ID{9}, a.h.ID(), a.key(), "elsewhere")
+	unsigned := signed(t, r.ID, a.h.ID(), a.key(), "unsigned")
+	unsigned.Sig = nil
+	for name, m := range map[string]Message{
+		"tampered":         tampered,
+		"other room":       otherRoom,
+		"unsigned":         unsigned,
+		"blocked author":   signed(t, r.ID, blocked, blockedKey, "blocked"),
+		"other author key": signed(t, r.ID, a.h.ID(), formerKey, "forged"),
+	} {
+		if b.eng.Deliver(r.ID, m) {
+			t.Errorf("Deliver accepted %s", name)
+		}
+	}
+	if b.eng.Deliver(ID{9}, otherRoom) {
+		t.Error("Deliver accepted a message for a room not joined")
+	}
+
+	// The synced Lamport counter carries into b's next message.
+	if _, err := b.eng.Publish(context.Background(), r.ID, "after sync"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b's message at a", func() bool { return slices.Contains(a.texts(), "after sync") })
+	for _, m := range a.messages() {
+		if m.Text == "after sync" && m.Lamport <= old.Lamport {
+			t.Errorf("b's Lamport %d after delivering %d", m.Lamport, old.Lamport)
+		}
+	}
+	settle()
+	if got := b.texts(); !slices.Equal(got, []string{"live", "history", "synced first", "marker", "after sync"}) {
+		t.Errorf("b accepted %q", got)
 	}
 }
 
@@ -606,9 +785,12 @@ func TestCloseAfterRouterStopped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := NewEngine(ps, h.ID(), Config{})
+	e := NewEngine(ps, h.ID(), Config{}) // no Key: reads, but cannot post
 	if err := e.Join(r); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := e.Publish(context.Background(), r.ID, "x"); !errors.Is(err, ErrNoKey) {
+		t.Errorf("Publish without a key: %v, want ErrNoKey", err)
 	}
 	cancel()
 	done := make(chan struct{})

@@ -22,6 +22,7 @@ const (
 	MaxEnvelope  = 64 << 10 // bytes of one envelope, the pubsub message data
 	MaxText      = 32 << 10 // bytes of message text
 	MaxAuthorLen = 128      // bytes of the author's binary peer ID
+	MaxSig       = 128      // bytes of the author's signature (Ed25519: 64)
 	NonceSize    = chacha20poly1305.NonceSizeX
 )
 
@@ -46,6 +47,7 @@ type Message struct {
 	Clock   time.Time // the author's clock when sending
 	Lamport uint64
 	Text    string
+	Sig     []byte // the author's signature over SigningBytes; nil until signed
 }
 
 // Compare orders messages the same way on every member: by Lamport counter, author clock,
@@ -68,6 +70,8 @@ func (m Message) Validate() error {
 		return fmt.Errorf("%w: text is %d bytes; at most %d are allowed", ErrTooLarge, len(m.Text), MaxText)
 	case !utf8.ValidString(m.Text):
 		return errors.New("text is not valid UTF-8")
+	case len(m.Sig) > MaxSig:
+		return fmt.Errorf("signature is %d bytes; at most %d are allowed", len(m.Sig), MaxSig)
 	}
 	return nil
 }
@@ -79,7 +83,7 @@ type Envelope struct {
 	Ciphertext []byte
 }
 
-// AppendMessage appends m's protobuf encoding to b.
+// AppendMessage appends m's protobuf encoding to b. A nil Sig is not written.
 func AppendMessage(b []byte, m Message) []byte {
 	b = protowire.AppendTag(b, 1, protowire.BytesType)
 	b = protowire.AppendBytes(b, m.ID[:])
@@ -90,7 +94,12 @@ func AppendMessage(b []byte, m Message) []byte {
 	b = protowire.AppendTag(b, 4, protowire.VarintType)
 	b = protowire.AppendVarint(b, m.Lamport)
 	b = protowire.AppendTag(b, 5, protowire.BytesType)
-	return protowire.AppendString(b, m.Text)
+	b = protowire.AppendString(b, m.Text)
+	if m.Sig != nil {
+		b = protowire.AppendTag(b, 6, protowire.BytesType)
+		b = protowire.AppendBytes(b, m.Sig)
+	}
+	return b
 }
 
 // ParseMessage decodes and validates a message's plaintext.
@@ -115,6 +124,11 @@ func ParseMessage(p []byte) (Message, error) {
 			m.Lamport = v
 		case 5:
 			m.Text = string(b)
+		case 6:
+			if b == nil {
+				return fmt.Errorf("%w: signature is not a bytes field", ErrMalformed)
+			}
+			m.Sig = bytes.Clone(b)
 		default:
 			return nil
 		}

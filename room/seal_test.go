@@ -55,7 +55,8 @@ func TestGoldenEnvelope(t *testing.T) {
 }
 
 func equalMsg(a, b Message) bool {
-	return a.ID == b.ID && a.Author == b.Author && a.Clock.Equal(b.Clock) && a.Lamport == b.Lamport && a.Text == b.Text
+	return a.ID == b.ID && a.Author == b.Author && a.Clock.Equal(b.Clock) && a.Lamport == b.Lamport && a.Text == b.Text &&
+		bytes.Equal(a.Sig, b.Sig) && (a.Sig == nil) == (b.Sig == nil)
 }
 
 func TestSealRandomNonce(t *testing.T) {
@@ -143,13 +144,15 @@ func TestParseMessageRejects(t *testing.T) {
 		"empty":       nil,
 		"bad utf8":    append(bytes.Clone(full), 0x2a, 0x01, 0xff),
 		"huge author": append(bytes.Clone(full), append([]byte{0x12, 0x81, 0x01}, make([]byte, 129)...)...),
+		"huge sig":    append(bytes.Clone(full), append([]byte{0x32, 0x81, 0x01}, make([]byte, MaxSig+1)...)...),
+		"sig varint":  append(bytes.Clone(full), 0x30, 0x01),
 	}
 	for name, in := range cases {
 		if _, err := ParseMessage(in); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: err = %v, want ErrMalformed", name, err)
 		}
 	}
-	withUnknown := append(bytes.Clone(full), 0x35, 1, 2, 3, 4, 0x3a, 0x01, 'z') // fields 6 and 7
+	withUnknown := append(bytes.Clone(full), 0x3d, 1, 2, 3, 4, 0x42, 0x01, 'z') // fields 7 and 8
 	if m, err := ParseMessage(withUnknown); err != nil || !equalMsg(m, goldenMsg) {
 		t.Errorf("with unknown fields: %+v, %v", m, err)
 	}
