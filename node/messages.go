@@ -18,6 +18,9 @@ import (
 // now gets the message later: it is queued and sent, in order, when the peer is seen
 // again. An error means nothing was stored.
 func (n *Node) Send(ctx context.Context, to, text string) (api.SendResult, error) {
+	if IsRoomRef(to) {
+		return n.sendToRoom(ctx, to, text)
+	}
 	n.touch()
 	id, err := n.resolve(to)
 	if err != nil {
@@ -197,6 +200,10 @@ func (n *Node) apiMessage(m archive.Message) api.Message {
 	am := api.Message{
 		ID: m.ID, From: m.From, FromName: m.FromName, To: m.To, Room: m.Room, Text: m.Text,
 		SentAt: m.SentAt, ReceivedAt: m.ReceivedAt, Direction: string(m.Direction), State: string(m.State),
+	}
+	if m.Room != "" {
+		am.RoomName = n.roomName(m.Room)
+		return am
 	}
 	if m.Direction == archive.Outgoing {
 		am.ToName = n.nameOf(m.To)

@@ -25,6 +25,7 @@ import (
 	"github.com/parley-im/parley/crypto"
 	"github.com/parley-im/parley/discovery"
 	"github.com/parley-im/parley/node/dm"
+	"github.com/parley-im/parley/room"
 	"github.com/parley-im/parley/transfer"
 )
 
@@ -87,6 +88,8 @@ type Node struct {
 	blocked  *blockList
 	contacts contactBook
 	hooks    *messageHook
+
+	roomEngine *room.Engine
 
 	closeOnce sync.Once
 	closeErr  error
@@ -168,6 +171,9 @@ func (n *Node) start() error {
 	}
 	if n.hooks != nil {
 		n.goRun(func() { n.hooks.run(n.ctx) })
+	}
+	if err := n.startRooms(); err != nil {
+		return err
 	}
 	if err := n.startStaticPeers(); err != nil {
 		return err
@@ -351,6 +357,7 @@ func (n *Node) watchIdentify(sub event.Subscription) {
 			n.onConnChange(ev.Peer)
 			n.goRun(func() { n.fetchProfile(ev.Peer) })
 			n.maybePunch(ev.Peer)
+			n.onRoomPeer(ev.Peer)
 		}
 	}
 }
@@ -461,6 +468,9 @@ func (n *Node) Close() error {
 			errs = append(errs, s.Close())
 		}
 		n.dm.Close()
+		if n.roomEngine != nil {
+			errs = append(errs, n.roomEngine.Close())
+		}
 		if n.transfers != nil {
 			errs = append(errs, n.transfers.Close())
 		}

@@ -64,6 +64,14 @@ func (n *Node) Purge(ctx context.Context, before time.Time) (int64, error) {
 
 func (n *Node) archiveQuery(q api.HistoryQuery) (archive.Query, error) {
 	aq := archive.Query{Search: q.Search, Since: q.Since, Until: q.Until, Limit: q.Limit}
+	if IsRoomRef(q.Peer) {
+		r, err := n.knownRoom(context.Background(), q.Peer)
+		if err != nil {
+			return aq, err
+		}
+		aq.Room = r
+		return aq, nil
+	}
 	if q.Peer != "" {
 		id, err := n.resolve(q.Peer)
 		if err != nil {

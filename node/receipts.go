@@ -19,6 +19,9 @@ const maxUnread = 10000
 // dropped, and the sender keeps showing delivered).
 func (n *Node) MarkConversationRead(ctx context.Context, who string) (int, error) {
 	n.touch()
+	if IsRoomRef(who) {
+		return n.markRoomRead(ctx, who)
+	}
 	id, err := n.resolve(who)
 	if err != nil {
 		return 0, err

@@ -155,6 +155,18 @@ func (e *Engine) Rotate(id ID, remove ...peer.ID) (Room, error) {
 	return next.Clone(), nil
 }
 
+// Peers lists the peers known to be subscribed to a joined room's topic: whom a
+// message published now reaches directly.
+func (e *Engine) Peers(id ID) []peer.ID {
+	e.mu.Lock()
+	j := e.rooms[id]
+	e.mu.Unlock()
+	if j == nil {
+		return nil
+	}
+	return j.topic.ListPeers()
+}
+
 // Room returns a copy of a joined room's current state.
 func (e *Engine) Room(id ID) (Room, bool) {
 	e.mu.Lock()
@@ -167,24 +179,24 @@ func (e *Engine) Room(id ID) (Room, bool) {
 
 // Publish signs and seals text as a new message from self and publishes it on the room's
 // topic.
-func (e *Engine) Publish(ctx context.Context, id ID, text string) (MessageID, error) {
+func (e *Engine) Publish(ctx context.Context, id ID, text string) (Message, error) {
 	if e.cfg.Key == nil {
-		return MessageID{}, fmt.Errorf("post to room %s: %w", id, ErrNoKey)
+		return Message{}, fmt.Errorf("post to room %s: %w", id, ErrNoKey)
 	}
 	m := Message{Author: e.self, Clock: e.cfg.Now(), Text: text}
 	if _, err := rand.Read(m.ID[:]); err != nil {
-		return MessageID{}, err
+		return Message{}, err
 	}
 	e.mu.Lock()
 	j := e.rooms[id]
 	if j == nil {
 		e.mu.Unlock()
-		return MessageID{}, fmt.Errorf("post to room %s: %w", id, ErrNotJoined)
+		return Message{}, fmt.Errorf("post to room %s: %w", id, ErrNotJoined)
 	}
 	r := j.room
 	if !r.CanPost(e.self) {
 		e.mu.Unlock()
-		return MessageID{}, fmt.Errorf("post to room %s: %w", id, ErrNotAllowed)
+		return Message{}, fmt.Errorf("post to room %s: %w", id, ErrNotAllowed)
 	}
 	if j.lamport < ^uint64(0) {
 		j.lamport++
@@ -194,16 +206,16 @@ func (e *Engine) Publish(ctx context.Context, id ID, text string) (MessageID, er
 	e.mu.Unlock()
 
 	if err := SignMessage(&m, id, e.cfg.Key); err != nil {
-		return MessageID{}, fmt.Errorf("post to room %s: %w", id, err)
+		return Message{}, fmt.Errorf("post to room %s: %w", id, err)
 	}
 	env, err := r.Seal(m)
 	if err != nil {
-		return MessageID{}, fmt.Errorf("post to room %s: %w", id, err)
+		return Message{}, fmt.Errorf("post to room %s: %w", id, err)
 	}
 	if err := topic.Publish(ctx, env); err != nil {
-		return MessageID{}, fmt.Errorf("post to room %s: %w", id, err)
+		return Message{}, fmt.Errorf("post to room %s: %w", id, err)
 	}
-	return m.ID, nil
+	return m, nil
 }
 
 // validator drops what members must not see or forward; see the package doc.

@@ -149,7 +149,8 @@ func TestFiveMembersSameOrder(t *testing.T) {
 	for i, p := range peers {
 		wg.Go(func() {
 			for k := range 4 {
-				id, err := p.eng.Publish(context.Background(), r.ID, strings.Repeat("m", i+1)+string(rune('0'+k)))
+				m, err := p.eng.Publish(context.Background(), r.ID, strings.Repeat("m", i+1)+string(rune('0'+k)))
+				id := m.ID
 				if err != nil {
 					t.Error(err)
 					return

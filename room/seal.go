@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -39,6 +40,9 @@ var (
 
 // MessageID identifies a room message. It is random, chosen by the author.
 type MessageID [16]byte
+
+// String returns the ID in lowercase hex: the message's ID in the archive and the API.
+func (id MessageID) String() string { return hex.EncodeToString(id[:]) }
 
 // Message is one room message, the plaintext of an envelope.
 type Message struct {

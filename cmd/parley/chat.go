@@ -21,7 +21,7 @@ func chatCommand() *cli.Command {
 		Name:      "chat",
 		Usage:     "interactive line chat: type to send, incoming messages appear as they arrive",
 		ArgsUsage: "[TO]",
-		Description: "With TO, every line you type goes to TO and only TO's messages are shown.\n" +
+		Description: "With TO (a peer, or '#ROOM'), every line you type goes to TO and only TO's messages are shown.\n" +
 			"Without TO, all incoming messages are shown and a line `@NAME text` sends text to NAME.",
 		Action: runChat,
 	}
@@ -77,12 +77,15 @@ func (s *chatSession) show(e api.Event) error {
 		return nil
 	}
 	m := e.Message
-	if s.to != "" && m.From != s.to && !strings.EqualFold(m.FromName, s.to) {
+	if !s.belongs(m) {
 		return nil
 	}
 	who := m.FromName
 	if who == "" {
 		who = shortID(m.From)
+	}
+	if m.Room != "" {
+		who = "#" + m.RoomName + " " + who
 	}
 	s.println(fmt.Sprintf("[%s] %s: %s", m.SentAt.Local().Format("15:04"), who, m.Text))
 	if s.to != "" {
@@ -91,6 +94,19 @@ func (s *chatSession) show(e api.Event) error {
 		cancel()
 	}
 	return nil
+}
+
+// belongs reports whether an incoming message is shown in this chat: every message
+// without TO; with TO a peer, that peer's direct messages; with TO a '#room', the room's.
+func (s *chatSession) belongs(m *api.Message) bool {
+	switch {
+	case s.to == "":
+		return true
+	case strings.HasPrefix(s.to, "#"):
+		name := strings.TrimPrefix(s.to, "#")
+		return m.Room != "" && (m.RoomName == name || strings.HasPrefix(m.Room, strings.ToLower(name)))
+	}
+	return m.Room == "" && (m.From == s.to || strings.EqualFold(m.FromName, s.to))
 }
 
 // readLines sends each typed line; the returned channel closes at end of input.

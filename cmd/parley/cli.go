@@ -57,7 +57,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			initCommand(), upCommand(), idCommand(), peersCommand(), sendCommand(),
-			historyCommand(), chatCommand(), sendFileCommand(), transfersCommand(), statusCommand(), contactsCommand(), completionCommand(),
+			historyCommand(), chatCommand(), sendFileCommand(), transfersCommand(), statusCommand(), contactsCommand(), roomCommand(), completionCommand(),
 			rendezvousCommand(), natCommand(), networkKeyCommand(),
 		},
 		// Without an Action, urfave/cli answers an unknown command with "No help topic

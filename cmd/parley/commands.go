@@ -239,7 +239,7 @@ func path(p api.Peer) string {
 func sendCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "send",
-		Usage:     "send a message and wait until it is delivered",
+		Usage:     "send a message (TO: a peer, or '#ROOM') and wait until it is delivered",
 		ArgsUsage: "TO TEXT...",
 		Flags:     []cli.Flag{jsonFlag},
 		Action: func(c *cli.Context) error {
@@ -371,6 +371,9 @@ func formatMessage(m api.Message) string {
 	to := "me"
 	if m.Direction == "out" {
 		from, to = "me", orDefault(m.ToName, shortID(m.To))
+	}
+	if m.Room != "" {
+		to = "#" + orDefault(m.RoomName, m.Room)
 	}
 	return fmt.Sprintf("%s  %-9s %s → %s: %s", m.SentAt.Local().Format("2006-01-02 15:04:05"), m.State, from, to, m.Text)
 }

@@ -1,0 +1,204 @@
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+
+	"github.com/parley-im/parley/api"
+	"github.com/parley-im/parley/internal/testnode"
+	"github.com/parley-im/parley/room"
+)
+
+// roomSpy is a libp2p host of the test's own, with gossipsub: it subscribes to a room's
+// topic without the key, then — invited for real — publishes hostile messages.
+type roomSpy struct {
+	t      *testing.T
+	h      host.Host
+	ps     *pubsub.PubSub
+	invite chan room.Invite
+}
+
+func newRoomSpy(t *testing.T, connectTo string) *roomSpy {
+	t.Helper()
+	h, err := libp2p.New(
+		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Security(tls.ID, tls.New),
+		libp2p.DisableRelay(),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); h.Close() })
+	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithFloodPublish(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &roomSpy{t: t, h: h, ps: ps, invite: make(chan room.Invite, 4)}
+	h.SetStreamHandler(room.InviteProtocol, s.serveInvite)
+	ai, err := peer.AddrInfoFromString(connectTo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
+	defer ccancel()
+	if err := h.Connect(cctx, *ai); err != nil {
+		t.Fatalf("spy: connect: %v", err)
+	}
+	return s
+}
+
+// serveInvite takes a room's state like a member would.
+func (s *roomSpy) serveInvite(st network.Stream) {
+	defer st.Close()
+	st.SetDeadline(time.Now().Add(10 * time.Second))
+	p, err := room.ReadFrame(bufio.NewReader(st), room.MaxInvite)
+	if err != nil {
+		st.Reset()
+		return
+	}
+	inv, err := room.ParseInvite(p)
+	if err != nil {
+		st.Reset()
+		return
+	}
+	st.Write([]byte{room.InviteOK})
+	select {
+	case s.invite <- inv:
+	default:
+	}
+}
+
+// publish seals m under r (signing it with the spy's key unless it has a Sig) and
+// publishes the envelope, or publishes raw when it is not nil.
+func (s *roomSpy) publish(topic *pubsub.Topic, r room.Room, m room.Message, raw []byte) {
+	s.t.Helper()
+	env := raw
+	if env == nil {
+		if m.Sig == nil {
+			if err := room.SignMessage(&m, r.ID, s.h.Peerstore().PrivKey(s.h.ID())); err != nil {
+				s.t.Fatal(err)
+			}
+		}
+		var err error
+		if env, err = r.Seal(m); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := topic.Publish(ctx, env); err != nil {
+		s.t.Fatalf("spy publish: %v", err)
+	}
+}
+
+func spyMessage(author peer.ID, lamport uint64, text string) room.Message {
+	m := room.Message{Author: author, Clock: time.Now(), Lamport: lamport, Text: text}
+	rand.Read(m.ID[:])
+	return m
+}
+
+// TestRoomHostileSubscriberAndForgeries: a peer on the room's topic without the key
+// sees only ciphertext; once it is a member, its forged (another author inside, or a
+// signature that does not match), oversized and garbage messages are dropped by every
+// member, while its honest message arrives; the members keep talking.
+func TestRoomHostileSubscriberAndForgeries(t *testing.T) {
+	nodes, ids := loopbackRoom(t, "lab", 2)
+	owner, member := nodes[0], nodes[1]
+	created := roomCLI[api.RoomList](t, owner, "ls").Rooms[0]
+	rid, err := room.ParseID(created.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spy := newRoomSpy(t, owner.Status().Addrs[0])
+	topic, err := spy.ps.Join(rid.Topic())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := topic.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Cancel()
+
+	// 1. Without the key: the spy's copy of the topic holds ciphertext only.
+	const secret = "the quarterly numbers are in"
+	testnode.WaitFor(t, 30*time.Second, "the owner to see the spy on the topic", func() bool {
+		return slices.Contains(spy.ps.ListPeers(rid.Topic()), peer.ID(mustDecode(t, ids[0])))
+	})
+	owner.CLI("send", "#lab", secret)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	msg, err := sub.Next(ctx)
+	cancel()
+	if err != nil {
+		t.Fatalf("the spy got nothing on the topic: %v", err)
+	}
+	if bytes.Contains(msg.Data, []byte(secret)) || bytes.Contains(msg.Data, []byte("quarterly")) {
+		t.Fatal("the topic carries the text in the clear")
+	}
+	var guess room.Room = room.Room{ID: rid, Epoch: 1}
+	rand.Read(guess.Key[:])
+	if _, err := guess.Open(msg.Data); err == nil {
+		t.Fatal("a message opened with a key that is not the room's")
+	}
+
+	// 2. Invited for real, the spy holds the key and tries its forgeries.
+	roomCLI[api.Room](t, owner, "invite", "lab", spy.h.ID().String())
+	var inv room.Invite
+	select {
+	case inv = <-spy.invite:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the spy's invitation never came")
+	}
+	r := inv.State
+	if _, err := r.Open(msg.Data); err != nil {
+		t.Fatalf("with the room's key the spy cannot open the message it saw: %v", err)
+	}
+	waitRoomMembers(t, member, "lab", 3, "member")
+	ownerID := mustDecode(t, ids[0])
+	forged := spyMessage(ownerID, 100, "forged: the owner did not write this")
+	if forged.Sig, err = spy.h.Peerstore().PrivKey(spy.h.ID()).Sign(forged.SigningBytes(r.ID)); err != nil {
+		t.Fatal(err)
+	}
+	spy.publish(topic, r, forged, nil)
+	badSig := spyMessage(spy.h.ID(), 101, "signature of another message")
+	badSig.Sig = bytes.Repeat([]byte{7}, 64)
+	spy.publish(topic, r, badSig, nil)
+	spy.publish(topic, r, room.Message{}, bytes.Repeat([]byte{1}, room.MaxEnvelope+1))
+	spy.publish(topic, r, room.Message{}, []byte("garbage, not an envelope"))
+	spy.publish(topic, r, spyMessage(spy.h.ID(), 102, "an honest line from the spy"), nil)
+
+	for _, n := range []*testnode.Node{owner, member} {
+		got := waitRoomTexts(t, n, "lab", []string{secret, "an honest line from the spy"})
+		for _, text := range got {
+			if text != secret && text != "an honest line from the spy" {
+				t.Errorf("a member accepted %q", text)
+			}
+		}
+	}
+	member.CLI("send", "#lab", "still talking")
+	waitRoomTexts(t, owner, "lab", []string{"still talking"})
+}
+
+func mustDecode(t *testing.T, id string) peer.ID {
+	t.Helper()
+	p, err := peer.Decode(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

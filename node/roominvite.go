@@ -1,0 +1,227 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parley-im/parley/api"
+	"github.com/parley-im/parley/archive"
+	"github.com/parley-im/parley/room"
+)
+
+// The invite protocol (room.InviteProtocol) carries one frame each way: a room's state
+// from an owner (an invitation, or an update: new members, a rotated key), or a member's
+// notice that it left; the answer is one byte.
+
+const (
+	inviteTimeout  = 10 * time.Second
+	maxInviteFrame = room.MaxInvite
+)
+
+// serveInvite takes one invite frame from a peer.
+func (n *Node) serveInvite(s network.Stream) {
+	from := s.Conn().RemotePeer()
+	s.SetDeadline(time.Now().Add(inviteTimeout))
+	if n.isBlocked(from) {
+		s.Reset()
+		return
+	}
+	payload, err := room.ReadFrame(bufio.NewReader(s), maxInviteFrame)
+	if err != nil {
+		n.log.Warn("bad room invite frame", "peer", from, "err", err)
+		s.Reset()
+		return
+	}
+	inv, err := room.ParseInvite(payload)
+	if err != nil {
+		n.log.Warn("bad room invite", "peer", from, "err", err)
+		s.Reset()
+		return
+	}
+	answer := room.InviteOK
+	if err := n.applyInvite(from, inv); err != nil {
+		n.log.Warn("room invite refused", "peer", n.displayName(from), "room", inv.State.ID, "err", err)
+		answer = room.InviteRefused
+	}
+	s.Write([]byte{answer})
+	s.Close()
+}
+
+// applyInvite acts on a frame from `from`; an error refuses it.
+func (n *Node) applyInvite(from peer.ID, inv room.Invite) error {
+	ctx := n.ctx
+	if inv.Kind == room.KindLeft {
+		return n.memberLeft(ctx, from, inv.State.ID)
+	}
+	st := inv.State
+	switch {
+	case !st.IsOwner(from):
+		return errors.New("the sender is not an owner of the room it sends")
+	case !st.IsMember(n.host.ID()):
+		return errors.New("we are not a member of the room it sends")
+	}
+	if held, ok := n.roomEngine.Room(st.ID); ok {
+		if !held.IsOwner(from) {
+			return errors.New("the sender is not an owner of the room we hold")
+		}
+		if st.Epoch == held.Epoch && st.Key == held.Key && sameMembers(st, held) {
+			return nil
+		}
+		if err := n.updateRoom(ctx, st); err != nil {
+			if errors.Is(err, room.ErrStale) {
+				return nil // an older state arrived late: ours is newer
+			}
+			return err
+		}
+		n.log.Info("room updated", "room", st.Name, "epoch", st.Epoch, "members", len(st.Members), "by", n.displayName(from))
+		n.publishRoom(st)
+		return nil
+	}
+	return n.invited(ctx, from, inv)
+}
+
+// invited handles the state of a room we do not hold: joined at once when a contact
+// invites, else kept as pending for `room join`. Updates for rooms we left are ignored;
+// only a new invitation brings a left room back.
+func (n *Node) invited(ctx context.Context, from peer.ID, inv room.Invite) error {
+	rec, err := n.store.GetRoom(ctx, inv.State.ID.String())
+	switch {
+	case err != nil && !errors.Is(err, archive.ErrNotFound):
+		return err
+	case err == nil && rec.Status == archive.RoomLeft && inv.Kind != room.KindInvite:
+		return nil
+	}
+	if n.contacts.isContact(from) {
+		_, err := n.joinRoom(ctx, inv.State, from)
+		return err
+	}
+	if err := n.saveRoom(ctx, inv.State, archive.RoomPending, from.String()); err != nil {
+		return err
+	}
+	n.log.Info("room invitation waiting: `parley room join ID`", "room", inv.State.Name, "id", inv.State.ID, "from", n.displayName(from))
+	rec, err = n.store.GetRoom(ctx, inv.State.ID.String())
+	if err != nil {
+		return err
+	}
+	if out, err := n.apiInvite(rec); err == nil {
+		n.events.publish(api.Event{Type: api.EventRoom, Time: time.Now(), Invite: &out})
+	}
+	return nil
+}
+
+// memberLeft removes a member who left a room we own, rotating the key.
+func (n *Node) memberLeft(ctx context.Context, from peer.ID, id room.ID) error {
+	r, ok := n.roomEngine.Room(id)
+	if !ok || !r.IsMember(from) {
+		return nil
+	}
+	if !r.IsOwner(n.host.ID()) {
+		return nil // an owner will rotate
+	}
+	_, err := n.removeMember(ctx, r, from)
+	return err
+}
+
+func sameMembers(a, b room.Room) bool {
+	if len(a.Members) != len(b.Members) || len(a.Owners) != len(b.Owners) || a.Announce != b.Announce || a.Name != b.Name {
+		return false
+	}
+	for m := range a.Members {
+		if !b.IsMember(m) {
+			return false
+		}
+	}
+	for m := range a.Owners {
+		if !b.IsOwner(m) {
+			return false
+		}
+	}
+	return true
+}
+
+// sendInvite delivers one invite frame to id and waits for the answer.
+func (n *Node) sendInvite(ctx context.Context, id peer.ID, inv room.Invite) error {
+	ctx, cancel := context.WithTimeout(ctx, inviteTimeout)
+	defer cancel()
+	s, err := n.host.NewStream(network.WithAllowLimitedConn(ctx, "room invite"), id, room.InviteProtocol)
+	if err != nil {
+		return fmt.Errorf("%s is not reachable: %w", n.displayName(id), err)
+	}
+	defer s.Close()
+	s.SetDeadline(time.Now().Add(inviteTimeout))
+	if err := room.WriteFrame(s, room.AppendInvite(nil, inv)); err != nil {
+		s.Reset()
+		return err
+	}
+	s.CloseWrite()
+	var answer [1]byte
+	if _, err := s.Read(answer[:]); err != nil {
+		s.Reset()
+		return fmt.Errorf("no answer from %s: %w", n.displayName(id), err)
+	}
+	if answer[0] != room.InviteOK {
+		return fmt.Errorf("%s refused it", n.displayName(id))
+	}
+	return nil
+}
+
+func (n *Node) sendInviteLogged(id peer.ID, inv room.Invite) {
+	if err := n.sendInvite(n.ctx, id, inv); err != nil {
+		n.log.Debug("room frame not delivered", "peer", id, "room", inv.State.ID, "err", err)
+	}
+}
+
+// pushRoomState sends r to every member connected now but us and skip; the others get
+// it when they next connect (onRoomPeer).
+func (n *Node) pushRoomState(r room.Room, skip peer.ID) {
+	for m := range r.Members {
+		if m == n.host.ID() || m == skip || !n.reachable(m) {
+			continue
+		}
+		n.goRun(func() { n.sendInviteLogged(m, room.Invite{Kind: room.KindUpdate, State: r}) })
+	}
+}
+
+// onRoomPeer runs when a Parley peer connects: for every room it is a member of, an
+// owner hands it the current state (that is also how an invitation to a peer that was
+// offline arrives), and we catch up on messages from it.
+func (n *Node) onRoomPeer(id peer.ID) {
+	if n.roomEngine == nil {
+		return
+	}
+	for _, r := range n.joinedRooms() {
+		if !r.IsMember(id) {
+			continue
+		}
+		if r.IsOwner(n.host.ID()) {
+			n.goRun(func() { n.sendInviteLogged(id, room.Invite{Kind: room.KindUpdate, State: r}) })
+		}
+		n.goRun(func() { n.syncRoomFrom(r.ID, id, n.catchUpSince(r.ID)) })
+	}
+}
+
+// joinedRooms is the state of every room the engine is in.
+func (n *Node) joinedRooms() []room.Room {
+	recs, err := n.store.Rooms(n.ctx)
+	if err != nil {
+		return nil
+	}
+	var out []room.Room
+	for _, rec := range recs {
+		if rec.Status != archive.RoomJoined {
+			continue
+		}
+		if id, err := room.ParseID(rec.ID); err == nil {
+			if r, ok := n.roomEngine.Room(id); ok {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}
