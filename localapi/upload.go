@@ -124,4 +124,3 @@ func (ir *idleReader) Read(p []byte) (int, error) {
 	ir.rc.SetReadDeadline(time.Now().Add(uploadIdle))
 	return ir.r.Read(p)
 }
-
