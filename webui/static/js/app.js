@@ -6,7 +6,7 @@ import { $, el, fmtTime, toast } from "./dom.js";
 import { changed, conversationOf, nameOf, onChange, putMessage, sameConversation, store } from "./store.js";
 import { initSidebar, renderSidebar } from "./sidebar.js";
 import { initConversation, markReadIfSeen, openConversation, renderConversation } from "./conversation.js";
-import { initTransfers, mergeTransfer, renderTransfers } from "./transfers.js";
+import { initTransfers, putTransfer, renderTransfers } from "./transfers.js";
 
 let stream = null;
 
@@ -41,7 +41,10 @@ async function loadAll() {
     api.get("/v1/peers").then((l) => replace(store.peers, l.peers, "peer_id")),
     api.get("/v1/contacts").then((l) => replace(store.contacts, l.contacts, "peer_id")),
     api.get("/v1/history?limit=1000").then((l) => l.messages.forEach(putMessage)),
-    api.get("/v1/transfers").then((l) => l.transfers.forEach((t) => store.transfers.set(t.id, mergeTransfer(t)))),
+    api.get("/v1/transfers").then((l) => {
+      store.transfers.clear(); // drops provisional entries of sends that finished hashing
+      l.transfers.forEach(putTransfer);
+    }),
     api.get("/v1/presence").then((p) => showPresence(p)),
     loadRooms(),
   ]);
@@ -90,7 +93,7 @@ function onEvent(e) {
       onPeer(e.peer);
       break;
     case "transfer":
-      store.transfers.set(e.transfer.id, mergeTransfer(e.transfer));
+      putTransfer(e.transfer);
       break;
     case "room":
       onRoom(e);

@@ -206,7 +206,7 @@ async function showSafetyNumber() {
   } catch (err) {
     number.textContent = "";
     $("safety-body").textContent = err.unsupported
-      ? "This node cannot show safety numbers yet: update Parley (the `parley contacts verify` command comes with it)."
+      ? "This node cannot show safety numbers yet: it needs a newer Parley."
       : `No safety number: ${err.message}`;
   }
 }

@@ -63,7 +63,7 @@ function renderContacts() {
       el(
         "div",
         { className: "group", role: "group", "aria-label": g },
-        el("h3", {}, g),
+        names.length > 1 || g !== "Contacts" ? el("h3", {}, g) : null,
         el("ul", { className: "conversations" }, ...sortByName(groups.get(g)).map(peerItem)),
       ),
     ),

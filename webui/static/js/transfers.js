@@ -60,7 +60,7 @@ async function uploadOne(to, file) {
       changed();
     });
     store.uploads.delete(id);
-    store.transfers.set(t.id, mergeTransfer(t));
+    putTransfer(t);
   } catch (err) {
     up.error = err.message;
     toast(`Could not send ${file.name}: ${err.message}`);
@@ -68,13 +68,28 @@ async function uploadOne(to, file) {
   changed();
 }
 
-/** mergeTransfer keeps the newest of two views of one transfer. */
-export function mergeTransfer(t) {
+/** putTransfer stores the newest view of a transfer. While a send hashes its files the
+ * node reports it under a provisional "hashing-…" ID; once the real transfer shows up,
+ * the provisional entry of the same files to the same peer goes. */
+export function putTransfer(t) {
   const old = store.transfers.get(t.id);
   if (old && old.updated_at > t.updated_at) {
-    return old;
+    return;
   }
-  return t;
+  store.transfers.set(t.id, t);
+  if (t.id.startsWith("hashing-")) {
+    return;
+  }
+  for (const [id, h] of store.transfers) {
+    if (id.startsWith("hashing-") && h.state === "hashing" && h.peer_id === t.peer_id && sameFiles(h, t)) {
+      store.transfers.delete(id);
+    }
+  }
+}
+
+function sameFiles(a, b) {
+  const names = (t) => (t.files || []).map((f) => f.path).join("\n");
+  return a.total_bytes === b.total_bytes && names(a) === names(b);
 }
 
 export function renderTransfers() {
@@ -113,7 +128,13 @@ function uploadItem(id, up) {
     el("span", { className: "transfer-peer" }, `to ${nameOf(up.to)}`),
     el("progress", { value: up.sent, max: up.total || 1, "aria-label": label }),
     el("span", { className: "transfer-state" }, up.error ? `failed: ${up.error}` : `uploading to your node, ${fmtBytes(up.sent)} of ${fmtBytes(up.total)}`),
+    up.error ? el("button", { type: "button", className: "dismiss", onclick: () => dismiss(id) }, `Dismiss ${up.name}`) : null,
   );
+}
+
+function dismiss(id) {
+  store.uploads.delete(id);
+  changed();
 }
 
 function transferName(t) {
@@ -177,7 +198,7 @@ function transferItem(t) {
 async function act(t, action) {
   try {
     const updated = await api.post(`/v1/transfers/${encodeURIComponent(t.id)}/${action}`);
-    store.transfers.set(updated.id, mergeTransfer(updated));
+    putTransfer(updated);
     changed();
   } catch (err) {
     toast(`Could not ${action === "accept" ? "accept" : "cancel"} ${transferName(t)}: ${err.message}`);
