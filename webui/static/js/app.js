@@ -230,7 +230,7 @@ function showResults(q, messages) {
         el(
           "button",
           { type: "button", className: "result", onclick: () => openConversation(conv) },
-          el("span", { className: "from" }, `${who} in ${where}`),
+          el("span", { className: "from" }, conv.kind === "room" ? `${who} in ${where}` : m.direction === "out" ? `You to ${where}` : who),
           el("time", { datetime: m.sent_at }, fmtTime(m.sent_at)),
           el("p", { className: "text" }, m.text),
         ),
