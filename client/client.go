@@ -219,3 +219,9 @@ func decodeError(resp *http.Response) error {
 	}
 	return &APIError{Status: resp.StatusCode, Code: e.Code, Message: e.Error}
 }
+
+// LoginLink asks the node for a one-time link that logs a browser in to the web app.
+func (c *Client) LoginLink(ctx context.Context) (api.WebLogin, error) {
+	var l api.WebLogin
+	return l, c.do(ctx, http.MethodPost, api.PathWebLogin, nil, &l)
+}

@@ -1,6 +1,7 @@
 // Package localapi serves the node's HTTP+JSON API on a loopback address: status, peers,
-// sending, history and the live event stream, all behind a bearer token. The CLI (via
-// the client package) and later the web UI use it; nothing else talks to the node.
+// sending, history and the live event stream, all behind a bearer token or a web app
+// session (web.go). The CLI (via the client package) and the web app use it; nothing
+// else talks to the node. Outside /v1 it serves the web app's static files.
 package localapi
 
 import (
@@ -62,6 +63,8 @@ type Server struct {
 	token   string
 	log     *slog.Logger
 	mux     *http.ServeMux
+	web     *webAuth     // login codes and browser sessions (web.go)
+	pages   http.Handler // everything outside /v1: the web app and its login link
 }
 
 // New returns a server that answers only requests bearing token.
@@ -69,7 +72,7 @@ func New(b Backend, token string, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{backend: b, token: token, log: log, mux: http.NewServeMux()}
+	s := &Server{backend: b, token: token, log: log, mux: http.NewServeMux(), web: newWebAuth()}
 	s.mux.HandleFunc("GET "+api.PathStatus, s.status)
 	s.mux.HandleFunc("GET "+api.PathPeers, s.peers)
 	s.mux.HandleFunc("POST "+api.PathSend, s.send)
@@ -81,14 +84,20 @@ func New(b Backend, token string, log *slog.Logger) *Server {
 	s.routeTransfers()
 	s.routePeople()
 	s.routeRooms()
+	s.pages = s.routeWeb()
 	return s
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !s.authorized(r) {
-		writeError(w, http.StatusUnauthorized, api.CodeUnauthorized,
-			"missing or wrong API token: clients read it from the node's home (api.token)")
+	if !isAPIPath(r.URL.Path) {
+		s.pages.ServeHTTP(w, r) // static files and the login link: they hold no data
 		return
+	}
+	if !s.authorized(r) {
+		if status, err := s.authorizeSession(r); err != nil {
+			writeError(w, status, api.CodeUnauthorized, err.Error())
+			return
+		}
 	}
 	s.mux.ServeHTTP(w, r)
 }

@@ -133,7 +133,7 @@ func TestUnauthorized(t *testing.T) {
 	}
 	paths := []string{
 		"GET " + api.PathStatus, "GET " + api.PathPeers, "POST " + api.PathSend,
-		"GET " + api.PathHistory, "GET " + api.PathEvents, "POST " + api.PathPing, "GET /nope",
+		"GET " + api.PathHistory, "GET " + api.PathEvents, "POST " + api.PathPing, "GET /v1/nope",
 	}
 	f := newFake()
 	s := New(f, testToken, nil)

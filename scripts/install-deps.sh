@@ -7,6 +7,7 @@
 #   coturn         stun's interop tests run its turnserver and turnutils_stunclient in namespaces
 #   nft (nftables) stun's NAT test builds a masquerading router namespace with it
 #   sysctl (procps) turns on forwarding inside that router namespace
+#   chromium       integration/web_test.go drives the web app in headless Chromium (chromedp)
 #
 # Add a line to NEEDED (command:package) when a test starts using another tool.
 set -euo pipefail
@@ -17,6 +18,7 @@ NEEDED=(
   "turnutils_stunclient:coturn"
   "nft:nftables"
   "sysctl:procps"
+  "chromium:chromium"
 )
 
 missing=()

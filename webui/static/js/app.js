@@ -1,0 +1,280 @@
+// app.js: starts the web app: checks the login, loads what the node knows, follows the
+// event stream, and wires the status selector, the history search and notifications.
+
+import * as api from "./api.js";
+import { $, el, fmtTime, toast } from "./dom.js";
+import { changed, conversationOf, nameOf, onChange, putMessage, sameConversation, store } from "./store.js";
+import { initSidebar, renderSidebar } from "./sidebar.js";
+import { initConversation, markReadIfSeen, openConversation, renderConversation } from "./conversation.js";
+import { initTransfers, putTransfer, renderTransfers } from "./transfers.js";
+
+let stream = null;
+
+async function start() {
+  api.onLoggedOut(loggedOut);
+  try {
+    store.me = await api.get("/v1/status");
+  } catch (err) {
+    if (err.status !== 401) {
+      showProblem(err.message);
+    }
+    return;
+  }
+  $("login-needed").hidden = true;
+  $("app").hidden = false;
+  $("me").textContent = `${store.me.name} (${store.me.fingerprint || store.me.peer_id.slice(-8)})`;
+  document.title = `Parley: ${store.me.name}`;
+  initSidebar(openConversation);
+  initConversation();
+  initTransfers();
+  initPresence();
+  initSearch();
+  initNotifications();
+  onChange(render);
+  stream = api.events(onEvent, onStreamState);
+  await loadAll();
+}
+
+/** loadAll (re)reads everything, as at start and after the event stream reconnects. */
+async function loadAll() {
+  const results = await Promise.allSettled([
+    api.get("/v1/peers").then((l) => replace(store.peers, l.peers, "peer_id")),
+    api.get("/v1/contacts").then((l) => replace(store.contacts, l.contacts, "peer_id")),
+    api.get("/v1/history?limit=1000").then((l) => l.messages.forEach(putMessage)),
+    api.get("/v1/transfers").then((l) => {
+      store.transfers.clear(); // drops provisional entries of sends that finished hashing
+      l.transfers.forEach(putTransfer);
+    }),
+    api.get("/v1/presence").then((p) => showPresence(p)),
+    loadRooms(),
+  ]);
+  for (const r of results) {
+    if (r.status === "rejected" && r.reason.status !== 401) {
+      toast(`Could not load everything: ${r.reason.message}`);
+    }
+  }
+  changed();
+}
+
+async function loadRooms() {
+  try {
+    const l = await api.get("/v1/rooms");
+    replace(store.rooms, l.rooms || [], "id");
+    replace(store.invites, l.invites || [], "id");
+    store.roomsSupported = true;
+  } catch (err) {
+    if (!err.unsupported) {
+      throw err;
+    }
+    store.roomsSupported = false;
+  }
+}
+
+function replace(map, values, key) {
+  map.clear();
+  for (const v of values || []) {
+    map.set(v[key], v);
+  }
+}
+
+function render() {
+  renderSidebar();
+  renderConversation();
+  renderTransfers();
+}
+
+function onEvent(e) {
+  switch (e.type) {
+    case "message":
+    case "message_state":
+      onMessage(e.type, e.message);
+      break;
+    case "peer":
+      onPeer(e.peer);
+      break;
+    case "transfer":
+      putTransfer(e.transfer);
+      break;
+    case "room":
+      onRoom(e);
+      break;
+  }
+  changed();
+}
+
+function onMessage(type, m) {
+  const isNew = !store.messages.has(m.id);
+  putMessage(m);
+  if (type !== "message" || !isNew || m.direction !== "in") {
+    return;
+  }
+  const conv = conversationOf(m);
+  if (conv.kind === "room" && !sameConversation(conv, store.current)) {
+    store.roomUnread.set(conv.id, (store.roomUnread.get(conv.id) || 0) + 1);
+  }
+  if (sameConversation(conv, store.current)) {
+    markReadIfSeen();
+  }
+  notify(m);
+}
+
+function onPeer(p) {
+  store.peers.set(p.peer_id, p);
+  const c = store.contacts.get(p.peer_id);
+  if (c) {
+    store.contacts.set(p.peer_id, { ...c, name: p.name || c.name, presence: p.presence, status: p.status });
+  }
+}
+
+function onRoom(e) {
+  if (e.invite) {
+    store.invites.set(e.invite.id, e.invite);
+    toast(`${e.invite.from_name || nameOf(e.invite.from)} invites you to # ${e.invite.name}.`);
+  }
+  if (e.room) {
+    // A room we are no longer a member of comes with no members.
+    const stillIn = (e.room.members || []).some((m) => store.me && m.peer_id === store.me.peer_id);
+    if (stillIn) {
+      store.rooms.set(e.room.id, e.room);
+      store.invites.delete(e.room.id);
+    } else {
+      store.rooms.delete(e.room.id);
+    }
+  }
+}
+
+function onStreamState(state) {
+  const box = $("conn-state");
+  if (state === "open") {
+    if (box.dataset.state === "reconnecting") {
+      loadAll(); // events were missed while the stream was down
+    }
+    box.textContent = "Connected to your node";
+  } else if (state === "reconnecting") {
+    box.textContent = "Reconnecting to your node…";
+  } else {
+    box.textContent = "Disconnected from your node";
+    api.get("/v1/status").catch(() => {}); // a 401 here shows the login note
+  }
+  box.dataset.state = state;
+}
+
+function loggedOut() {
+  if (stream) {
+    stream.close();
+    stream = null;
+  }
+  const wasIn = !$("app").hidden;
+  $("app").hidden = true;
+  $("login-needed").hidden = false;
+  $("login-restart").hidden = !wasIn;
+}
+
+function showProblem(message) {
+  $("login-needed").hidden = false;
+  $("login-problem").textContent = message;
+}
+
+// Status selector.
+
+function initPresence() {
+  $("presence-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      showPresence(await api.post("/v1/presence", { presence: $("presence").value, status: $("status-text").value.trim() }));
+      toast("Status set.");
+    } catch (err) {
+      toast(`Could not set the status: ${err.message}`);
+    }
+  });
+  $("presence").addEventListener("change", () => $("presence-form").requestSubmit());
+}
+
+function showPresence(p) {
+  store.presence = p;
+  $("presence").value = p.presence;
+  if (document.activeElement !== $("status-text")) {
+    $("status-text").value = p.status || "";
+  }
+}
+
+// History search.
+
+function initSearch() {
+  $("search-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const q = $("search").value.trim();
+    if (!q) {
+      return;
+    }
+    try {
+      const l = await api.get("/v1/history" + api.query({ search: q, limit: 200 }));
+      showResults(q, l.messages);
+    } catch (err) {
+      toast(`Search failed: ${err.message}`);
+    }
+  });
+  $("search-close").addEventListener("click", closeResults);
+}
+
+function showResults(q, messages) {
+  $("search-title").textContent = `${messages.length} message${messages.length === 1 ? "" : "s"} with “${q}”`;
+  $("search-list").replaceChildren(
+    ...messages.reverse().map((m) => {
+      const conv = conversationOf(m);
+      const where = conv.kind === "room" ? "# " + (m.room_name || (store.rooms.get(conv.id) || {}).name || conv.id) : nameOf(conv.id);
+      const who = m.direction === "out" ? "You" : m.from_name || nameOf(m.from);
+      return el(
+        "li",
+        {},
+        el(
+          "button",
+          { type: "button", className: "result", onclick: () => openConversation(conv) },
+          el("span", { className: "from" }, conv.kind === "room" ? `${who} in ${where}` : m.direction === "out" ? `You to ${where}` : who),
+          el("time", { datetime: m.sent_at }, fmtTime(m.sent_at)),
+          el("p", { className: "text" }, m.text),
+        ),
+      );
+    }),
+  );
+  $("conversation").hidden = true;
+  $("search-results").hidden = false;
+  $("search-title").focus();
+}
+
+function closeResults() {
+  $("search-results").hidden = true;
+  $("conversation").hidden = false;
+  $("search").focus();
+}
+
+// Desktop notifications, for new messages while the tab is hidden.
+
+function initNotifications() {
+  const btn = $("notify-btn");
+  if (!("Notification" in window)) {
+    btn.hidden = true;
+    return;
+  }
+  btn.hidden = Notification.permission !== "default";
+  btn.addEventListener("click", async () => {
+    await Notification.requestPermission();
+    btn.hidden = Notification.permission !== "default";
+  });
+}
+
+function notify(m) {
+  if (!document.hidden || !("Notification" in window) || Notification.permission !== "granted") {
+    return;
+  }
+  const who = m.from_name || nameOf(m.from);
+  const title = m.room ? `${who} in # ${m.room_name || "a room"}` : who;
+  const n = new Notification(title, { body: m.text.slice(0, 200), tag: m.id });
+  n.onclick = () => {
+    window.focus();
+    openConversation(conversationOf(m));
+    n.close();
+  };
+}
+
+start();

@@ -1,0 +1,83 @@
+// dom.js: small helpers to build the page. Text always goes in as text nodes, never as
+// HTML, so nothing a peer sends can become markup.
+
+/** el makes an element: attrs are attributes (on* keys become listeners, booleans
+ * toggle), children are nodes or strings. */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) {
+      continue;
+    }
+    if (k.startsWith("on") && typeof v === "function") {
+      node.addEventListener(k.slice(2), v);
+    } else if (k === "className") {
+      node.className = v;
+    } else if (v === true) {
+      node.setAttribute(k, "");
+    } else {
+      node.setAttribute(k, String(v));
+    }
+  }
+  for (const c of children.flat()) {
+    if (c !== undefined && c !== null && c !== false) {
+      node.append(c instanceof Node ? c : String(c));
+    }
+  }
+  return node;
+}
+
+/** $ finds the element with this id; a missing one is a bug in index.html. */
+export function $(id) {
+  const node = document.getElementById(id);
+  if (!node) {
+    throw new Error(`index.html has no #${id}`);
+  }
+  return node;
+}
+
+export function fmtBytes(n) {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
+}
+
+export function fmtTime(iso) {
+  const d = new Date(iso);
+  const today = new Date().toDateString() === d.toDateString();
+  return today
+    ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
+    : d.toLocaleString([], { dateStyle: "short", timeStyle: "short" });
+}
+
+export const presenceLabels = {
+  online: "Online",
+  away: "Away",
+  busy: "Busy",
+  invisible: "Invisible",
+  offline: "Offline",
+};
+
+/** presenceBadge shows a presence as a coloured dot plus its word (colour is never
+ * the only cue). */
+export function presenceBadge(presence) {
+  const p = presence || "offline";
+  return el("span", { className: `presence presence-${p}` }, presenceLabels[p] || p);
+}
+
+let toastTimer = 0;
+
+/** toast tells the user something briefly (screen readers hear it too). */
+export function toast(message) {
+  const t = $("toast");
+  t.textContent = message;
+  t.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => {
+    t.hidden = true;
+  }, 8000);
+}

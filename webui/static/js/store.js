@@ -1,0 +1,119 @@
+// store.js: what the page knows about the node, kept up to date from the API's answers
+// and its event stream. Views subscribe with onChange and read the fields directly.
+
+export const store = {
+  me: null, // api.Status
+  presence: { presence: "online", status: "" },
+  peers: new Map(), // peer_id → api.Peer
+  contacts: new Map(), // peer_id → api.Contact (buddies and blocked peers)
+  messages: new Map(), // message id → api.Message
+  rooms: new Map(), // room id → api.Room
+  invites: new Map(), // room id → api.RoomInvite
+  roomsSupported: true,
+  transfers: new Map(), // transfer id → api.Transfer
+  uploads: new Map(), // local id → {name, to, sent, total, error}
+  current: null, // the open conversation: {kind: "peer"|"room", id}
+  roomUnread: new Map(), // room id → messages that came while it was not open
+};
+
+const listeners = new Set();
+let pending = false;
+
+/** onChange runs fn (once per animation frame at most) after the store changed. */
+export function onChange(fn) {
+  listeners.add(fn);
+}
+
+/** changed schedules the listeners. */
+export function changed() {
+  if (pending) {
+    return;
+  }
+  pending = true;
+  requestAnimationFrame(() => {
+    pending = false;
+    listeners.forEach((fn) => fn());
+  });
+}
+
+/** conversationOf names the conversation a message belongs to. */
+export function conversationOf(m) {
+  if (m.room) {
+    return { kind: "room", id: m.room };
+  }
+  return { kind: "peer", id: m.direction === "in" ? m.from : m.to };
+}
+
+export function sameConversation(a, b) {
+  return !!a && !!b && a.kind === b.kind && a.id === b.id;
+}
+
+/** messagesOf lists the conversation's messages, oldest first. */
+export function messagesOf(conv) {
+  const out = [];
+  for (const m of store.messages.values()) {
+    if (sameConversation(conversationOf(m), conv)) {
+      out.push(m);
+    }
+  }
+  return out.sort((a, b) => a.sent_at.localeCompare(b.sent_at) || a.id.localeCompare(b.id));
+}
+
+/** unreadFrom counts messages from a peer not yet marked read. */
+export function unreadFrom(peerID) {
+  let n = 0;
+  for (const m of store.messages.values()) {
+    if (!m.room && m.direction === "in" && m.from === peerID && m.state === "received") {
+      n++;
+    }
+  }
+  return n;
+}
+
+/** nameOf is what the user calls a peer: their nickname, the name they announce, or a
+ * short form of their ID. */
+export function nameOf(peerID) {
+  const c = store.contacts.get(peerID);
+  if (c && (c.nickname || c.name)) {
+    return c.nickname || c.name;
+  }
+  const p = store.peers.get(peerID);
+  if (p && p.name) {
+    return p.name;
+  }
+  if (store.me && store.me.peer_id === peerID) {
+    return store.me.name || "you";
+  }
+  return peerID ? peerID.slice(0, 6) + "…" + peerID.slice(-6) : "?";
+}
+
+/** presenceOf is a peer's presence and status text, from the freshest source. */
+export function presenceOf(peerID) {
+  const p = store.peers.get(peerID);
+  if (p) {
+    return { presence: p.presence || "offline", status: p.status || "" };
+  }
+  const c = store.contacts.get(peerID);
+  return { presence: (c && c.presence) || "offline", status: (c && c.status) || "" };
+}
+
+/** isBuddy reports whether the peer is in the contact list (and not blocked). */
+export function isBuddy(peerID) {
+  const c = store.contacts.get(peerID);
+  return !!c && c.contact && !c.blocked;
+}
+
+/** putMessage stores m, keeping the furthest state when events race with answers. */
+export function putMessage(m) {
+  const old = store.messages.get(m.id);
+  if (old && stateRank(old.state) > stateRank(m.state)) {
+    m = { ...m, state: old.state };
+  }
+  store.messages.set(m.id, m);
+}
+
+const ranks = { failed: 1, queued: 1, sent: 2, received: 2, delivered: 3, read: 4 };
+
+function stateRank(s) {
+  return ranks[s] ?? 0;
+}
