@@ -212,3 +212,29 @@ func TestRoomRemovedMemberCannotRead(t *testing.T) {
 		}
 	}
 }
+
+// TestAnnouncementRoomAndBlockedAuthor: in an announcement room only the owner posts,
+// and everyone reads; in a normal room a member who blocked another no longer shows that
+// author's messages (they still reach the others).
+func TestAnnouncementRoomAndBlockedAuthor(t *testing.T) {
+	nodes, ids := loopbackRoom(t, "chat", 3)
+	owner, a, b := nodes[0], nodes[1], nodes[2]
+
+	roomCLI[api.Room](t, owner, "create", "--announce", "alerts")
+	roomCLI[api.Room](t, owner, "invite", "alerts", ids[1])
+	waitRoomMembers(t, a, "alerts", 2, "member")
+	if out, err := a.TryCLI("send", "#alerts", "a member tries to announce"); err == nil || !strings.Contains(err.Error(), "only the owners post") {
+		t.Fatalf("a member posting in an announcement room: %q, %v; want a clear refusal", out, err)
+	}
+	owner.CLI("send", "#alerts", "email is down: use Parley")
+	waitRoomTexts(t, a, "alerts", []string{"email is down: use Parley"})
+
+	a.CLI("contacts", "block", ids[2])
+	b.CLI("send", "#chat", "from the blocked member")
+	owner.CLI("send", "#chat", "from the owner")
+	waitRoomTexts(t, owner, "chat", []string{"from the blocked member", "from the owner"})
+	got := waitRoomTexts(t, a, "chat", []string{"from the owner"})
+	if slices.Contains(got, "from the blocked member") {
+		t.Errorf("a member shows a room message from a peer it blocked")
+	}
+}

@@ -177,7 +177,8 @@ func (n *Node) resolve(to string) (peer.ID, error) {
 	}
 }
 
-// knows reports whether id is us, a contact, or a peer seen or connected.
+// knows reports whether id is us, a contact, a peer seen or connected, or a member of
+// a room we are in.
 func (n *Node) knows(id peer.ID) bool {
 	if _, ok := n.peers.get(id); ok || id == n.host.ID() {
 		return true
@@ -185,7 +186,7 @@ func (n *Node) knows(id peer.ID) bool {
 	if _, ok := n.contacts.get(id); ok {
 		return true
 	}
-	return n.reachable(id)
+	return n.reachable(id) || n.sharesRoom(id)
 }
 
 func (n *Node) displayName(id peer.ID) string {

@@ -497,3 +497,16 @@ func sortedPeers(set map[peer.ID]struct{}) []peer.ID {
 	slices.Sort(out)
 	return out
 }
+
+// sharesRoom reports whether id is a member of a room we are in.
+func (n *Node) sharesRoom(id peer.ID) bool {
+	if n.roomEngine == nil {
+		return false
+	}
+	for _, r := range n.joinedRooms() {
+		if r.IsMember(id) {
+			return true
+		}
+	}
+	return false
+}
