@@ -26,7 +26,6 @@ import (
 const (
 	syncTimeout     = 30 * time.Second
 	maxSyncPages    = 100       // per sync session: at most 100 × MaxSyncPage messages
-	maxSyncRequest  = 4 << 10   // bytes of one request frame
 	catchUpOverlap  = time.Hour // re-ask this far before our newest message: clocks and gaps differ
 	firstJoinWindow = 30 * 24 * time.Hour
 	roomSyncEvery   = time.Minute     // anti-entropy: one random connected member per room
@@ -41,7 +40,7 @@ func (n *Node) serveSync(s network.Stream) {
 	r := bufio.NewReader(s)
 	for range maxSyncPages {
 		s.SetDeadline(time.Now().Add(syncTimeout))
-		payload, err := room.ReadFrame(r, maxSyncRequest)
+		payload, err := room.ReadFrame(r, room.MaxSyncRequest)
 		if err != nil {
 			return // io.EOF: the member has what it wanted
 		}
