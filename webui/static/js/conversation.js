@@ -46,7 +46,12 @@ export async function openConversation(conv) {
   $("search-results").hidden = true;
   $("conversation").hidden = false;
   changed();
-  $("composer-text").focus();
+  renderConversation(); // now, so the composer is on or off before it gets the focus
+  if ($("composer-text").disabled) {
+    $("conversation").focus(); // a room only owners post in: its messages are what is left
+  } else {
+    $("composer-text").focus();
+  }
   const peer = conv.kind === "peer" ? conv.id : "#" + conv.id;
   try {
     const list = await api.get("/v1/history" + api.query({ peer, limit: 500 }));
@@ -191,7 +196,7 @@ function renderMessages(conv) {
     prev = li;
   }
   if (list.childElementCount === 0) {
-    list.replaceChildren(el("li", { className: "empty" }, "No messages yet. Say hello!"));
+    list.replaceChildren(el("li", { className: "empty" }, $("composer-text").disabled ? "No announcements yet." : "No messages yet. Say hello!"));
   } else {
     list.querySelectorAll("li.empty").forEach((n) => n.remove());
   }

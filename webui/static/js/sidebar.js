@@ -191,9 +191,9 @@ function inviteItem(inv) {
 }
 
 async function joinRoom(inv) {
-  toast(`Joining # ${inv.name}…`);
   try {
     const room = await api.post("/v1/rooms/join", { id: inv.id });
+    toast(`You joined # ${room.name}.`);
     store.invites.delete(inv.id);
     store.rooms.set(room.id, room);
     changed();
