@@ -216,8 +216,19 @@ func checkAnnouncementRoom(t *testing.T, annPage, bobPage *page, bobID string, s
 	bobPage.waitFor("the owners-only note on Bob's page", fmt.Sprintf(`(() => {
 		const note = document.getElementById("composer-note");
 		return !!document.querySelector('#rooms li[data-room=%q] button[aria-current="true"]') && !note.hidden
-			&& note.textContent.includes("Only the owners post") && document.getElementById("composer-text").disabled; })()`, news))
+			&& note.textContent.includes("Only the owners post") && document.getElementById("composer-text").disabled
+			&& document.querySelector("#messages li.empty")?.textContent === "No announcements yet."; })()`, news))
 	shots.take(bobPage, "27-bob-announcement-room")
+
+	// Were the page's view stale (an owner just demoted him), the node refuses the post,
+	// and the page says why and gives the words back.
+	bobPage.eval(`(() => { const box = document.getElementById("composer-text");
+		box.disabled = false; box.value = "may I post?"; document.getElementById("composer").requestSubmit(); return "sent"; })()`)
+	bobPage.waitFor("the node's refusal on Bob's page", `(() => { const t = document.getElementById("toast");
+		return !t.hidden && t.textContent.includes("only the owners post in the announcement room")
+			&& document.getElementById("composer-text").value === "may I post?"; })()`)
+	shots.take(bobPage, "27b-bob-post-refused")
+	bobPage.eval(`(document.getElementById("composer-text").value = "", "cleared")`)
 	return news
 }
 

@@ -180,7 +180,8 @@ function renderMessages(conv) {
   const list = $("messages");
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
   let prev = null;
-  for (const m of messagesOf(conv)) {
+  const messages = messagesOf(conv);
+  for (const m of messages) {
     let li = items.get(m.id);
     if (!li) {
       li = messageItem(m);
@@ -195,8 +196,12 @@ function renderMessages(conv) {
     }
     prev = li;
   }
-  if (list.childElementCount === 0) {
-    list.replaceChildren(el("li", { className: "empty" }, $("composer-text").disabled ? "No announcements yet." : "No messages yet. Say hello!"));
+  if (messages.length === 0) {
+    const note = $("composer-text").disabled ? "No announcements yet." : "No messages yet. Say hello!";
+    const shown = list.querySelector("li.empty");
+    if (!shown || shown.textContent !== note) { // left alone, screen readers hear it once
+      list.replaceChildren(el("li", { className: "empty" }, note));
+    }
   } else {
     list.querySelectorAll("li.empty").forEach((n) => n.remove());
   }
