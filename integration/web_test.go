@@ -141,6 +141,166 @@ func checkSearchAndSafetyNumber(t *testing.T, annPage *page, shots *screenshots)
 	annPage.do(chromedp.Click(chromedp.ID("safety-close")))
 }
 
+// TestWebAppRooms drives rooms in the web apps of two real nodes: Ann creates a room in
+// her page and invites Bob, who is not her contact, so his page shows a pending
+// invitation; he joins it there, and their messages show live in each other's page
+// with the sender's name. Then an announcement room tells Bob that only owners post,
+// a room message that came while he looked elsewhere shows as unread until he opens
+// the room, Ann removes him from one room and he leaves the other. Screenshots:
+// web-2x-*.png and web-30-*.png.
+func TestWebAppRooms(t *testing.T) {
+	chromium := findChromium(t)
+	ann := testnode.Start(t, testnode.Options{Name: "Ann", Args: loopbackArgs()})
+	annID := ann.Status().PeerID
+	bob := testnode.Start(t, testnode.Options{Name: "Bob", Args: append(loopbackArgs(), "--peer", tcpAddr(t, ann.Status().Addrs))})
+	bobID := bob.Status().PeerID
+	shots := newScreenshots(t)
+
+	browser := startBrowser(t, chromium)
+	annPage := newPage(t, browser, "Ann")
+	bobPage := newPage(t, browser, "Bob")
+	annPage.login(ann)
+	bobPage.login(bob)
+	annPage.waitFor("Bob online on Ann's page", fmt.Sprintf(`!!document.querySelector('#nearby li[data-peer=%q][data-presence="online"]')`, bobID))
+
+	ops := annPage.createRoom("ops", false)
+	shots.take(annPage, "21-ann-created-room")
+	annPage.inviteToRoom(bobID)
+	shots.take(annPage, "22-ann-invited-bob")
+
+	bobPage.waitFor("the invitation on Bob's page", fmt.Sprintf(`!!document.querySelector('#invites li[data-room=%q] button.join')`, ops))
+	shots.take(bobPage, "23-bob-invitation")
+	bobPage.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`#invites li[data-room=%q] button.join`, ops))))
+	bobPage.waitFor("the room open on Bob's page", fmt.Sprintf(
+		`!!document.querySelector('#rooms li[data-room=%q] button[aria-current="true"]') && !document.querySelector('#invites li')
+			&& !!document.querySelector('#conv-sub .members li[data-peer=%q]')`, ops, annID))
+	shots.take(bobPage, "24-bob-joined")
+
+	const hello, reply = "Morning, ops: the build is green", "Thanks Ann, deploying now"
+	annPage.do(chromedp.SendKeys(chromedp.ID("composer-text"), hello+kb.Enter))
+	bobPage.waitFor("Ann's room message on Bob's page", messageFrom("Ann", hello))
+	shots.take(bobPage, "25-bob-got-room-message")
+	bobPage.do(chromedp.SendKeys(chromedp.ID("composer-text"), reply+kb.Enter))
+	annPage.waitFor("Bob's reply on Ann's page", messageFrom("Bob", reply))
+	shots.take(annPage, "26-ann-got-reply")
+
+	news := checkAnnouncementRoom(t, annPage, bobPage, bobID, shots)
+	checkRoomUnreadAndRemove(t, annPage, bobPage, ops, bobID, shots)
+	checkLeaveRoom(t, annPage, bobPage, news, bobID, shots)
+}
+
+// checkLeaveRoom: Bob leaves news in his page; it goes from his room list (though the
+// node's event about it still lists him), and Ann's room list counts one member.
+func checkLeaveRoom(t *testing.T, annPage, bobPage *page, news, bobID string, shots *screenshots) {
+	t.Helper()
+	bobPage.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`#rooms li[data-room=%q] button.conversation`, news))))
+	bobPage.waitFor("news open on Bob's page", `document.getElementById("conv-title").textContent === "# news"`)
+	bobPage.eval(`(window.confirm = () => true, "set")`) // Leave asks first
+	bobPage.do(chromedp.Click(chromedp.ID("room-leave-btn")))
+	bobPage.waitFor("news gone from Bob's page", fmt.Sprintf(
+		`!document.querySelector('#rooms li[data-room=%q]') && document.getElementById("conv-title").textContent === "Choose a conversation"`, news))
+	shots.take(bobPage, "30-bob-left-news")
+	annPage.waitFor("Bob gone from news on Ann's page", fmt.Sprintf(
+		`(() => { const li = document.querySelector('#rooms li[data-room=%q]');
+			return !!li && li.textContent.includes("1 member,"); })()`, news))
+}
+
+// checkAnnouncementRoom: in a room where only owners post, Bob's page says so instead
+// of offering a composer that would only fail.
+func checkAnnouncementRoom(t *testing.T, annPage, bobPage *page, bobID string, shots *screenshots) (news string) {
+	t.Helper()
+	news = annPage.createRoom("news", true)
+	annPage.inviteToRoom(bobID)
+	bobPage.waitFor("the news invitation", fmt.Sprintf(`!!document.querySelector('#invites li[data-room=%q] button.join')`, news))
+	bobPage.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`#invites li[data-room=%q] button.join`, news))))
+	bobPage.waitFor("the owners-only note on Bob's page", fmt.Sprintf(`(() => {
+		const note = document.getElementById("composer-note");
+		return !!document.querySelector('#rooms li[data-room=%q] button[aria-current="true"]') && !note.hidden
+			&& note.textContent.includes("Only the owners post") && document.getElementById("composer-text").disabled
+			&& document.querySelector("#messages li.empty")?.textContent === "No announcements yet."; })()`, news))
+	shots.take(bobPage, "27-bob-announcement-room")
+
+	// Were the page's view stale (an owner just demoted him), the node refuses the post,
+	// and the page says why and gives the words back.
+	bobPage.eval(`(() => { const box = document.getElementById("composer-text");
+		box.disabled = false; box.value = "may I post?"; document.getElementById("composer").requestSubmit(); return "sent"; })()`)
+	bobPage.waitFor("the node's refusal on Bob's page", `(() => { const t = document.getElementById("toast");
+		return !t.hidden && t.textContent.includes("only the owners post in the announcement room")
+			&& document.getElementById("composer-text").value === "may I post?"; })()`)
+	shots.take(bobPage, "27b-bob-post-refused")
+	bobPage.eval(`(document.getElementById("composer-text").value = "", "cleared")`)
+	return news
+}
+
+// checkRoomUnreadAndRemove: while Bob looks at another room, Ann's message in ops shows
+// as unread in his room list until he opens ops; then Ann removes him from ops.
+func checkRoomUnreadAndRemove(t *testing.T, annPage, bobPage *page, ops, bobID string, shots *screenshots) {
+	t.Helper()
+	const later = "One more thing about the deploy"
+	annPage.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`#rooms li[data-room=%q] button.conversation`, ops))))
+	annPage.waitFor("ops open on Ann's page", `document.getElementById("conv-title").textContent === "# ops" && !document.getElementById("composer-text").disabled`)
+	annPage.do(chromedp.SendKeys(chromedp.ID("composer-text"), later+kb.Enter))
+	unread := fmt.Sprintf(`document.querySelector('#rooms li[data-room=%q] .unread')`, ops)
+	bobPage.waitFor("an unread count on ops in Bob's page", `(() => { const u = `+unread+`; return !!u && u.textContent === "1"; })()`)
+	shots.take(bobPage, "28-bob-room-unread")
+	bobPage.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`#rooms li[data-room=%q] button.conversation`, ops))))
+	bobPage.waitFor("the message, and no unread count", messageFrom("Ann", later)+` && !`+unread)
+
+	annPage.eval(`(window.confirm = () => true, "set")`) // the Remove button asks first
+	annPage.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`#conv-sub .members li[data-peer=%q] button.remove`, bobID))))
+	annPage.waitFor("Bob gone from the members on Ann's page", fmt.Sprintf(
+		`!!document.querySelector('#conv-sub .members li') && !document.querySelector('#conv-sub .members li[data-peer=%q]')`, bobID))
+	shots.take(annPage, "29-ann-removed-bob")
+}
+
+// messageFrom is a page expression: a received message with this text, shown as from who.
+func messageFrom(who, text string) string {
+	return fmt.Sprintf(`[...document.querySelectorAll('#messages li.in')].some(li =>
+		li.querySelector('.text').textContent === %q && li.querySelector('.from').textContent === %q)`, text, who)
+}
+
+// createRoom makes a room with the sidebar's form and returns its ID once the page
+// shows it open.
+func (p *page) createRoom(name string, announce bool) string {
+	p.t.Helper()
+	p.do(chromedp.SetValue(chromedp.ID("room-name"), name))
+	if announce {
+		p.do(chromedp.Click(chromedp.ID("room-announce")))
+	}
+	p.do(chromedp.Click(chromedp.CSS(`#room-create button[type="submit"]`)))
+	p.waitFor("the new room open", fmt.Sprintf(`document.getElementById("conv-title").textContent === %q
+		&& !!document.querySelector('#rooms li[data-room] button[aria-current="true"]')`, "# "+name))
+	if announce {
+		p.do(chromedp.Click(chromedp.ID("room-announce"))) // leave the form as it was
+	}
+	return p.eval(`document.querySelector('#rooms li[data-room] button[aria-current="true"]').closest("li").dataset.room`)
+}
+
+// inviteToRoom invites a peer to the open room with the Invite dialog and waits until
+// the member list shows them.
+func (p *page) inviteToRoom(peerID string) {
+	p.t.Helper()
+	p.do(chromedp.Click(chromedp.ID("room-invite-btn")))
+	p.waitFor("the invite dialog", `document.getElementById("invite-dialog").open`)
+	p.do(
+		chromedp.SetValue(chromedp.ID("invite-peer"), peerID),
+		chromedp.Click(chromedp.ID("invite-submit")),
+	)
+	p.waitFor("the invited member", fmt.Sprintf(`!!document.querySelector('#conv-sub .members li[data-peer=%q]')`, peerID))
+}
+
+// eval runs a JavaScript expression in the page and returns its value as text.
+func (p *page) eval(expr string) string {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, webStepTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[any](expr))
+	if err != nil {
+		p.t.Fatalf("%s's page: %s: %v", p.name, expr, err)
+	}
+	return fmt.Sprint(v)
+}
+
 // findChromium returns Debian's chromium (or another Chrome), or skips the test with
 // a loud reason, or fails it under CI, which must run it.
 func findChromium(t *testing.T) string {

@@ -30,6 +30,31 @@ func TestEveryReferenceResolves(t *testing.T) {
 	}
 }
 
+// TestEveryElementLookedUpExists: each $("id") in the scripts names an element of
+// index.html, so a renamed element fails here rather than throwing in the page.
+func TestEveryElementLookedUpExists(t *testing.T) {
+	files := Files()
+	index := read(t, files, "index.html")
+	ids := map[string]bool{}
+	for _, m := range regexp.MustCompile(`\sid="([^"]+)"`).FindAllStringSubmatch(index, -1) {
+		ids[m[1]] = true
+	}
+	lookup := regexp.MustCompile(`\$\("([^"]+)"\)`)
+	scripts, _ := fs.Glob(files, "js/*.js")
+	found := 0
+	for _, js := range scripts {
+		for _, m := range lookup.FindAllStringSubmatch(read(t, files, js), -1) {
+			found++
+			if !ids[m[1]] {
+				t.Errorf("%s looks up #%s, which index.html does not have", js, m[1])
+			}
+		}
+	}
+	if found < 10 {
+		t.Fatalf("found %d $(\"id\") look-ups in the scripts; the pattern no longer matches how they look elements up", found)
+	}
+}
+
 // TestNoInlineScript: the Content-Security-Policy allows only the app's own files, so
 // an inline script or handler would silently not run.
 func TestNoInlineScript(t *testing.T) {

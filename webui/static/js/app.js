@@ -108,11 +108,7 @@ function onMessage(type, m) {
   if (type !== "message" || !isNew || m.direction !== "in") {
     return;
   }
-  const conv = conversationOf(m);
-  if (conv.kind === "room" && !sameConversation(conv, store.current)) {
-    store.roomUnread.set(conv.id, (store.roomUnread.get(conv.id) || 0) + 1);
-  }
-  if (sameConversation(conv, store.current)) {
+  if (sameConversation(conversationOf(m), store.current)) {
     markReadIfSeen();
   }
   notify(m);
@@ -129,18 +125,39 @@ function onPeer(p) {
 function onRoom(e) {
   if (e.invite) {
     store.invites.set(e.invite.id, e.invite);
-    toast(`${e.invite.from_name || nameOf(e.invite.from)} invites you to # ${e.invite.name}.`);
+    toast(`${e.invite.from_name || nameOf(e.invite.from)} invites you to # ${e.invite.name}: Join it under Rooms.`);
   }
   if (e.room) {
-    // A room we are no longer a member of comes with no members.
-    const stillIn = (e.room.members || []).some((m) => store.me && m.peer_id === store.me.peer_id);
-    if (stillIn) {
-      store.rooms.set(e.room.id, e.room);
-      store.invites.delete(e.room.id);
-    } else {
-      store.rooms.delete(e.room.id);
-    }
+    store.rooms.set(e.room.id, e.room);
+    store.invites.delete(e.room.id);
   }
+  // The event does not say whether a room was joined, changed or left (after a leave
+  // it still lists us), so the node's list decides.
+  refreshRooms();
+}
+
+let roomsRefresh = null;
+
+/** refreshRooms re-reads the rooms, at most one read at a time and one queued. */
+function refreshRooms() {
+  if (roomsRefresh) {
+    roomsRefresh.again = true;
+    return;
+  }
+  roomsRefresh = { again: false };
+  loadRooms()
+    .catch((err) => toast(`Could not load the rooms: ${err.message}`))
+    .finally(() => {
+      const again = roomsRefresh.again;
+      roomsRefresh = null;
+      if (store.current && store.current.kind === "room" && !store.rooms.has(store.current.id)) {
+        store.current = null; // left or removed: nothing to show or send to any more
+      }
+      changed();
+      if (again) {
+        refreshRooms();
+      }
+    });
 }
 
 function onStreamState(state) {

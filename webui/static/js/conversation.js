@@ -3,7 +3,7 @@
 
 import * as api from "./api.js";
 import { $, el, fmtTime, presenceBadge, toast } from "./dom.js";
-import { changed, messagesOf, nameOf, presenceOf, putMessage, sameConversation, store, unreadFrom } from "./store.js";
+import { changed, isMe, memberPresence, messagesOf, nameOf, presenceOf, putMessage, sameConversation, store, unreadIn } from "./store.js";
 
 const items = new Map(); // message id → its <li> in #messages
 
@@ -45,35 +45,35 @@ export async function openConversation(conv) {
   $("messages").replaceChildren();
   $("search-results").hidden = true;
   $("conversation").hidden = false;
-  if (conv.kind === "room") {
-    store.roomUnread.delete(conv.id);
-  }
   changed();
-  $("composer-text").focus();
+  renderConversation(); // now, so the composer is on or off before it gets the focus
+  if ($("composer-text").disabled) {
+    $("conversation").focus(); // a room only owners post in: its messages are what is left
+  } else {
+    $("composer-text").focus();
+  }
   const peer = conv.kind === "peer" ? conv.id : "#" + conv.id;
   try {
     const list = await api.get("/v1/history" + api.query({ peer, limit: 500 }));
     list.messages.forEach(putMessage);
     changed();
   } catch (err) {
-    if (conv.kind === "peer") {
-      toast(`Could not load the history: ${err.message}`);
-    }
+    toast(`Could not load the history: ${err.message}`);
   }
   markReadIfSeen();
 }
 
 /** markReadIfSeen tells the node the open chat's messages were read, if the user can
- * see them. */
+ * see them. A room is named "#<id>"; rooms send no receipts, the node only counts. */
 export async function markReadIfSeen() {
   const conv = store.current;
-  if (document.hidden || !conv || conv.kind !== "peer" || unreadFrom(conv.id) === 0) {
+  if (document.hidden || !conv || unreadIn(conv) === 0) {
     return;
   }
   try {
-    await api.post("/v1/read", { peer: conv.id });
+    await api.post("/v1/read", { peer: conv.kind === "room" ? "#" + conv.id : conv.id });
     for (const m of store.messages.values()) {
-      if (!m.room && m.direction === "in" && m.from === conv.id && m.state === "received") {
+      if (m.direction === "in" && m.state === "received" && sameConversation(conversationOfRead(m), conv)) {
         store.messages.set(m.id, { ...m, state: "read" });
       }
     }
@@ -81,6 +81,10 @@ export async function markReadIfSeen() {
   } catch (err) {
     console.warn("marking read failed", err);
   }
+}
+
+function conversationOfRead(m) {
+  return m.room ? { kind: "room", id: m.room } : { kind: "peer", id: m.from };
 }
 
 export function renderConversation() {
@@ -99,28 +103,85 @@ export function renderConversation() {
 function renderHeader(conv) {
   const isRoom = conv.kind === "room";
   $("safety-btn").hidden = isRoom;
-  $("room-invite-btn").hidden = !isRoom;
   $("room-leave-btn").hidden = !isRoom;
   $("file-btn").disabled = isRoom;
   $("file-btn").title = isRoom ? "Files go to one person: open a chat with them" : "";
   if (isRoom) {
-    const room = store.rooms.get(conv.id);
-    $("conv-title").textContent = "# " + (room ? room.name : conv.id);
-    const members = room ? room.members.map((m) => m.name || nameOf(m.peer_id)).join(", ") : "";
-    $("conv-sub").replaceChildren(members ? `Members: ${members}` : "");
+    renderRoomHeader(conv.id);
     return;
   }
+  $("room-invite-btn").hidden = true;
+  setComposerNote("");
+  shownHeader = "";
   const { presence, status } = presenceOf(conv.id);
   $("conv-title").textContent = nameOf(conv.id);
   $("conv-sub").replaceChildren(presenceBadge(presence), status ? ` ${status}` : "");
   $("composer-text").setAttribute("aria-label", `Message to ${nameOf(conv.id)}`);
 }
 
+let shownHeader = ""; // what the room header shows, to leave it (and its focus) alone
+
+/** renderRoomHeader shows the room's members with their presence, with Remove buttons
+ * for owners, and says so when only owners may post. */
+function renderRoomHeader(roomID) {
+  const room = store.rooms.get(roomID);
+  $("room-invite-btn").hidden = !room || !room.owner;
+  const readOnly = !!room && room.announce && !room.owner;
+  setComposerNote(readOnly ? `Only the owners post in the announcement room # ${room.name}; you can read it.` : "");
+  $("composer-text").setAttribute("aria-label", `Message to # ${room ? room.name : roomID}`);
+  const members = room ? room.members || [] : [];
+  const key = JSON.stringify([roomID, room && room.name, room && room.owner, members.map((m) => [m.peer_id, m.owner, nameOf(m.peer_id), memberPresence(m)])]);
+  if (key === shownHeader) {
+    return;
+  }
+  shownHeader = key;
+  $("conv-title").textContent = "# " + (room ? room.name : roomID);
+  if (!room) {
+    $("conv-sub").replaceChildren("You are not in this room any more.");
+    return;
+  }
+  $("conv-sub").replaceChildren(
+    el("span", { className: "visually-hidden" }, "Members:"),
+    el("ul", { className: "members", "aria-label": `Members of # ${room.name}` }, ...members.map((m) => memberItem(room, m))),
+  );
+}
+
+function memberItem(room, m) {
+  const me = isMe(m.peer_id);
+  const name = me ? "You" : m.name || nameOf(m.peer_id);
+  return el(
+    "li",
+    { "data-peer": m.peer_id, "data-presence": memberPresence(m) },
+    el("span", { className: "name" }, name),
+    m.owner ? el("span", { className: "owner" }, " (owner)") : null,
+    " ",
+    presenceBadge(memberPresence(m)),
+    room.owner && !me
+      ? el("button", { type: "button", className: "remove", "aria-label": `Remove ${name} from # ${room.name}`, onclick: () => removeMember(room, m) }, "Remove")
+      : null,
+  );
+}
+
+/** setComposerNote shows why the composer is off, or turns it back on for "". */
+function setComposerNote(note) {
+  const box = $("composer-text");
+  $("composer-note").textContent = note;
+  $("composer-note").hidden = !note;
+  box.disabled = !!note;
+  $("composer-send").disabled = !!note;
+  if (note) {
+    box.setAttribute("aria-describedby", "composer-note");
+  } else {
+    box.removeAttribute("aria-describedby");
+  }
+}
+
 function renderMessages(conv) {
   const list = $("messages");
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
   let prev = null;
-  for (const m of messagesOf(conv)) {
+  const messages = messagesOf(conv);
+  for (const m of messages) {
     let li = items.get(m.id);
     if (!li) {
       li = messageItem(m);
@@ -135,8 +196,12 @@ function renderMessages(conv) {
     }
     prev = li;
   }
-  if (list.childElementCount === 0) {
-    list.replaceChildren(el("li", { className: "empty" }, "No messages yet. Say hello!"));
+  if (messages.length === 0) {
+    const note = $("composer-text").disabled ? "No announcements yet." : "No messages yet. Say hello!";
+    const shown = list.querySelector("li.empty");
+    if (!shown || shown.textContent !== note) { // left alone, screen readers hear it once
+      list.replaceChildren(el("li", { className: "empty" }, note));
+    }
   } else {
     list.querySelectorAll("li.empty").forEach((n) => n.remove());
   }
@@ -232,8 +297,15 @@ function showInvite() {
   const members = new Set(room ? room.members.map((m) => m.peer_id) : []);
   const ids = new Set([...store.contacts.keys(), ...store.peers.keys()]);
   const options = [...ids].filter((id) => !members.has(id) && !(store.contacts.get(id) || {}).blocked);
-  $("invite-peer").replaceChildren(...options.map((id) => el("option", { value: id }, nameOf(id))));
+  options.sort((a, b) => nameOf(a).localeCompare(nameOf(b)));
+  $("invite-peer").replaceChildren(
+    ...options.map((id) => el("option", { value: id }, (store.contacts.get(id) || {}).contact ? `${nameOf(id)} (contact)` : nameOf(id))),
+  );
+  $("invite-peer").disabled = options.length === 0;
   $("invite-submit").disabled = options.length === 0;
+  $("invite-note").textContent = options.length === 0
+    ? "Everyone this node knows is in the room already: people appear here once seen nearby or added as contacts."
+    : "Contacts join at once; others see an invitation to accept.";
   $("invite-dialog").showModal();
 }
 
@@ -265,5 +337,20 @@ async function leaveRoom() {
     toast(`You left # ${room.name}.`);
   } catch (err) {
     toast(`Could not leave: ${err.message}`);
+  }
+}
+
+async function removeMember(room, m) {
+  const name = m.name || nameOf(m.peer_id);
+  if (!confirm(`Remove ${name} from # ${room.name}? The room gets a new key they do not have.`)) {
+    return;
+  }
+  try {
+    const next = await api.post(`/v1/rooms/${encodeURIComponent(room.id)}/remove`, { peer: m.peer_id });
+    store.rooms.set(next.id, next);
+    changed();
+    toast(`Removed ${name} from # ${room.name}.`);
+  } catch (err) {
+    toast(`Could not remove ${name}: ${err.message}`);
   }
 }

@@ -3,7 +3,7 @@
 
 import * as api from "./api.js";
 import { $, el, presenceBadge, toast } from "./dom.js";
-import { changed, isBuddy, nameOf, presenceOf, sameConversation, store, unreadFrom } from "./store.js";
+import { changed, memberPresence, nameOf, presenceOf, sameConversation, store, unreadFrom, unreadInRoom } from "./store.js";
 
 let openConversation = () => {};
 
@@ -146,8 +146,9 @@ function renderRooms() {
 
 function roomItem(room) {
   const conv = { kind: "room", id: room.id };
-  const unread = store.roomUnread.get(room.id) || 0;
-  const label = [`Room ${room.name}`, `${room.members.length} members`, unread ? `${unread} unread` : ""].filter(Boolean).join(", ");
+  const unread = unreadInRoom(room.id);
+  const summary = roomSummary(room);
+  const label = [`Room ${room.name}`, summary, unread ? `${unread} unread` : ""].filter(Boolean).join(", ");
   return el(
     "li",
     { "data-room": room.id },
@@ -161,24 +162,38 @@ function roomItem(room) {
         onclick: () => openConversation(conv),
       },
       el("span", { className: "name" }, "# " + room.name),
-      el("span", { className: "status-text" }, `${room.members.length} members${room.announce ? ", announcements" : ""}`),
+      el("span", { className: "status-text" }, summary),
       unread ? el("span", { className: "unread", "aria-hidden": "true" }, String(unread)) : null,
     ),
   );
 }
 
+/** roomSummary says how many are in a room and online, and what kind of room it is. */
+export function roomSummary(room) {
+  const members = room.members || [];
+  const online = members.filter((m) => memberPresence(m) !== "offline").length;
+  const parts = [`${members.length} member${members.length === 1 ? "" : "s"}`, `${online} online`];
+  if (room.announce) {
+    parts.push(room.owner ? "announcements (you post)" : "announcements (owners post)");
+  }
+  return parts.join(", ");
+}
+
 function inviteItem(inv) {
+  const from = inv.from_name || nameOf(inv.from);
+  const what = `${from} invites you to # ${inv.name} (${inv.members} member${inv.members === 1 ? "" : "s"}${inv.announce ? ", announcements" : ""})`;
   return el(
     "li",
-    { className: "invite" },
-    el("span", {}, `${inv.from_name || nameOf(inv.from)} invites you to # ${inv.name}`),
-    el("button", { type: "button", onclick: () => joinRoom(inv) }, `Join ${inv.name}`),
+    { className: "invite", "data-room": inv.id },
+    el("span", {}, what),
+    el("button", { type: "button", className: "join", "aria-label": `Join # ${inv.name}, invited by ${from}`, onclick: () => joinRoom(inv) }, `Join ${inv.name}`),
   );
 }
 
 async function joinRoom(inv) {
   try {
     const room = await api.post("/v1/rooms/join", { id: inv.id });
+    toast(`You joined # ${room.name}.`);
     store.invites.delete(inv.id);
     store.rooms.set(room.id, room);
     changed();

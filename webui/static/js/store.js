@@ -13,7 +13,6 @@ export const store = {
   transfers: new Map(), // transfer id → api.Transfer
   uploads: new Map(), // local id → {name, to, sent, total, error}
   current: null, // the open conversation: {kind: "peer"|"room", id}
-  roomUnread: new Map(), // room id → messages that came while it was not open
 };
 
 const listeners = new Set();
@@ -70,6 +69,23 @@ export function unreadFrom(peerID) {
   return n;
 }
 
+/** unreadInRoom counts a room's messages from others not yet marked read (the node
+ * keeps that state, so the count survives a reload). */
+export function unreadInRoom(roomID) {
+  let n = 0;
+  for (const m of store.messages.values()) {
+    if (m.room === roomID && m.direction === "in" && m.state === "received") {
+      n++;
+    }
+  }
+  return n;
+}
+
+/** unreadIn counts the unread messages of a conversation. */
+export function unreadIn(conv) {
+  return conv.kind === "room" ? unreadInRoom(conv.id) : unreadFrom(conv.id);
+}
+
 /** nameOf is what the user calls a peer: their nickname, the name they announce, or a
  * short form of their ID. */
 export function nameOf(peerID) {
@@ -95,6 +111,21 @@ export function presenceOf(peerID) {
   }
   const c = store.contacts.get(peerID);
   return { presence: (c && c.presence) || "offline", status: (c && c.status) || "" };
+}
+
+/** memberPresence is a room member's presence: live from the peer list when the page
+ * has it, our own from the status form, else what the room listing said. */
+export function memberPresence(member) {
+  if (store.me && member.peer_id === store.me.peer_id) {
+    return store.presence.presence || "online";
+  }
+  const p = store.peers.get(member.peer_id);
+  return (p && p.presence) || member.presence || "offline";
+}
+
+/** isMe reports whether the peer ID is this node's. */
+export function isMe(peerID) {
+  return !!store.me && store.me.peer_id === peerID;
 }
 
 /** isBuddy reports whether the peer is in the contact list (and not blocked). */
