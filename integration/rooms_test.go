@@ -172,43 +172,58 @@ func TestRoomMemberStoppedDuringFiftyMessages(t *testing.T) {
 	}
 }
 
-// TestRoomRemovedMemberCannotRead: after the owner removes a member the key rotates; the
-// others keep talking, the removed member receives nothing more, by gossip or by sync.
+// TestRoomRemovedMemberCannotRead: the owner removes two members, one online (it is told,
+// and the room leaves its list) and one stopped at the time (it comes back still
+// believing it is in); the key rotates, the others keep talking, and neither removed
+// member receives anything more, by gossip or by sync, nor gets a message accepted.
 func TestRoomRemovedMemberCannotRead(t *testing.T) {
-	nodes, ids := loopbackRoom(t, "board", 3)
-	owner, stays, removed := nodes[0], nodes[1], nodes[2]
+	nodes, ids := loopbackRoom(t, "board", 4)
+	owner, stays, removed, away := nodes[0], nodes[1], nodes[2], nodes[3]
 	owner.CLI("send", "#board", "before the removal")
 	waitRoomTexts(t, removed, "board", []string{"before the removal"})
+	waitRoomTexts(t, away, "board", []string{"before the removal"})
+	away.Stop()
 
-	after := roomCLI[api.Room](t, owner, "remove", "board", ids[2])
-	if after.Epoch != 2 || len(after.Members) != 2 {
-		t.Fatalf("after remove: epoch %d, %d members; want 2 and 2", after.Epoch, len(after.Members))
+	roomCLI[api.Room](t, owner, "remove", "board", ids[2])
+	after := roomCLI[api.Room](t, owner, "remove", "board", ids[3])
+	if after.Epoch != 3 || len(after.Members) != 2 {
+		t.Fatalf("after two removals: epoch %d, %d members; want 3 and 2", after.Epoch, len(after.Members))
 	}
 	testnode.WaitFor(t, 60*time.Second, "the remaining member to learn the new key", func() bool {
 		for _, r := range roomCLI[api.RoomList](t, stays, "ls").Rooms {
-			if r.Name == "board" && r.Epoch == 2 {
+			if r.Name == "board" && r.Epoch == 3 {
 				return true
 			}
 		}
 		return false
 	})
+	testnode.WaitFor(t, 60*time.Second, "the removed member to be told", func() bool {
+		return len(roomCLI[api.RoomList](t, removed, "ls").Rooms) == 0
+	})
 	owner.CLI("send", "#board", "secret after the removal")
 	stays.CLI("send", "#board", "reply after the removal")
-	removed.TryCLI("send", "#board", "the removed member tries to post")
 	waitRoomTexts(t, stays, "board", []string{"secret after the removal", "reply after the removal"})
-	// The removed member restarts: it syncs with the others, who refuse it.
-	removed.Restart()
-	waitConnected(t, removed, ids[0])
+
+	// The member that was away comes back: it still thinks it is in, posts, and asks the
+	// others for what it missed; they refuse both.
+	away.Restart()
+	waitConnected(t, away, ids[0])
+	if len(roomCLI[api.RoomList](t, away, "ls").Rooms) != 1 {
+		t.Fatal("the member that was away should still believe it is in the room")
+	}
+	away.CLI("send", "#board", "the removed member tries to post")
 	owner.CLI("send", "#board", "last word")
 	waitRoomTexts(t, stays, "board", []string{"last word"})
-	for _, text := range roomTexts(t, removed, "board") {
-		if strings.Contains(text, "after the removal") || text == "last word" {
-			t.Errorf("the removed member can read %q", text)
+	for name, n := range map[string]*testnode.Node{"removed": removed, "away": away} {
+		for _, text := range roomTexts(t, n, "board") {
+			if strings.Contains(text, "after the removal") || text == "last word" {
+				t.Errorf("the %s member can read %q", name, text)
+			}
 		}
 	}
 	for _, n := range []*testnode.Node{owner, stays} {
 		if slices.Contains(roomTexts(t, n, "board"), "the removed member tries to post") {
-			t.Errorf("a member accepted a message from the removed member")
+			t.Errorf("a member accepted a message from a removed member")
 		}
 	}
 }

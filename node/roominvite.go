@@ -60,13 +60,16 @@ func (n *Node) applyInvite(from peer.ID, inv room.Invite) error {
 		return n.memberLeft(ctx, from, inv.State.ID)
 	}
 	st := inv.State
+	held, holding := n.roomEngine.Room(st.ID)
 	switch {
 	case !st.IsOwner(from):
 		return errors.New("the sender is not an owner of the room it sends")
+	case !st.IsMember(n.host.ID()) && holding && held.IsOwner(from) && st.Epoch >= held.Epoch:
+		return n.removedFrom(ctx, held, from)
 	case !st.IsMember(n.host.ID()):
 		return errors.New("we are not a member of the room it sends")
 	}
-	if held, ok := n.roomEngine.Room(st.ID); ok {
+	if holding {
 		if !held.IsOwner(from) {
 			return errors.New("the sender is not an owner of the room we hold")
 		}
@@ -84,6 +87,19 @@ func (n *Node) applyInvite(from peer.ID, inv room.Invite) error {
 		return nil
 	}
 	return n.invited(ctx, from, inv)
+}
+
+// removedFrom leaves a room an owner removed us from.
+func (n *Node) removedFrom(ctx context.Context, r room.Room, by peer.ID) error {
+	if err := n.roomEngine.Leave(r.ID); err != nil && !errors.Is(err, room.ErrNotJoined) {
+		return err
+	}
+	if err := n.saveRoom(ctx, r, archive.RoomLeft, ""); err != nil {
+		return err
+	}
+	n.log.Info("removed from room", "room", r.Name, "id", r.ID, "by", n.displayName(by))
+	n.publishLeft(r)
+	return nil
 }
 
 // invited handles the state of a room we do not hold: joined at once when a contact

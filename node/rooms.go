@@ -272,9 +272,17 @@ func (n *Node) LeaveRoom(ctx context.Context, ref string) (api.Room, error) {
 		}
 	}
 	n.log.Info("left room", "room", r.Name, "id", r.ID)
+	return n.publishLeft(r), nil
+}
+
+// publishLeft tells clients we are no longer in r: the room as it stands, without us.
+func (n *Node) publishLeft(r room.Room) api.Room {
+	r = r.Clone()
+	delete(r.Members, n.host.ID())
+	delete(r.Owners, n.host.ID())
 	out := n.apiRoom(r)
 	n.events.publish(api.Event{Type: api.EventRoom, Time: time.Now(), Room: &out})
-	return out, nil
+	return out
 }
 
 // RemoveFromRoom removes a member from a room we own and rotates the key: the removed
@@ -304,6 +312,12 @@ func (n *Node) removeMember(ctx context.Context, r room.Room, id peer.ID) (api.R
 	}
 	n.log.Info("room member removed; key rotated", "room", r.Name, "peer", n.displayName(id), "epoch", next.Epoch)
 	n.pushRoomState(next, "")
+	// The removed member learns it was removed from the epoch it already holds, without
+	// it: the old key, never the new one.
+	notice := r.Clone()
+	delete(notice.Members, id)
+	delete(notice.Owners, id)
+	n.goRun(func() { n.sendInviteLogged(id, room.Invite{Kind: room.KindUpdate, State: notice}) })
 	return n.publishRoom(next), nil
 }
 
