@@ -74,6 +74,7 @@ func upCommand() *cli.Command {
 			&cli.StringFlag{Name: "scan-cmd", Usage: "scanner run on each received file (split on spaces, the file's path appended); non-zero exit keeps it quarantined"},
 			&cli.StringFlag{Name: "max-transfer-size", Usage: "largest incoming transfer accepted, e.g. 50GiB (default: no limit)"},
 			&cli.BoolFlag{Name: "allow-relay-files", Usage: "let files go over a relayed connection (slow, limited)"},
+			&cli.Float64Flag{Name: "message-rate", Usage: "direct messages per second each peer may send, in bursts of 10 s' worth; more are refused and a flooder is disconnected (0: no limit)", Value: daemon.DefaultMessageRate},
 			networkKeyFlag,
 		},
 		Action: runUp,
@@ -107,7 +108,7 @@ func runUp(c *cli.Context) error {
 		MDNS: !c.Bool("no-mdns"), Rendezvous: c.StringSlice("rendezvous"), Namespace: c.String("namespace"),
 		STUN: c.String("stun"), NetworkKey: netKey,
 		AwayAfter: c.Duration("away-after"), Transfers: transfers, Logger: log,
-		Retain: retain, OnMessage: c.String("on-message"),
+		Retain: retain, OnMessage: c.String("on-message"), MessageRate: messageRate(c.Float64("message-rate")),
 		Ready: func(st api.Status, apiAddr string, created bool) {
 			if created {
 				fmt.Fprintf(out, "Created a new identity in %s\n", st.Home)
@@ -117,6 +118,15 @@ func runUp(c *cli.Context) error {
 			fmt.Fprintln(out, "Parley is up. Press Ctrl-C to stop.")
 		},
 	})
+}
+
+// messageRate turns --message-rate into node.Config's MessageRate, where 0 means the
+// default and a negative rate no limit.
+func messageRate(flag float64) float64 {
+	if flag <= 0 {
+		return -1
+	}
+	return flag
 }
 
 // transferFlags reads the file-transfer flags of `up`.
