@@ -60,6 +60,13 @@ CREATE TABLE contacts (
 ) WITHOUT ROWID;
 CREATE INDEX messages_queued ON messages (to_peer, sent_at, seq) WHERE state = 'queued';
 `,
+	// 3: key verification: the user compared the contact's safety number (when, if so).
+	// The contact row itself is the pin: its peer ID (the key) is bound to the name
+	// and nickname recorded with it.
+	`
+ALTER TABLE contacts ADD COLUMN verified INTEGER NOT NULL DEFAULT 0 CHECK (verified IN (0, 1));
+ALTER TABLE contacts ADD COLUMN verified_at INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // currentVersion is the version Open migrates to: every migration.
