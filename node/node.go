@@ -268,6 +268,9 @@ func (n *Node) onDiscovered(p discovery.Peer) {
 		}
 		n.publishPeer(p.ID)
 	}
+	if p.Name != before.name {
+		n.checkImpersonation(p.ID, p.Name)
+	}
 	n.dialAsync(p.ID)
 }
 
@@ -392,7 +395,7 @@ func (n *Node) publishPeer(id peer.ID) {
 func (n *Node) apiPeer(e peerEntry) api.Peer {
 	p := api.Peer{
 		PeerID: e.id.String(), Name: e.name, Via: e.via, Presence: api.PresenceOffline,
-		LastSeen: e.lastSeen, Addrs: addrStrings(e.addrs),
+		LastSeen: e.lastSeen, Addrs: addrStrings(e.addrs), Warning: n.peerWarning(e.id, e.name),
 	}
 	conns := n.host.Network().ConnsToPeer(e.id)
 	if e.presence == api.PresenceOffline {
