@@ -230,7 +230,13 @@ func peersCommand() *cli.Command {
 			for _, p := range peers {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", orDash(p.Name), p.Presence, orDash(p.Status), p.Via, path(p), p.PeerID)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			for _, p := range peers {
+				printWarning(c.App.Writer, orDash(p.Name), p.PeerID, p.Warning)
+			}
+			return nil
 		},
 	}
 }
