@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -348,12 +349,15 @@ func runHistory(c *cli.Context) error {
 	return nil
 }
 
+// maxAgeDays is the longest age in days a time.Duration holds (about 292 years).
+const maxAgeDays = int(math.MaxInt64 / int64(24*time.Hour))
+
 // parseAge reads an age such as 90d, 36h or 2160h.
 func parseAge(s string) (time.Duration, error) {
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(days)
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("%q is not a number of days", s)
+		if err != nil || n < 0 || n > maxAgeDays {
+			return 0, fmt.Errorf("%q is not a number of days (0 to %d)", s, maxAgeDays)
 		}
 		return time.Duration(n) * 24 * time.Hour, nil
 	}
