@@ -44,7 +44,7 @@ func (m *Manager) limitedAnswer(from peer.ID, o Offer) (Answer, error) {
 	}
 	if d.FirstRefusal() || d.Abusive {
 		m.log.Warn("peer over its file-offer rate limit; refusing its offers",
-			"peer", from, "refused_in_a_row", d.Refused, "closing", d.Abusive)
+			"peer", from, "refused", d.Refused, "closing", d.Abusive)
 	}
 	if d.Abusive {
 		return Answer{}, errFlooding

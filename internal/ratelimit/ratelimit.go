@@ -3,8 +3,9 @@
 //
 // Each key (a peer ID) has a bucket of Burst tokens that refills at Rate tokens per
 // second; every event takes one token. An event that finds the bucket empty is refused,
-// and a key whose refusals since its last allowed event reach CloseAfter is reported as
-// abusive, so the caller can drop its connection. At most MaxKeys buckets are kept:
+// and a key whose refusals reach CloseAfter before its bucket is full again (before it
+// calmed down for Burst/Rate seconds) is reported as abusive, so the caller can drop its
+// connection. Tokens trickling in during a flood do not wipe the count. At most MaxKeys buckets are kept:
 // buckets idle for IdleAfter (which are full again by then) are forgotten first, then
 // the least recently used one, so a flood of fresh keys cannot grow memory.
 //
@@ -23,7 +24,7 @@ import (
 type Config struct {
 	Rate       float64          // tokens added per second; default 5
 	Burst      int              // bucket size, the events allowed at once; default 20
-	CloseAfter int              // refusals in a row that make a key abusive; default 4*Burst
+	CloseAfter int              // refusals before the bucket refills that make a key abusive; default 4*Burst
 	MaxKeys    int              // buckets kept at most; default 4096
 	IdleAfter  time.Duration    // a bucket unused this long is forgotten; default long enough to refill
 	Now        func() time.Time // the clock; default time.Now (a test hook)
@@ -54,7 +55,7 @@ func (c Config) withDefaults() Config {
 // Decision is the verdict on one event.
 type Decision struct {
 	Allowed bool
-	Refused int  // refusals in a row for this key, this one included (0 when allowed)
+	Refused int  // refusals of this key since its bucket was last full, this one included (0 when allowed)
 	Abusive bool // Refused reached CloseAfter: drop the key's connection
 }
 
@@ -66,7 +67,7 @@ type bucket[K comparable] struct {
 	key     K
 	tokens  float64
 	last    time.Time // of the last refill
-	refused int       // in a row
+	refused int       // since the bucket was last full
 }
 
 // Limiter holds one token bucket per key.
@@ -93,7 +94,6 @@ func (l *Limiter[K]) Allow(k K) Decision {
 	b.refill(now, l.cfg)
 	if b.tokens >= 1 {
 		b.tokens--
-		b.refused = 0
 		return Decision{Allowed: true}
 	}
 	b.refused++
@@ -155,5 +155,8 @@ func (b *bucket[K]) refill(now time.Time, cfg Config) {
 	if elapsed := now.Sub(b.last); elapsed > 0 {
 		b.tokens = min(float64(cfg.Burst), b.tokens+elapsed.Seconds()*cfg.Rate)
 		b.last = now
+		if b.tokens == float64(cfg.Burst) {
+			b.refused = 0 // it calmed down: a new start
+		}
 	}
 }

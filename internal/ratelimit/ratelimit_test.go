@@ -77,22 +77,27 @@ func TestOneFlooderDoesNotSlowOthers(t *testing.T) {
 	}
 }
 
-func TestAbusiveAfterCloseAfterRefusalsInARow(t *testing.T) {
+func TestAbusiveAfterCloseAfterRefusals(t *testing.T) {
 	l, clock := newTestLimiter(Config{Rate: 1, Burst: 2, CloseAfter: 3})
 	l.Allow("x")
 	l.Allow("x")
-	for i := 1; i <= 3; i++ {
-		d := l.Allow("x")
-		if d.Allowed || d.Refused != i || d.Abusive != (i == 3) {
+	for i := 1; i <= 2; i++ {
+		if d := l.Allow("x"); d.Allowed || d.Refused != i || d.Abusive {
 			t.Fatalf("refusal %d: %+v", i, d)
 		}
 	}
-	clock.advance(time.Second)
+	clock.advance(time.Second) // one token trickles in during the flood
 	if d := l.Allow("x"); !d.Allowed {
-		t.Fatalf("after a refill: %+v", d)
+		t.Fatalf("after one token refilled: %+v", d)
 	}
-	if d := l.Allow("x"); d.Refused != 1 || d.Abusive {
-		t.Fatalf("an allowed event must reset the run of refusals: %+v", d)
+	if d := l.Allow("x"); d.Refused != 3 || !d.Abusive {
+		t.Fatalf("a token in the middle of a flood must not wipe its refusals: %+v", d)
+	}
+	clock.advance(2 * time.Second) // the bucket is full again: it calmed down
+	l.Allow("x")
+	l.Allow("x")
+	if d := l.Allow("x"); d.Refused != 1 || d.Abusive || !d.FirstRefusal() {
+		t.Fatalf("after calming down the count starts again: %+v", d)
 	}
 }
 

@@ -119,7 +119,7 @@ func (s *Service) limitedAnswer(from peer.ID, typ FrameType, payload []byte) (Ac
 	}
 	if d.FirstRefusal() || d.Abusive {
 		s.log.Warn("peer over its direct-message rate limit; refusing its frames",
-			"peer", from, "refused_in_a_row", d.Refused, "closing", d.Abusive)
+			"peer", from, "refused", d.Refused, "closing", d.Abusive)
 	}
 	if d.Abusive {
 		return Ack{}, ErrFlooding

@@ -77,7 +77,7 @@ func connect(t *testing.T, from, to host.Host) {
 }
 
 // TestLimiterRefusesAFlooderOnly: the receiver allows 3 frames at once and calls a peer
-// abusive after 2 refusals in a row. The flooder's 4th message is rejected (not stored),
+// abusive after 2 refusals. The flooder's 4th message is rejected (not stored),
 // its 5th closes its connection; an honest peer's messages are all stored meanwhile.
 func TestLimiterRefusesAFlooderOnly(t *testing.T) {
 	recvHost, flooder, honest := loopbackHost(t), loopbackHost(t), loopbackHost(t)
