@@ -111,6 +111,9 @@ func (n *Node) peerWarning(id peer.ID, name string) string {
 func (n *Node) contactWarning(id peer.ID, c archive.Contact) string {
 	var others []string
 	for _, name := range []string{c.Nickname, c.Name} {
+		if name == "" {
+			continue // peers not named yet are nobody's impostors
+		}
 		for _, other := range n.peers.byName(name) {
 			if _, known := n.contacts.get(other); !known && other != id && !slices.Contains(others, other.String()) {
 				others = append(others, other.String())

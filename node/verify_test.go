@@ -5,8 +5,12 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parley-im/parley/api"
+	"github.com/parley-im/parley/archive"
 )
 
 // TestImpersonationFlaggedNeverMerged: Ann has Bob as a contact; another peer, with its
@@ -101,5 +105,30 @@ func TestVerification(t *testing.T) {
 	}
 	if _, err := ann.Verification(ctx, ann.ID().String()); !errors.Is(err, api.ErrBadRequest) {
 		t.Fatalf("verifying yourself: %v", err)
+	}
+}
+
+// TestWarningsIgnoreUnnamedPeers: a contact with no nickname is not impersonated by
+// every peer whose name is not known yet, and a contact is nobody's impostor.
+func TestWarningsIgnoreUnnamedPeers(t *testing.T) {
+	n := &Node{peers: newPeerTable()}
+	bob, stranger, unnamed := peer.ID("bob"), peer.ID("stranger"), peer.ID("unnamed")
+	n.contacts.load(nil)
+	n.contacts.put(bob, archive.Contact{PeerID: bob.String(), Name: "Bob", Contact: true})
+	n.peers.observe(bob, "Bob", ViaStatic, nil, time.Now())
+	n.peers.observe(unnamed, "", ViaInbound, nil, time.Now())
+	c, _ := n.contacts.get(bob)
+	if w := n.contactWarning(bob, c); w != "" {
+		t.Fatalf("warning with only an unnamed peer around: %q", w)
+	}
+	if n.peerWarning(unnamed, "") != "" || n.peerWarning(bob, "Bob") != "" {
+		t.Fatal("an unnamed peer or the contact itself is flagged")
+	}
+	n.peers.observe(stranger, "bob", ViaMDNS, nil, time.Now())
+	if w := n.contactWarning(bob, c); !strings.Contains(w, stranger.String()) {
+		t.Fatalf("contact warning %q does not name the impostor", w)
+	}
+	if w := n.peerWarning(stranger, "bob"); !strings.Contains(w, "impersonation") {
+		t.Fatalf("impostor warning %q", w)
 	}
 }
