@@ -90,6 +90,7 @@ type Peer struct {
 	Relayed   bool      `json:"relayed"`
 	Addrs     []string  `json:"addrs"`
 	LastSeen  time.Time `json:"last_seen"`
+	Warning   string    `json:"warning,omitempty"` // e.g. it announces a contact's name: shown to the user
 }
 
 // PeerList is the answer to GET PathPeers.
@@ -232,6 +233,8 @@ type Verification struct {
 	Name         string `json:"name,omitempty"`
 	SafetyNumber string `json:"safety_number"` // 60 digits in groups of 5, the same on both sides
 	Verified     bool   `json:"verified"`
+	Fingerprint  string `json:"fingerprint"`    // theirs (parley id shows it on their side)
+	Ours         string `json:"my_fingerprint"` // this node's
 }
 
 // Room is a group chat this node is a member of.

@@ -22,6 +22,10 @@ type Contact struct {
 	Contact  bool      `json:"contact"`            // in the buddy list (false for a peer that is only blocked)
 	Blocked  bool      `json:"blocked"`
 	AddedAt  time.Time `json:"added_at"` // when it entered the buddy list (or was blocked, if only blocked)
+	// Verified: the user compared this peer's safety number (SetVerified); PutContact
+	// leaves it as stored.
+	Verified   bool      `json:"verified"`
+	VerifiedAt time.Time `json:"verified_at,omitzero"`
 }
 
 // DisplayName is the name to show for c: the nickname, else the announced
@@ -144,16 +148,19 @@ func (s *Store) PutContact(ctx context.Context, c Contact) error {
 	return nil
 }
 
-const contactColumns = "peer_id, nickname, name, group_name, contact, blocked, added_at"
+const contactColumns = "peer_id, nickname, name, group_name, contact, blocked, added_at, verified, verified_at"
 
 func scanContact(row scanner) (Contact, error) {
 	var c Contact
-	var added int64
-	err := row.Scan(&c.PeerID, &c.Nickname, &c.Name, &c.Group, &c.Contact, &c.Blocked, &added)
+	var added, verifiedAt int64
+	err := row.Scan(&c.PeerID, &c.Nickname, &c.Name, &c.Group, &c.Contact, &c.Blocked, &added, &c.Verified, &verifiedAt)
 	if err != nil {
 		return Contact{}, err
 	}
 	c.AddedAt = fromNanos(added)
+	if c.Verified {
+		c.VerifiedAt = fromNanos(verifiedAt)
+	}
 	return c, nil
 }
 
@@ -220,7 +227,7 @@ func (s *Store) RemoveContact(ctx context.Context, peerID string) error {
 			return err
 		}
 		n, err = execCount(ctx, tx,
-			"UPDATE contacts SET contact = 0 WHERE peer_id = ? AND contact = 1", peerID)
+			"UPDATE contacts SET contact = 0, verified = 0, verified_at = 0 WHERE peer_id = ? AND contact = 1", peerID)
 		return err
 	})
 	if err != nil {
@@ -270,6 +277,27 @@ func (s *Store) SetContactName(ctx context.Context, peerID, name string) error {
 	_, err := s.writer.ExecContext(ctx, "UPDATE contacts SET name = ? WHERE peer_id = ?", name, peerID)
 	if err != nil {
 		return s.wrap(err, "record the name of contact %q", peerID)
+	}
+	return nil
+}
+
+// SetVerified records that the user compared peerID's safety number (or takes that
+// back). Only a contact in the buddy list can be verified: ErrNotFound otherwise.
+func (s *Store) SetVerified(ctx context.Context, peerID string, verified bool) error {
+	if err := validPeerID(peerID); err != nil {
+		return err
+	}
+	var at int64
+	if verified {
+		at = toNanos(s.now())
+	}
+	res, err := s.writer.ExecContext(ctx,
+		"UPDATE contacts SET verified = ?, verified_at = ? WHERE peer_id = ? AND contact = 1", verified, at, peerID)
+	if err != nil {
+		return s.wrap(err, "set verified=%t for %q", verified, peerID)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return fmt.Errorf("verify %q: %w (add it to the buddy list first)", peerID, ErrNotFound)
 	}
 	return nil
 }

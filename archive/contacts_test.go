@@ -298,3 +298,49 @@ func TestSetContactName(t *testing.T) {
 		}
 	}
 }
+
+// TestSetVerified: only a buddy-list contact can be verified; PutContact (a new
+// nickname, a new group) keeps the mark; leaving the buddy list drops it.
+func TestSetVerified(t *testing.T) {
+	s := openTestStore(t)
+	ctx := context.Background()
+	now := base.Add(time.Hour)
+	fixClock(s, &now)
+	mustPutContact(t, s, Contact{PeerID: "bob", Nickname: "Bob", Contact: true, Blocked: true})
+	if got := mustContact(t, s, "bob"); got.Verified || !got.VerifiedAt.IsZero() {
+		t.Fatalf("a new contact is verified: %+v", got)
+	}
+	if err := s.SetVerified(ctx, "bob", true); err != nil {
+		t.Fatal(err)
+	}
+	got := mustContact(t, s, "bob")
+	if !got.Verified || !got.VerifiedAt.Equal(now) {
+		t.Fatalf("after SetVerified: %+v, want verified at %v", got, now)
+	}
+	mustPutContact(t, s, Contact{PeerID: "bob", Nickname: "Robert", Group: "work", Contact: true, Blocked: true})
+	if got := mustContact(t, s, "bob"); !got.Verified || got.Nickname != "Robert" {
+		t.Fatalf("PutContact lost the verification: %+v", got)
+	}
+	for _, id := range []string{"stranger", "blocked-only"} {
+		if id == "blocked-only" {
+			if err := s.SetBlocked(ctx, id, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.SetVerified(ctx, id, true); !errors.Is(err, ErrNotFound) {
+			t.Errorf("SetVerified(%q) = %v, want ErrNotFound", id, err)
+		}
+	}
+	if err := s.SetVerified(ctx, "", true); !errors.Is(err, ErrInvalid) {
+		t.Errorf("SetVerified(\"\") = %v, want ErrInvalid", err)
+	}
+	if err := s.RemoveContact(ctx, "bob"); err != nil { // blocked: the row stays
+		t.Fatal(err)
+	}
+	if got := mustContact(t, s, "bob"); got.Verified {
+		t.Fatalf("a peer off the buddy list is still verified: %+v", got)
+	}
+	if err := s.SetVerified(ctx, "bob", false); !errors.Is(err, ErrNotFound) {
+		t.Errorf("SetVerified on a former contact = %v, want ErrNotFound", err)
+	}
+}

@@ -75,6 +75,13 @@ ALTER TABLE messages ADD COLUMN lamport INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE messages ADD COLUMN sig BLOB;
 CREATE INDEX messages_room ON messages (room, lamport, sent_at, from_peer, id) WHERE room != '';
 `,
+	// 4: key verification: the user compared the contact's safety number (when, if so).
+	// The contact row itself is the pin: its peer ID (the key) is bound to the name
+	// and nickname recorded with it.
+	`
+ALTER TABLE contacts ADD COLUMN verified INTEGER NOT NULL DEFAULT 0 CHECK (verified IN (0, 1));
+ALTER TABLE contacts ADD COLUMN verified_at INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // currentVersion is the version Open migrates to: every migration.

@@ -71,6 +71,42 @@ func TestMigrateFromVersion1(t *testing.T) {
 	}
 }
 
+// TestMigrateFromVersion2: contacts of an archive from before key verification keep
+// everything and start unverified.
+func TestMigrateFromVersion2(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "archive.db")
+	old := openAtVersion(t, path, 2)
+	mustPutContactV2(t, old, "bob", "Bob")
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got := mustContact(t, s, "bob")
+	if got.Nickname != "Bob" || !got.Contact || got.Verified {
+		t.Fatalf("contact after migration = %+v, want Bob, unverified", got)
+	}
+	if err := s.SetVerified(ctx, "bob", true); err != nil {
+		t.Fatal(err)
+	}
+	if !mustContact(t, s, "bob").Verified {
+		t.Fatal("SetVerified after migration did not stick")
+	}
+}
+
+// mustPutContactV2 writes a contact row as parley at schema version 2 did.
+func mustPutContactV2(t *testing.T, s *Store, id, nick string) {
+	t.Helper()
+	_, err := s.writer.Exec("INSERT INTO contacts (peer_id, nickname, contact, blocked, added_at) VALUES (?, ?, 1, 0, 1)", id, nick)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestFailedMigrationChangesNothing: a migration that fails part-way
 // leaves the archive at its old version with its data, and Open says so.
 func TestFailedMigrationChangesNothing(t *testing.T) {

@@ -13,8 +13,9 @@ import (
 )
 
 // loopbackArgs keep a node in this namespace off the LAN: no mDNS, loopback only.
+// --message-rate 0: benchmarks send far faster than a peer may by default.
 func loopbackArgs(extra ...string) []string {
-	return append([]string{"--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"}, extra...)
+	return append([]string{"--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--message-rate", "0"}, extra...)
 }
 
 // loopbackPair starts two nodes on loopback, B dialling A with --peer, and waits until

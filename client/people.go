@@ -39,6 +39,19 @@ func (c *Client) SetBlocked(ctx context.Context, who string, blocked bool) (api.
 	return ct, c.do(ctx, http.MethodPost, contactPath(who, action), nil, &ct)
 }
 
+// Verification fetches what to compare with a peer's user: fingerprints and the safety
+// number. Nothing is marked.
+func (c *Client) Verification(ctx context.Context, who string) (api.Verification, error) {
+	var v api.Verification
+	return v, c.do(ctx, http.MethodGet, contactPath(who, "/verify"), nil, &v)
+}
+
+// Verify marks a contact verified, once its safety number was compared.
+func (c *Client) Verify(ctx context.Context, who string) (api.Verification, error) {
+	var v api.Verification
+	return v, c.do(ctx, http.MethodPost, contactPath(who, "/verify"), nil, &v)
+}
+
 func contactPath(who, action string) string {
 	return api.PathContacts + "/" + url.PathEscape(who) + action
 }

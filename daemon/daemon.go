@@ -43,11 +43,15 @@ type Options struct {
 	AwayAfter   time.Duration // idle time before presence turns away; 0 = never
 	Retain      time.Duration // purge messages older than this, hourly; 0 = keep all
 	OnMessage   string        // command run for every incoming message
+	MessageRate float64       // direct messages per second a peer may send; 0: the default; < 0: no limit
 	Transfers   TransferOptions
 	Logger      *slog.Logger
 	// Ready, if set, is called once the node and its API are up.
 	Ready func(st api.Status, apiAddr string, createdIdentity bool)
 }
+
+// DefaultMessageRate is the default of `up --message-rate`.
+const DefaultMessageRate = node.DefaultMessageRate
 
 // TransferOptions are the file-transfer settings of `parley up`.
 type TransferOptions struct {
@@ -113,7 +117,7 @@ func Run(ctx context.Context, o Options) error {
 	n, err := node.New(node.Config{
 		Home: o.Home, Identity: id, ListenAddrs: o.Listen, StaticPeers: o.StaticPeers,
 		MDNS: o.MDNS, Rendezvous: o.Rendezvous, Namespace: o.Namespace, STUN: o.STUN, NetworkKey: o.NetworkKey, AwayAfter: o.AwayAfter, Retain: o.Retain, OnMessage: o.OnMessage,
-		Transfers: transfers, Logger: log,
+		MessageRate: o.MessageRate, Transfers: transfers, Logger: log,
 	})
 	if err != nil {
 		return err

@@ -23,7 +23,8 @@ func TestKillDuringBurst(t *testing.T) {
 	// receiver, on fresh ports, the two find each other again.
 	sender := testnode.Start(t, testnode.Options{Name: "Sam", Args: loopbackArgs()})
 	receiver := testnode.Start(t, testnode.Options{
-		Name: "Rita", Args: append(loopbackArgs(), "--peer", sender.Status().Addrs[0]),
+		// --message-rate 0: the burst is far faster than a peer may send by default.
+		Name: "Rita", Args: append(loopbackArgs(), "--peer", sender.Status().Addrs[0], "--message-rate", "0"),
 	})
 	receiverID := receiver.Status().PeerID
 	testnode.WaitFor(t, 30*time.Second, "Sam connected to Rita", func() bool { return isOnline(sender.Peers(), receiverID) })

@@ -33,6 +33,7 @@ type Backend interface {
 	AddContact(ctx context.Context, req api.ContactRequest) (api.Contact, error)
 	RemoveContact(ctx context.Context, who string) error
 	SetBlocked(ctx context.Context, who string, blocked bool) (api.Contact, error)
+	Verifier
 	MarkConversationRead(ctx context.Context, who string) (int, error)
 	Export(ctx context.Context, w io.Writer, q api.HistoryQuery) (int, error)
 	Report(ctx context.Context, since, until time.Time, gap, minSession time.Duration) (api.Report, error)

@@ -1,6 +1,7 @@
 package localapi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -9,12 +10,23 @@ import (
 	"github.com/parley-im/parley/api"
 )
 
+// Verifier is the part of the Backend behind `parley contacts verify`.
+type Verifier interface {
+	// Verification is what to compare with the peer's user: both fingerprints and the
+	// safety number.
+	Verification(ctx context.Context, who string) (api.Verification, error)
+	// Verify marks a contact verified and returns its Verification.
+	Verify(ctx context.Context, who string) (api.Verification, error)
+}
+
 func (s *Server) routePeople() {
 	s.mux.HandleFunc("GET "+api.PathContacts, s.listContacts)
 	s.mux.HandleFunc("POST "+api.PathContacts, s.addContact)
 	s.mux.HandleFunc("DELETE "+api.PathContacts+"/{peer}", s.removeContact)
 	s.mux.HandleFunc("POST "+api.PathContacts+"/{peer}/block", s.blockContact(true))
 	s.mux.HandleFunc("POST "+api.PathContacts+"/{peer}/unblock", s.blockContact(false))
+	s.mux.HandleFunc("GET "+api.PathContacts+"/{peer}/verify", s.verification(s.backend.Verification))
+	s.mux.HandleFunc("POST "+api.PathContacts+"/{peer}/verify", s.verification(s.backend.Verify))
 	s.mux.HandleFunc("POST "+api.PathRead, s.markRead)
 	s.mux.HandleFunc("GET "+api.PathExport, s.export)
 	s.mux.HandleFunc("GET "+api.PathReport, s.report)
@@ -51,6 +63,13 @@ func (s *Server) blockContact(blocked bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, err := s.backend.SetBlocked(r.Context(), r.PathValue("peer"), blocked)
 		s.writeResult(w, c, err)
+	}
+}
+
+func (s *Server) verification(get func(context.Context, string) (api.Verification, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, err := get(r.Context(), r.PathValue("peer"))
+		s.writeResult(w, v, err)
 	}
 }
 

@@ -34,6 +34,19 @@ func (f *fakeBackend) SetBlocked(_ context.Context, who string, blocked bool) (a
 	return api.Contact{PeerID: who, Blocked: blocked}, nil
 }
 
+func (f *fakeBackend) Verification(_ context.Context, who string) (api.Verification, error) {
+	if who != "bob" {
+		return api.Verification{}, fmt.Errorf("%w %q", api.ErrUnknownPeer, who)
+	}
+	return api.Verification{PeerID: "12D3KooWB", SafetyNumber: "12345 67890"}, nil
+}
+
+func (f *fakeBackend) Verify(ctx context.Context, who string) (api.Verification, error) {
+	v, err := f.Verification(ctx, who)
+	v.Verified = err == nil
+	return v, err
+}
+
 func (f *fakeBackend) MarkConversationRead(context.Context, string) (int, error) { return 3, nil }
 
 func (f *fakeBackend) Export(_ context.Context, w io.Writer, q api.HistoryQuery) (int, error) {
@@ -60,6 +73,8 @@ func TestPeopleRoutes(t *testing.T) {
 		{http.MethodDelete, api.PathContacts + "/bob", "", `{}`},
 		{http.MethodPost, api.PathContacts + "/12D3KooWB/block", "", `"blocked":true`},
 		{http.MethodPost, api.PathContacts + "/12D3KooWB/unblock", "", `"blocked":false`},
+		{http.MethodGet, api.PathContacts + "/bob/verify", "", `"safety_number":"12345 67890","verified":false`},
+		{http.MethodPost, api.PathContacts + "/bob/verify", "", `"verified":true`},
 		{http.MethodPost, api.PathRead, `{"peer":"bob"}`, `"marked":3`},
 		{http.MethodGet, api.PathExport + "?peer=bob", "", `{"id":"m2","peer":"bob"}`},
 		{http.MethodGet, api.PathReport + "?gap=5m", "", `"gap_ns":300000000000,"min_session_ns":-1`},
@@ -76,6 +91,8 @@ func TestPeopleErrors(t *testing.T) {
 	s := New(newFake(), testToken, nil)
 	wantError(t, do(t, s, http.MethodPost, api.PathContacts, `{"peer":"zed"}`), http.StatusNotFound, api.CodeUnknownPeer)
 	wantError(t, do(t, s, http.MethodDelete, api.PathContacts+"/zed", ""), http.StatusNotFound, api.CodeNotFound)
+	wantError(t, do(t, s, http.MethodGet, api.PathContacts+"/zed/verify", ""), http.StatusNotFound, api.CodeUnknownPeer)
+	wantError(t, do(t, s, http.MethodPost, api.PathContacts+"/zed/verify", ""), http.StatusNotFound, api.CodeUnknownPeer)
 	wantError(t, do(t, s, http.MethodPost, api.PathContacts, `{"who":"bob"}`), http.StatusBadRequest, api.CodeBadRequest)
 	wantError(t, do(t, s, http.MethodGet, api.PathReport+"?gap=-1m", ""), http.StatusBadRequest, api.CodeBadRequest)
 	wantError(t, do(t, s, http.MethodPost, api.PathPurge, `{}`), http.StatusBadRequest, api.CodeBadRequest)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/parley-im/parley/api"
 	"github.com/parley-im/parley/archive"
+	"github.com/parley-im/parley/crypto"
 )
 
 // contactBook caches the archive's contacts in memory: transfers ask IsContact, name
@@ -73,6 +75,125 @@ func (b *contactBook) byName(name string) []peer.ID {
 	return ids
 }
 
+// impersonated returns the contact whose nickname or recorded name equals name when id
+// is neither in the buddy list nor blocked itself. A contact's row pins its name to its
+// peer ID (its key): another peer announcing that name is a possible impersonation and
+// is never merged with the contact.
+func (b *contactBook) impersonated(id peer.ID, name string) (archive.Contact, bool) {
+	if name == "" {
+		return archive.Contact{}, false
+	}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if _, known := b.byID[id]; known {
+		return archive.Contact{}, false
+	}
+	for other, c := range b.byID {
+		if other != id && c.Contact && (strings.EqualFold(c.Nickname, name) || strings.EqualFold(c.Name, name)) {
+			return c, true
+		}
+	}
+	return archive.Contact{}, false
+}
+
+// peerWarning is what `parley peers` shows beside a peer that announces a contact's name.
+func (n *Node) peerWarning(id peer.ID, name string) string {
+	c, ok := n.contacts.impersonated(id, name)
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("possible impersonation: announces the name %q of your contact %s, with another key; "+
+		"messages from it are not from them", name, c.PeerID)
+}
+
+// contactWarning is what `parley contacts ls` shows beside a contact whose name other
+// peers announce.
+func (n *Node) contactWarning(id peer.ID, c archive.Contact) string {
+	var others []string
+	for _, name := range []string{c.Nickname, c.Name} {
+		if name == "" {
+			continue // peers not named yet are nobody's impostors
+		}
+		for _, other := range n.peers.byName(name) {
+			if _, known := n.contacts.get(other); !known && other != id && !slices.Contains(others, other.String()) {
+				others = append(others, other.String())
+			}
+		}
+	}
+	if len(others) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("possible impersonation: %s announce this contact's name with another key; "+
+		"compare safety numbers with `parley contacts verify`", strings.Join(others, ", "))
+}
+
+// checkImpersonation logs and publishes a peer that announces a contact's name. The
+// caller calls it when the name it knows for id changed.
+func (n *Node) checkImpersonation(id peer.ID, name string) {
+	c, ok := n.contacts.impersonated(id, name)
+	if !ok {
+		return
+	}
+	n.log.Warn("possible impersonation: a peer that is not your contact announces a contact's name",
+		"name", name, "peer", id.String(), "contact", c.PeerID)
+	n.publishPeer(id)
+	if cid, err := peer.Decode(c.PeerID); err == nil {
+		n.publishPeer(cid)
+	}
+}
+
+// Verification is what the user compares with id's user (in person, by phone): both
+// fingerprints and the safety number, which both sides compute identically.
+func (n *Node) Verification(ctx context.Context, who string) (api.Verification, error) {
+	id, err := n.resolve(who)
+	if err != nil {
+		return api.Verification{}, err
+	}
+	if id == n.host.ID() {
+		return api.Verification{}, fmt.Errorf("%w: that peer is you", api.ErrBadRequest)
+	}
+	theirs, err := id.ExtractPublicKey()
+	if err != nil {
+		return api.Verification{}, fmt.Errorf("%w: the key of %s cannot be read from its peer ID: %v", api.ErrBadRequest, id, err)
+	}
+	v := api.Verification{PeerID: id.String(), Ours: n.fingerprint}
+	if v.Fingerprint, err = crypto.Fingerprint(theirs); err != nil {
+		return api.Verification{}, err
+	}
+	if v.SafetyNumber, err = crypto.SafetyNumber(n.cfg.Identity.Key.GetPublic(), theirs); err != nil {
+		return api.Verification{}, err
+	}
+	if c, err := n.store.Contact(ctx, id.String()); err == nil {
+		v.Name, v.Verified = c.DisplayName(), c.Verified
+	}
+	if e, ok := n.peers.get(id); ok && v.Name == "" {
+		v.Name = e.name
+	}
+	return v, nil
+}
+
+// Verify marks a contact verified: the user compared the safety number with them.
+func (n *Node) Verify(ctx context.Context, who string) (api.Verification, error) {
+	n.touch()
+	v, err := n.Verification(ctx, who)
+	if err != nil {
+		return api.Verification{}, err
+	}
+	if err := n.store.SetVerified(ctx, v.PeerID, true); err != nil {
+		if errors.Is(err, archive.ErrNotFound) {
+			return api.Verification{}, fmt.Errorf("%w: %s is not a contact: add it first with `parley contacts add`", api.ErrNotFound, who)
+		}
+		return api.Verification{}, err
+	}
+	id, _ := peer.Decode(v.PeerID)
+	if c, err := n.store.Contact(ctx, v.PeerID); err == nil {
+		n.contacts.put(id, c)
+	}
+	n.log.Info("contact verified", "peer", n.displayName(id))
+	v.Verified = true
+	return v, nil
+}
+
 // loadContacts fills the contact book and the block list from the archive.
 func (n *Node) loadContacts(ctx context.Context) error {
 	cs, err := n.store.Contacts(ctx)
@@ -105,8 +226,13 @@ func (n *Node) apiContact(c archive.Contact) api.Contact {
 	ac := api.Contact{
 		PeerID: c.PeerID, Nickname: c.Nickname, Name: c.Name, Group: c.Group,
 		Contact: c.Contact, Blocked: c.Blocked, AddedAt: c.AddedAt, Presence: api.PresenceOffline,
+		Verified: c.Verified,
 	}
-	if id, err := peer.Decode(c.PeerID); err == nil && !c.Blocked {
+	id, err := peer.Decode(c.PeerID)
+	if err == nil && c.Contact {
+		ac.Warning = n.contactWarning(id, c)
+	}
+	if err == nil && !c.Blocked {
 		if e, ok := n.peers.get(id); ok {
 			p := n.apiPeer(e)
 			ac.Presence, ac.Status = p.Presence, p.Status

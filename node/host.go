@@ -13,7 +13,10 @@ import (
 	corecm "github.com/libp2p/go-libp2p/core/connmgr"
 	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/pnet"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
@@ -22,6 +25,8 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
 	"github.com/parley-im/parley/api"
+	"github.com/parley-im/parley/node/dm"
+	"github.com/parley-im/parley/transfer"
 )
 
 // DefaultPort is where a node listens (TCP and QUIC) unless the port is taken, in which
@@ -122,8 +127,13 @@ func WireOptions(key lcrypto.PrivKey, listen []string, psk pnet.PSK) libp2p.Opti
 // networks most dials legitimately fail, and they would then refuse the QUIC dials a
 // hole punch needs.
 func buildHost(key lcrypto.PrivKey, listen []string, psk pnet.PSK, cm *connmgr.BasicConnMgr, g corecm.ConnectionGater, addrs config.AddrsFactory) (host.Host, error) {
+	rm, err := newResourceManager()
+	if err != nil {
+		return nil, err
+	}
 	h, err := libp2p.New(
 		WireOptions(key, listen, psk),
+		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
 		libp2p.ConnectionGater(g),
 		libp2p.UserAgent(UserAgent),
@@ -140,4 +150,45 @@ func buildHost(key lcrypto.PrivKey, listen []string, psk pnet.PSK, cm *connmgr.B
 		return nil, fmt.Errorf("start libp2p host on %v: %w", listen, err)
 	}
 	return h, nil
+}
+
+// Per-peer stream and memory limits of Parley's own protocols, for one peer. libp2p's
+// defaults (64 inbound streams per protocol per peer, 16 MiB each) suit a DHT server;
+// a chat peer needs a handful: one DM stream per message in flight, one profile pull or
+// presence push at a time, a punch now and then. File transfers pull over a few parallel
+// streams whose yamux windows grow to 16 MiB, so they keep room for that.
+var protocolPeerLimits = map[protocol.ID]rcmgr.BaseLimit{
+	dm.ProtocolID:       {StreamsInbound: 16, StreamsOutbound: 16, Streams: 32, Memory: 4 << 20},
+	ProfileProtocol:     {StreamsInbound: 4, StreamsOutbound: 4, Streams: 8, Memory: 1 << 20},
+	PresenceProtocol:    {StreamsInbound: 4, StreamsOutbound: 8, Streams: 12, Memory: 1 << 20},
+	PunchProtocol:       {StreamsInbound: 4, StreamsOutbound: 4, Streams: 8, Memory: 1 << 20},
+	transfer.ProtocolID: {StreamsInbound: 32, StreamsOutbound: 32, Streams: 64, Memory: 256 << 20},
+}
+
+// peerStreamsInbound caps the inbound streams of one peer over all protocols (libp2p's
+// default is 256, scaled up with memory).
+const peerStreamsInbound = 96
+
+// messengerLimits are libp2p's default limits scaled to this machine, with the
+// per-peer limits above: a peer that opens streams faster than it closes them hits its
+// own limits (its new streams are reset) long before the node's.
+func messengerLimits() rcmgr.ConcreteLimitConfig {
+	cfg := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&cfg)
+	cfg.PeerBaseLimit.StreamsInbound = peerStreamsInbound
+	cfg.PeerLimitIncrease.StreamsInbound = 0
+	for p, l := range protocolPeerLimits {
+		cfg.AddProtocolPeerLimit(p, l, rcmgr.BaseLimitIncrease{})
+	}
+	return cfg.AutoScale()
+}
+
+// newResourceManager is the node's resource manager. The rendezvous server builds its
+// host without it and keeps libp2p's defaults.
+func newResourceManager() (network.ResourceManager, error) {
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(messengerLimits()))
+	if err != nil {
+		return nil, fmt.Errorf("resource manager: %w", err)
+	}
+	return rm, nil
 }

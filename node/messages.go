@@ -111,6 +111,11 @@ func (n *Node) deliver(ctx context.Context, id peer.ID, m dm.Message) error {
 
 // Deliver implements dm.Inbox: store, then tell clients. Only a stored message is ACKed.
 func (n *Node) Deliver(ctx context.Context, from peer.ID, m dm.Message) (dm.AckStatus, error) {
+	if _, forged := n.contacts.impersonated(from, m.FromName); forged {
+		n.log.Warn("possible impersonation: a message signs with a contact's name from another key; the name is dropped",
+			"name", m.FromName, "peer", from.String())
+		m.FromName = "" // shown by its peer ID instead
+	}
 	msg := archive.Message{
 		ID: m.ID, From: from.String(), FromName: m.FromName, To: n.host.ID().String(),
 		Text: m.Text, SentAt: m.SentAt, ReceivedAt: time.Now().UTC(),

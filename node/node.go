@@ -53,6 +53,7 @@ type Config struct {
 	AwayAfter   time.Duration    // idle time before presence turns away by itself; 0 = never
 	Retain      time.Duration    // purge messages older than this, hourly; 0 = keep everything
 	OnMessage   string           // shell command run for every incoming message (sh -c)
+	MessageRate float64          // direct messages per second one peer may send; 0: DefaultMessageRate; < 0: no limit
 	Transfers   TransferConfig   // file transfers
 	Logger      *slog.Logger     // nil: discard
 }
@@ -88,6 +89,7 @@ type Node struct {
 	blocked  *blockList
 	contacts contactBook
 	hooks    *messageHook
+	limits   peerLimits
 
 	roomEngine *room.Engine
 
@@ -117,7 +119,8 @@ func New(cfg Config) (*Node, error) {
 		cfg: cfg, log: log, store: store, peers: newPeerTable(), events: newBus(), fingerprint: fp,
 		startedAt: time.Now(), ctx: ctx, cancel: cancel, dialing: make(map[peer.ID]bool),
 		flushing: make(map[peer.ID]bool), flushAgain: make(map[peer.ID]bool), blocked: &blockList{},
-		hooks: newMessageHook(cfg.OnMessage, cfg.Home, log.With("part", "on-message")),
+		hooks:  newMessageHook(cfg.OnMessage, cfg.Home, log.With("part", "on-message")),
+		limits: newPeerLimits(cfg.MessageRate),
 	}
 	n.me.presence, n.me.lastTouch = api.PresenceOnline, time.Now()
 	n.me.bump()
@@ -131,7 +134,7 @@ func New(cfg Config) (*Node, error) {
 		store.Close()
 		return nil, err
 	}
-	n.dm = dm.New(n.host, n, log.With("proto", "dm"))
+	n.dm = dm.New(n.host, n, log.With("proto", "dm"), n.limits.dmOptions()...)
 	n.host.SetStreamHandler(ProfileProtocol, n.serveProfile)
 	n.host.SetStreamHandler(PresenceProtocol, n.receivePresence)
 	n.host.SetStreamHandler(PunchProtocol, n.servePunch)
@@ -271,6 +274,9 @@ func (n *Node) onDiscovered(p discovery.Peer) {
 		}
 		n.publishPeer(p.ID)
 	}
+	if p.Name != before.name {
+		n.checkImpersonation(p.ID, p.Name)
+	}
 	n.dialAsync(p.ID)
 }
 
@@ -396,7 +402,7 @@ func (n *Node) publishPeer(id peer.ID) {
 func (n *Node) apiPeer(e peerEntry) api.Peer {
 	p := api.Peer{
 		PeerID: e.id.String(), Name: e.name, Via: e.via, Presence: api.PresenceOffline,
-		LastSeen: e.lastSeen, Addrs: addrStrings(e.addrs),
+		LastSeen: e.lastSeen, Addrs: addrStrings(e.addrs), Warning: n.peerWarning(e.id, e.name),
 	}
 	conns := n.host.Network().ConnsToPeer(e.id)
 	if e.presence == api.PresenceOffline {

@@ -179,10 +179,14 @@ func (n *Node) fetchProfile(id peer.ID) {
 }
 
 func (n *Node) applyProfile(id peer.ID, p profile) {
+	before, _ := n.peers.get(id)
 	changed := n.peers.observe(id, p.Name, ViaInbound, nil, time.Now())
 	if n.peers.setPresence(id, p) || changed {
 		n.log.Info("peer presence", "peer", n.displayName(id), "presence", p.Presence, "status", p.Status)
 		n.publishPeer(id)
+	}
+	if p.Name != before.name {
+		n.checkImpersonation(id, p.Name) // a contact's name from another key is flagged, never merged
 	}
 }
 

@@ -25,7 +25,7 @@ func (n *Node) startTransfers(stateDir string) error {
 		Host: n.host, StateDir: stateDir, Downloads: tc.Downloads, Policy: tc.Policy,
 		IsContact: n.contacts.isContact,
 		MaxSize:   tc.MaxSize, ScanCmd: tc.ScanCmd, AllowRelay: tc.AllowRelay,
-		OnEvent: n.onTransferEvent, Logger: n.log.With("part", "transfer"),
+		OnEvent: n.onTransferEvent, Logger: n.log.With("part", "transfer"), OfferLimit: n.limits.offers,
 	})
 	if err != nil {
 		return fmt.Errorf("file transfers: %w", err)

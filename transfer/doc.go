@@ -86,7 +86,9 @@
 // 64 KiB..16 MiB; chunk hashes that do not add up to the size or the content hash; modes
 // other than 0644/0755. Then its limits: MaxSize per transfer, and free disk space
 // (statfs of the downloads folder). Then its policy: accepted at once (AcceptAny, or a
-// contact under AcceptContacts) or pending until Manager.Accept.
+// contact under AcceptContacts) or pending until Manager.Accept. With Config.OfferLimit,
+// an offer from a peer over its rate limit is rejected first ("too many offers"), and a
+// peer that keeps offering while refused is disconnected.
 //
 // # Pulling and verification
 //

@@ -15,6 +15,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parley-im/parley/internal/ratelimit"
 )
 
 // ChunkSize is the default chunk size: the unit of verification, of re-fetching a bad
@@ -85,6 +87,9 @@ type Config struct {
 	OnEvent    func(Info)         // every state change, and progress at most 5/s per transfer; must not block
 	Logger     *slog.Logger
 	OpenSource func(path string) (Source, error) // nil = os.Open (a test hook)
+	// OfferLimit, if set, rate-limits incoming OFFERs per peer: one over the limit is
+	// answered rejected, and a peer the limiter calls abusive is disconnected.
+	OfferLimit *ratelimit.Limiter[peer.ID]
 }
 
 // Errors callers branch on.

@@ -21,8 +21,35 @@ func (m *Manager) handleOffer(st network.Stream, p []byte) error {
 	if err != nil {
 		return err
 	}
-	a := m.answerOffer(st.Conn().RemotePeer(), o)
+	from := st.Conn().RemotePeer()
+	a, err := m.limitedAnswer(from, o)
+	if err != nil {
+		m.cfg.Host.Network().ClosePeer(from)
+		return err
+	}
 	return writeFrame(st, AppendAnswer(nil, a))
+}
+
+// errFlooding means a peer kept offering while over its rate limit.
+var errFlooding = errors.New("peer kept sending offers over its rate limit; closing its connections")
+
+// limitedAnswer answers an offer unless from is over its offer rate limit.
+func (m *Manager) limitedAnswer(from peer.ID, o Offer) (Answer, error) {
+	if m.cfg.OfferLimit == nil {
+		return m.answerOffer(from, o), nil
+	}
+	d := m.cfg.OfferLimit.Allow(from)
+	if d.Allowed {
+		return m.answerOffer(from, o), nil
+	}
+	if d.FirstRefusal() || d.Abusive {
+		m.log.Warn("peer over its file-offer rate limit; refusing its offers",
+			"peer", from, "refused", d.Refused, "closing", d.Abusive)
+	}
+	if d.Abusive {
+		return Answer{}, errFlooding
+	}
+	return Answer{ID: o.ID, Status: StatusRejected, Reason: "too many offers from you: try again in a minute"}, nil
 }
 
 func (m *Manager) answerOffer(from peer.ID, o Offer) Answer {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -74,6 +75,7 @@ func upCommand() *cli.Command {
 			&cli.StringFlag{Name: "scan-cmd", Usage: "scanner run on each received file (split on spaces, the file's path appended); non-zero exit keeps it quarantined"},
 			&cli.StringFlag{Name: "max-transfer-size", Usage: "largest incoming transfer accepted, e.g. 50GiB (default: no limit)"},
 			&cli.BoolFlag{Name: "allow-relay-files", Usage: "let files go over a relayed connection (slow, limited)"},
+			&cli.Float64Flag{Name: "message-rate", Usage: "direct messages per second each peer may send, in bursts of 10 s' worth; more are refused and a flooder is disconnected (0: no limit)", Value: daemon.DefaultMessageRate},
 			networkKeyFlag,
 		},
 		Action: runUp,
@@ -107,7 +109,7 @@ func runUp(c *cli.Context) error {
 		MDNS: !c.Bool("no-mdns"), Rendezvous: c.StringSlice("rendezvous"), Namespace: c.String("namespace"),
 		STUN: c.String("stun"), NetworkKey: netKey,
 		AwayAfter: c.Duration("away-after"), Transfers: transfers, Logger: log,
-		Retain: retain, OnMessage: c.String("on-message"),
+		Retain: retain, OnMessage: c.String("on-message"), MessageRate: messageRate(c.Float64("message-rate")),
 		Ready: func(st api.Status, apiAddr string, created bool) {
 			if created {
 				fmt.Fprintf(out, "Created a new identity in %s\n", st.Home)
@@ -117,6 +119,15 @@ func runUp(c *cli.Context) error {
 			fmt.Fprintln(out, "Parley is up. Press Ctrl-C to stop.")
 		},
 	})
+}
+
+// messageRate turns --message-rate into node.Config's MessageRate, where 0 means the
+// default and a negative rate no limit.
+func messageRate(flag float64) float64 {
+	if flag <= 0 {
+		return -1
+	}
+	return flag
 }
 
 // transferFlags reads the file-transfer flags of `up`.
@@ -220,7 +231,13 @@ func peersCommand() *cli.Command {
 			for _, p := range peers {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", orDash(p.Name), p.Presence, orDash(p.Status), p.Via, path(p), p.PeerID)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			for _, p := range peers {
+				printWarning(c.App.Writer, orDash(p.Name), p.PeerID, p.Warning)
+			}
+			return nil
 		},
 	}
 }
@@ -332,12 +349,15 @@ func runHistory(c *cli.Context) error {
 	return nil
 }
 
+// maxAgeDays is the longest age in days a time.Duration holds (about 292 years).
+const maxAgeDays = int(math.MaxInt64 / int64(24*time.Hour))
+
 // parseAge reads an age such as 90d, 36h or 2160h.
 func parseAge(s string) (time.Duration, error) {
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(days)
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("%q is not a number of days", s)
+		if err != nil || n < 0 || n > maxAgeDays {
+			return 0, fmt.Errorf("%q is not a number of days (0 to %d)", s, maxAgeDays)
 		}
 		return time.Duration(n) * 24 * time.Hour, nil
 	}

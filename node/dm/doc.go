@@ -34,4 +34,12 @@
 //	1 id        bytes   repeated, 1..MaxReadIDs of them, each 1..MaxIDLen bytes
 //
 // The length is checked against MaxFrame before anything is allocated.
+//
+// # Rate limit
+//
+// With WithLimiter, every MESSAGE and READ frame takes a token from the sending peer's
+// bucket. A frame over the limit is answered with status 2 (rejected) and not stored: an
+// honest sender keeps the message queued and retries later. A peer that goes on sending
+// while refused (the limiter calls it abusive) has its stream reset and its connections
+// closed. Other peers' buckets are untouched.
 package dm

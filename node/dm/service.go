@@ -12,6 +12,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parley-im/parley/internal/ratelimit"
 )
 
 // Timeouts on stream I/O: a peer that went away never holds a goroutine for longer.
@@ -35,14 +37,33 @@ type Service struct {
 	host  host.Host
 	inbox Inbox
 	log   *slog.Logger
+	limit *ratelimit.Limiter[peer.ID] // nil: no limit
+}
+
+// Option changes how a Service works.
+type Option func(*Service)
+
+// WithLimiter has every inbound MESSAGE and READ frame take a token from the sending
+// peer's bucket. A frame over the limit is answered with an ACK of status AckRejected
+// (nothing is stored; an honest sender queues the message and retries later), and a
+// peer the limiter calls abusive has its connections closed.
+func WithLimiter(l *ratelimit.Limiter[peer.ID]) Option {
+	return func(s *Service) { s.limit = l }
 }
 
 // New registers the protocol's stream handler on h. Close removes it.
-func New(h host.Host, inbox Inbox, log *slog.Logger) *Service {
+func New(h host.Host, inbox Inbox, log *slog.Logger, opts ...Option) *Service {
 	s := &Service{host: h, inbox: inbox, log: log}
+	for _, o := range opts {
+		o(s)
+	}
 	h.SetStreamHandler(ProtocolID, s.handle)
 	return s
 }
+
+// ErrFlooding means a peer went on sending while over its rate limit; its connections
+// are closed.
+var ErrFlooding = errors.New("peer kept sending over its rate limit; closing its connections")
 
 // Close stops answering new streams. Streams being served end with the host.
 func (s *Service) Close() error {
@@ -72,7 +93,10 @@ func (s *Service) serve(st network.Stream, from peer.ID) error {
 		if err != nil {
 			return err
 		}
-		ack, err := s.answer(from, typ, payload)
+		ack, err := s.limitedAnswer(from, typ, payload)
+		if errors.Is(err, ErrFlooding) {
+			s.host.Network().ClosePeer(from)
+		}
 		if err != nil {
 			return err
 		}
@@ -81,6 +105,43 @@ func (s *Service) serve(st network.Stream, from peer.ID) error {
 			return fmt.Errorf("write ack: %w", err)
 		}
 	}
+}
+
+// limitedAnswer answers a frame, or refuses it when from is over its rate limit: a
+// refused frame that parses gets an AckRejected, and an abusive peer gets ErrFlooding.
+func (s *Service) limitedAnswer(from peer.ID, typ FrameType, payload []byte) (Ack, error) {
+	if s.limit == nil {
+		return s.answer(from, typ, payload)
+	}
+	d := s.limit.Allow(from)
+	if d.Allowed {
+		return s.answer(from, typ, payload)
+	}
+	if d.FirstRefusal() || d.Abusive {
+		s.log.Warn("peer over its direct-message rate limit; refusing its frames",
+			"peer", from, "refused", d.Refused, "closing", d.Abusive)
+	}
+	if d.Abusive {
+		return Ack{}, ErrFlooding
+	}
+	id, err := frameID(typ, payload)
+	return Ack{ID: id, Status: AckRejected}, err
+}
+
+// frameID is the ID an ACK of a MESSAGE or READ frame carries.
+func frameID(typ FrameType, payload []byte) (string, error) {
+	switch typ {
+	case TypeMessage:
+		m, err := ParseMessage(payload)
+		return m.ID, err
+	case TypeRead:
+		r, err := ParseRead(payload)
+		if err != nil {
+			return "", err
+		}
+		return r.IDs[0], nil
+	}
+	return "", fmt.Errorf("%w: unexpected frame type 0x%02x", ErrMalformed, byte(typ))
 }
 
 // answer handles one MESSAGE or READ frame and returns its ACK (for a READ, the ACK

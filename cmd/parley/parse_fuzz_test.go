@@ -1,0 +1,42 @@
+package main
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// FuzzParseAge: an age the user types (--retain, --since) is never negative, and a
+// number of days reads as exactly that many days, or is refused; it never wraps around
+// into a shorter age (which would purge recent messages).
+func FuzzParseAge(f *testing.F) {
+	for _, s := range []string{"90d", "36h", "2160h", "0d", "-1d", "1.5h", "d", "106752d", "9223372036854775807d", "1e9h", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := parseAge(s)
+		if err != nil {
+			return
+		}
+		if d < 0 {
+			t.Fatalf("parseAge(%q) = %v, negative", s, d)
+		}
+		if days, ok := strings.CutSuffix(s, "d"); ok {
+			n, _ := strconv.Atoi(days)
+			if d/(24*time.Hour) != time.Duration(n) {
+				t.Fatalf("parseAge(%q) = %v, not %d days", s, d, n)
+			}
+		}
+	})
+}
+
+// FuzzParseWhen: whatever it accepts is a time, never a panic.
+func FuzzParseWhen(f *testing.F) {
+	for _, s := range []string{"2026-11-21T15:04:05Z", "2026-11-21", "36h", "90d", "2026-02-30", "", "yesterday"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		parseWhen(s)
+	})
+}

@@ -1,0 +1,59 @@
+package node
+
+import (
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parley-im/parley/node/dm"
+	"github.com/parley-im/parley/transfer"
+)
+
+// TestMessengerLimits: the resource manager's limits for one peer are the ones Parley
+// sets, not libp2p's defaults, and a machine-wide limit still holds many peers.
+func TestMessengerLimits(t *testing.T) {
+	limits := messengerLimits().ToPartialLimitConfig()
+	for proto, want := range protocolPeerLimits {
+		got := limits.ProtocolPeer[proto]
+		if int(got.StreamsInbound) != want.StreamsInbound || int64(got.Memory) != want.Memory {
+			t.Errorf("%s per peer: %d inbound streams, %d bytes; want %d, %d",
+				proto, got.StreamsInbound, got.Memory, want.StreamsInbound, want.Memory)
+		}
+	}
+	if got := int(limits.PeerDefault.StreamsInbound); got != peerStreamsInbound {
+		t.Errorf("inbound streams per peer: %d, want %d", got, peerStreamsInbound)
+	}
+	dmLimit := protocolPeerLimits[dm.ProtocolID].GetStreamLimit(network.DirInbound)
+	if sys := int(limits.System.StreamsInbound); sys < 16*dmLimit {
+		t.Errorf("system inbound streams %d hold fewer than 16 peers at their DM limit", sys)
+	}
+	if protocolPeerLimits[transfer.ProtocolID].StreamsInbound < 2*transfer.DefaultStreams {
+		t.Errorf("a peer cannot pull a transfer's %d streams twice over", transfer.DefaultStreams)
+	}
+	rm, err := newResourceManager()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm.Close()
+}
+
+func TestNewPeerLimits(t *testing.T) {
+	if l := newPeerLimits(-1); l.messages != nil || l.dmOptions() != nil || l.offers == nil {
+		t.Fatalf("a negative rate must turn off the message limit only: %+v", l)
+	}
+	l := newPeerLimits(0)
+	p := peer.ID("a peer")
+	allowed := 0
+	for range 10 * DefaultMessageRate * messageBurstSeconds {
+		if l.messages.Allow(p).Allowed {
+			allowed++
+		}
+	}
+	if allowed < DefaultMessageRate*messageBurstSeconds || allowed > DefaultMessageRate*messageBurstSeconds+DefaultMessageRate {
+		t.Fatalf("default limit let %d of a burst through, want about %d", allowed, DefaultMessageRate*messageBurstSeconds)
+	}
+	if len(l.dmOptions()) != 1 {
+		t.Fatal("the dm service gets no limiter")
+	}
+}
