@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
+	"io"
 	"slices"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
@@ -201,4 +204,88 @@ func mustDecode(t *testing.T, id string) peer.ID {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestRoomProtocolsUnderAttack: a stranger's host sends garbage and oversized frames on
+// the invite and sync protocols, asks for a room's history without being a member,
+// and floods invitations; the node stays up, keeps at most 20 of its invitations
+// waiting, refuses the rest once over its rate, and the members still talk.
+func TestRoomProtocolsUnderAttack(t *testing.T) {
+	nodes, _ := loopbackRoom(t, "den", 2)
+	target, member := nodes[0], nodes[1]
+	pid := target.PID()
+	rid, err := room.ParseID(roomCLI[api.RoomList](t, target, "ls").Rooms[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spy := newRoomSpy(t, target.Status().Addrs[0])
+	to := mustDecode(t, target.Status().PeerID)
+
+	for _, proto := range []protocol.ID{room.InviteProtocol, room.SyncProtocol} {
+		for _, junk := range [][]byte{[]byte("garbage after the handshake"), {0xff, 0xff, 0xff, 0xff, 0x0f}} {
+			spy.rawExchange(t, to, proto, junk)
+		}
+	}
+	// A non-member asks for the room's history: the stream is reset, no page comes.
+	req := room.AppendSyncRequest(nil, room.SyncRequest{Room: rid, Limit: room.MaxSyncPage})
+	if reply := spy.rawExchange(t, to, room.SyncProtocol, frame(req)); len(reply) != 0 {
+		t.Fatalf("a non-member got %d bytes of a room's history", len(reply))
+	}
+	// An invitation flood: each a fresh room naming the spy as owner and the target as member.
+	accepted, refused := 0, 0
+	start := time.Now()
+	for i := range 100 {
+		r, err := room.New(fmt.Sprintf("spam %d", i), spy.h.ID(), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Members[to] = struct{}{}
+		switch reply := spy.rawExchange(t, to, room.InviteProtocol, frame(room.AppendInvite(nil, room.Invite{Kind: room.KindInvite, State: r}))); {
+		case len(reply) == 1 && reply[0] == room.InviteOK:
+			accepted++
+		default:
+			refused++
+		}
+	}
+	elapsed := time.Since(start)
+	waiting := len(roomCLI[api.RoomList](t, target, "ls").Invites)
+	t.Logf("invitation flood: %d accepted, %d refused in %v; %d waiting", accepted, refused, elapsed, waiting)
+	if waiting > 20 {
+		t.Errorf("%d invitations from one stranger wait for `room join`; at most 20 should", waiting)
+	}
+	if maxOK := 30 + int(elapsed.Seconds()) + 1; accepted > maxOK {
+		t.Errorf("%d invitations answered OK; the rate limit allows at most %d", accepted, maxOK)
+	}
+	if target.PID() != pid {
+		t.Fatal("the node restarted")
+	}
+	member.CLI("send", "#den", "still here")
+	waitRoomTexts(t, target, "den", []string{"still here"})
+}
+
+// rawExchange opens a stream of proto to p, writes payload, half-closes, and returns
+// what comes back before the stream ends (nothing when it is reset).
+func (s *roomSpy) rawExchange(t *testing.T, p peer.ID, proto protocol.ID, payload []byte) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := s.h.NewStream(ctx, p, proto)
+	if err != nil {
+		return nil // refused before a stream: also a refusal
+	}
+	defer st.Close()
+	st.SetDeadline(time.Now().Add(10 * time.Second))
+	st.Write(payload)
+	st.CloseWrite()
+	reply, _ := io.ReadAll(st)
+	return reply
+}
+
+// frame is payload with its uvarint length in front, as both room protocols send it.
+func frame(payload []byte) []byte {
+	var b bytes.Buffer
+	if err := room.WriteFrame(&b, payload); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
 }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/parley-im/parley/api"
 	"github.com/parley-im/parley/node/dm"
+	"github.com/parley-im/parley/room"
 	"github.com/parley-im/parley/transfer"
 )
 
@@ -163,6 +164,8 @@ var protocolPeerLimits = map[protocol.ID]rcmgr.BaseLimit{
 	PresenceProtocol:    {StreamsInbound: 4, StreamsOutbound: 8, Streams: 12, Memory: 1 << 20},
 	PunchProtocol:       {StreamsInbound: 4, StreamsOutbound: 4, Streams: 8, Memory: 1 << 20},
 	transfer.ProtocolID: {StreamsInbound: 32, StreamsOutbound: 32, Streams: 64, Memory: 256 << 20},
+	room.InviteProtocol: {StreamsInbound: 4, StreamsOutbound: 8, Streams: 12, Memory: 2 << 20},
+	room.SyncProtocol:   {StreamsInbound: 8, StreamsOutbound: 8, Streams: 16, Memory: 16 << 20},
 }
 
 // peerStreamsInbound caps the inbound streams of one peer over all protocols (libp2p's

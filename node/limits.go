@@ -23,16 +23,32 @@ const (
 	offerBurst = 40
 )
 
+// Room invitations and updates: an owner sends one per change to a room and one per
+// room when we connect; room sync sessions: one per shared room when we connect, one a
+// minute per room after that.
+const (
+	inviteRate  = 1
+	inviteBurst = 30
+	syncRate    = 1
+	syncBurst   = 30
+)
+
 // peerLimits are the per-peer rate limiters of the node's protocols.
 type peerLimits struct {
 	messages *ratelimit.Limiter[peer.ID] // nil: no limit
 	offers   *ratelimit.Limiter[peer.ID]
+	invites  *ratelimit.Limiter[peer.ID]
+	syncs    *ratelimit.Limiter[peer.ID]
 }
 
 // newPeerLimits builds the limiters for a message rate: 0 means DefaultMessageRate and a
 // negative rate no limit on messages.
 func newPeerLimits(messageRate float64) peerLimits {
-	l := peerLimits{offers: ratelimit.New[peer.ID](ratelimit.Config{Rate: offerRate, Burst: offerBurst})}
+	l := peerLimits{
+		offers:  ratelimit.New[peer.ID](ratelimit.Config{Rate: offerRate, Burst: offerBurst}),
+		invites: ratelimit.New[peer.ID](ratelimit.Config{Rate: inviteRate, Burst: inviteBurst}),
+		syncs:   ratelimit.New[peer.ID](ratelimit.Config{Rate: syncRate, Burst: syncBurst}),
+	}
 	if messageRate == 0 {
 		messageRate = DefaultMessageRate
 	}
@@ -50,4 +66,20 @@ func (l peerLimits) dmOptions() []dm.Option {
 		return nil
 	}
 	return []dm.Option{dm.WithLimiter(l.messages)}
+}
+
+// allowRoomStream applies a room protocol's limiter to a new stream from p: false means
+// refuse it; a peer that keeps flooding also loses its connections.
+func (n *Node) allowRoomStream(l *ratelimit.Limiter[peer.ID], p peer.ID, what string) bool {
+	d := l.Allow(p)
+	if d.Allowed {
+		return true
+	}
+	if d.FirstRefusal() || d.Abusive {
+		n.log.Warn("peer over its rate limit", "what", what, "peer", p, "refused", d.Refused, "closing", d.Abusive)
+	}
+	if d.Abusive {
+		n.host.Network().ClosePeer(p)
+	}
+	return false
 }

@@ -22,6 +22,9 @@ import (
 const (
 	inviteTimeout  = 10 * time.Second
 	maxInviteFrame = room.MaxInvite
+
+	// maxPendingPerInviter bounds the invitations a non-contact can leave waiting.
+	maxPendingPerInviter = 20
 )
 
 // serveInvite takes one invite frame from a peer.
@@ -30,6 +33,11 @@ func (n *Node) serveInvite(s network.Stream) {
 	s.SetDeadline(time.Now().Add(inviteTimeout))
 	if n.isBlocked(from) {
 		s.Reset()
+		return
+	}
+	if !n.allowRoomStream(n.limits.invites, from, "room invites") {
+		s.Write([]byte{room.InviteRefused})
+		s.Close()
 		return
 	}
 	payload, err := room.ReadFrame(bufio.NewReader(s), maxInviteFrame)
@@ -117,6 +125,10 @@ func (n *Node) invited(ctx context.Context, from peer.ID, inv room.Invite) error
 		_, err := n.joinRoom(ctx, inv.State, from)
 		return err
 	}
+	alreadyPending := err == nil && rec.Status == archive.RoomPending
+	if !alreadyPending && n.pendingFrom(ctx, from) >= maxPendingPerInviter {
+		return fmt.Errorf("%d invitations from this peer already wait for `room join`", maxPendingPerInviter)
+	}
 	if err := n.saveRoom(ctx, inv.State, archive.RoomPending, from.String()); err != nil {
 		return err
 	}
@@ -129,6 +141,21 @@ func (n *Node) invited(ctx context.Context, from peer.ID, inv room.Invite) error
 		n.events.publish(api.Event{Type: api.EventRoom, Time: time.Now(), Invite: &out})
 	}
 	return nil
+}
+
+// pendingFrom counts the invitations from p waiting for `room join`.
+func (n *Node) pendingFrom(ctx context.Context, p peer.ID) int {
+	recs, err := n.store.Rooms(ctx)
+	if err != nil {
+		return maxPendingPerInviter // cannot tell: refuse rather than grow
+	}
+	count := 0
+	for _, rec := range recs {
+		if rec.Status == archive.RoomPending && rec.Inviter == p.String() {
+			count++
+		}
+	}
+	return count
 }
 
 // memberLeft removes a member who left a room we own, rotating the key.

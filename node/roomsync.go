@@ -37,6 +37,10 @@ const (
 func (n *Node) serveSync(s network.Stream) {
 	from := s.Conn().RemotePeer()
 	defer s.Close()
+	if !n.allowRoomStream(n.limits.syncs, from, "room sync") {
+		s.Reset()
+		return
+	}
 	r := bufio.NewReader(s)
 	for range maxSyncPages {
 		s.SetDeadline(time.Now().Add(syncTimeout))
