@@ -134,7 +134,28 @@ func (c *Client) Events(ctx context.Context, fn func(api.Event) error) error {
 		return err
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
+	err = readEvents(resp.Body, fn)
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, errStreamEnded):
+		return fmt.Errorf("%w for home %s: the node closed the event stream", ErrNotRunning, c.home)
+	case errors.Is(err, errStreamBroke):
+		return fmt.Errorf("%w for home %s: %w", ErrNotRunning, c.home, err)
+	}
+	return err
+}
+
+var (
+	errStreamEnded = errors.New("the event stream ended")
+	errStreamBroke = errors.New("the event stream broke")
+)
+
+// readEvents decodes a server-sent event stream ("data: " lines of JSON, at most 1 MiB
+// each) and calls fn for every event, until fn fails, an event is malformed, or the
+// stream ends (errStreamEnded) or breaks (errStreamBroke).
+func readEvents(r io.Reader, fn func(api.Event) error) error {
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		data, ok := strings.CutPrefix(sc.Text(), "data: ")
@@ -149,13 +170,10 @@ func (c *Client) Events(ctx context.Context, fn func(api.Event) error) error {
 			return err
 		}
 	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("%w for home %s: the event stream broke: %w", ErrNotRunning, c.home, err)
+		return fmt.Errorf("%w: %w", errStreamBroke, err)
 	}
-	return fmt.Errorf("%w for home %s: the node closed the event stream", ErrNotRunning, c.home)
+	return errStreamEnded
 }
 
 // callTimeout bounds one request/answer call (not the event stream or an export) when

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -410,6 +411,22 @@ func FuzzDecodeError(f *testing.F) {
 		var ae *APIError
 		if !errors.As(err, &ae) || ae.Status != status || ae.Message == "" {
 			t.Fatalf("decodeError(%d, %q) = %#v", status, body, err)
+		}
+	})
+}
+
+// FuzzReadEvents: whatever the event stream carries, decoding returns an error or
+// events, and never panics.
+func FuzzReadEvents(f *testing.F) {
+	f.Add([]byte("data: {\"type\":\"message\",\"message\":{\"id\":\"a\",\"text\":\"hi\"}}\n\n: heartbeat\n\n"))
+	f.Add([]byte("data: {\"type\":\"room\",\"room\":{\"id\":\"ab\",\"members\":[{\"peer_id\":\"x\"}]}}\n"))
+	f.Add([]byte("data: {not json\n"))
+	f.Add([]byte("event: x\ndata:\ndata: null\n"))
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		n := 0
+		err := readEvents(bytes.NewReader(stream), func(api.Event) error { n++; return nil })
+		if err == nil {
+			t.Fatal("readEvents returned nil; the stream's end must be reported")
 		}
 	})
 }
