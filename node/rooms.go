@@ -89,6 +89,9 @@ func (n *Node) archiveRoomMessage(id room.ID, m room.Message) archive.Message {
 		Text: m.Text, SentAt: m.Clock.UTC(), Direction: archive.Incoming, State: archive.StateReceived,
 		Lamport: m.Lamport, Sig: m.Sig,
 	}
+	if _, forged := n.contacts.impersonated(m.Author, msg.FromName); forged {
+		msg.FromName = "" // shown by its peer ID instead
+	}
 	if m.Author == n.host.ID() {
 		msg.Direction, msg.State = archive.Outgoing, archive.StateSent
 	} else {
