@@ -7,9 +7,22 @@
 //
 // # Topic
 //
-// A room's gossipsub topic is named from its random 16-byte ID, never from its name:
+// A room's gossipsub topic is named from its 16-byte ID, never from its name:
 //
 //	/parley/room/1.0.0/<32 lowercase hex digits of the room ID>
+//
+// # Room ID
+//
+// The ID is public: it names the topic. So it is bound to the room's creator, who picks a
+// random 16-byte nonce when making the room (DeriveID):
+//
+//	id = first 16 bytes of SHA-256("parley/room-id/1" || creator's binary peer ID || nonce)
+//
+// Only the creator hands out a room's state. A state is accepted only if its ID derives
+// from its creator and nonce and its creator is an owner, so a state for a known ID with
+// another creator, or made by anyone but the creator, cannot exist: finding a second
+// creator and nonce for an ID means breaking SHA-256. A member that holds a room refuses
+// an update with another creator or nonce (Engine.Update: ErrNotSameRoom).
 //
 // Every pubsub message is signed by its author (StrictSign); the verified signer is the
 // message's author.
@@ -34,7 +47,7 @@
 //	1 id      bytes   16 random bytes, unique per message
 //	2 author  bytes   the author's peer ID (binary), 1..MaxAuthorLen bytes
 //	3 clock   varint  the author's clock when sending, Unix nanoseconds
-//	4 lamport varint  the author's Lamport counter: max(seen)+1
+//	4 lamport varint  the author's Lamport counter: max(seen)+1, at most MaxLamport
 //	5 text    bytes   UTF-8, at most MaxText bytes
 //	6 sig     bytes   the author's signature, at most MaxSig bytes (Ed25519: 64)
 //
@@ -54,13 +67,22 @@
 // A member's topic validator drops an envelope that is oversized or malformed, sealed
 // under another epoch or key, whose inner author differs from the pubsub signer, whose
 // author signature does not verify, whose author is not a member (in announcement rooms:
-// not an owner), or whose author is blocked locally. A dropped message is not forwarded. Membership is always that of the
-// current epoch; the previous epoch's key still opens messages that were in flight when
+// not an owner), or whose author is blocked locally; and a message whose Lamport counter
+// is above MaxLamport or whose author clock is more than MaxClockSkew ahead of the local
+// clock. A dropped message is not forwarded. Membership is always that of the room's
+// current state; the previous epoch's key still opens messages that were in flight when
 // the key rotated (the removed member held that key anyway), and nothing older does.
 //
-// Messages that arrive by sync (Engine.Deliver) need a valid author signature for the
-// room and an author not blocked; membership is not checked, since a message from a
-// since-removed member is legitimate history.
+// Messages that arrive by sync (Engine.Deliver) pass the same checks but for the
+// envelope's: a valid author signature for the room, an author not blocked who may post
+// in the room's current state, and the same bounds. The trade-off: the history of a
+// member who has since been removed (or, in an announcement room, of an owner who is no
+// longer one) is not relayed by sync; those who received it on the topic keep it. In
+// exchange no member can inject, by sync, posts by non-members or by non-owners in an
+// announcement room, signed or not.
+//
+// The Lamport counter of a joined room survives a restart only if the node seeds it from
+// its archive (Engine.SeedLamport); otherwise its next messages sort before its last.
 //
 // # Order
 //
@@ -84,6 +106,14 @@
 //	5 announce varint  0 or 1 (absent: 0)
 //	6 member   bytes   repeated: a binary peer ID; at most MaxMembers, sorted, no repeats
 //	7 owner    bytes   repeated: a binary peer ID, also a member; at least one, sorted
+//	8 creator  bytes   the creator's binary peer ID; an owner
+//	9 nonce    bytes   16 bytes; field 1 must be DeriveID(creator, nonce)
+//	10 version varint  bumped by every change of members, owners or key (absent: 0)
+//
+// Every change of members or owners bumps the version, and a key rotation bumps both the
+// epoch and the version (Room.Rotate). A member holding the room takes a state of a later
+// epoch, or of the same epoch and key and at least the held version (Engine.Update), so
+// same-epoch changes have an order and an old one replayed is refused (ErrStale).
 //
 // # Invite protocol
 //

@@ -16,13 +16,19 @@ import (
 
 // Errors callers branch on.
 var (
-	ErrNotJoined  = errors.New("room is not joined")
-	ErrJoined     = errors.New("room is already joined")
-	ErrNotAllowed = errors.New("not allowed to post in this room")
-	ErrStale      = errors.New("room update is older than the room held")
-	ErrClosed     = errors.New("room engine is closed")
-	ErrNoKey      = errors.New("room engine has no signing key (Config.Key)")
+	ErrNotJoined   = errors.New("room is not joined")
+	ErrJoined      = errors.New("room is already joined")
+	ErrNotAllowed  = errors.New("not allowed to post in this room")
+	ErrStale       = errors.New("room update is older than the room held")
+	ErrNotSameRoom = errors.New("room update names another creator or nonce than the room held")
+	ErrClosed      = errors.New("room engine is closed")
+	ErrNoKey       = errors.New("room engine has no signing key (Config.Key)")
 )
+
+// MaxClockSkew is how far ahead of the local clock a message's author clock may be. A
+// message from further in the future is dropped: it would sort after everything sent
+// later and fall outside every catch-up window until its time came.
+const MaxClockSkew = 10 * time.Minute
 
 // seenCap bounds the message IDs remembered per room for dropping duplicates.
 const seenCap = 8192
@@ -118,8 +124,10 @@ func (e *Engine) Join(r Room) error {
 	return nil
 }
 
-// Update replaces a joined room's state with r: new members, or a rotated key. An update
-// to an older epoch, or to another key in the same epoch, is refused.
+// Update replaces a joined room's state with r: new members, or a rotated key. It refuses
+// with ErrNotSameRoom a state whose Creator or Nonce differs from the held one, and with
+// ErrStale a state of an older epoch, of another key in the same epoch, or of an older
+// Version in the same epoch. The same epoch and Version again is accepted.
 func (e *Engine) Update(r Room) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -127,8 +135,8 @@ func (e *Engine) Update(r Room) error {
 	if j == nil {
 		return fmt.Errorf("update room %s: %w", r.ID, ErrNotJoined)
 	}
-	if r.Epoch < j.room.Epoch || (r.Epoch == j.room.Epoch && r.Key != j.room.Key) {
-		return fmt.Errorf("update room %s to epoch %d (held: %d): %w", r.ID, r.Epoch, j.room.Epoch, ErrStale)
+	if err := checkUpdate(*j.room, r); err != nil {
+		return fmt.Errorf("update room %s: %w", r.ID, err)
 	}
 	snap := r.Clone()
 	if r.Epoch > j.room.Epoch {
@@ -136,6 +144,40 @@ func (e *Engine) Update(r Room) error {
 	}
 	j.room = &snap
 	return nil
+}
+
+// checkUpdate says why next may not replace held, or nil if it may.
+func checkUpdate(held, next Room) error {
+	switch {
+	case next.Creator != held.Creator || next.Nonce != held.Nonce:
+		return fmt.Errorf("created by %s, held as created by %s: %w", next.Creator, held.Creator, ErrNotSameRoom)
+	case next.Epoch < held.Epoch:
+		return fmt.Errorf("epoch %d, held: %d: %w", next.Epoch, held.Epoch, ErrStale)
+	case next.Epoch > held.Epoch:
+		return nil
+	case next.Key != held.Key:
+		return fmt.Errorf("another key in epoch %d: %w", next.Epoch, ErrStale)
+	case next.Version < held.Version:
+		return fmt.Errorf("version %d, held: %d: %w", next.Version, held.Version, ErrStale)
+	}
+	return nil
+}
+
+// SeedLamport raises a joined room's Lamport counter to at least l (at most MaxLamport), so
+// messages published after a restart sort after those sent before it; the node seeds it
+// from its archive. It does nothing for a room not joined.
+func (e *Engine) SeedLamport(id ID, l uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if j := e.rooms[id]; j != nil {
+		j.lamport = max(j.lamport, min(l, MaxLamport))
+	}
+}
+
+// inBounds reports whether m's Lamport counter is at most MaxLamport and its author clock
+// at most MaxClockSkew ahead of the local clock.
+func (e *Engine) inBounds(m Message) bool {
+	return m.Lamport <= MaxLamport && !m.Clock.After(e.cfg.Now().Add(MaxClockSkew))
 }
 
 // Rotate gives a joined room a fresh key in the next epoch without the removed members,
@@ -198,7 +240,7 @@ func (e *Engine) Publish(ctx context.Context, id ID, text string) (Message, erro
 		e.mu.Unlock()
 		return Message{}, fmt.Errorf("post to room %s: %w", id, ErrNotAllowed)
 	}
-	if j.lamport < ^uint64(0) {
+	if j.lamport < MaxLamport {
 		j.lamport++
 	}
 	m.Lamport = j.lamport
@@ -249,7 +291,7 @@ func (e *Engine) validator(id ID) pubsub.ValidatorEx {
 		case err != nil:
 			e.cfg.Logger.Debug("room message dropped", "room", id, "author", author, "err", err)
 			return pubsub.ValidationReject
-		case m.Author != author:
+		case m.Author != author || !e.inBounds(m):
 			return pubsub.ValidationReject
 		}
 		if err := m.VerifyAuthor(id); err != nil {
@@ -281,12 +323,14 @@ func (e *Engine) read(ctx context.Context, id ID, j *joined) {
 }
 
 // Deliver hands over a message that arrived by sync rather than on the topic: it is
-// accepted if its author's signature verifies for this room, the room is joined, the author
-// is not blocked, and the message was not seen before; then it advances the Lamport counter,
-// goes to OnMessage, and Deliver returns true. Membership is not checked: a message from a
-// since-removed member is legitimate history, and the signature over the room ID proves it.
+// accepted if the room is joined, its author's signature verifies for this room, the
+// author may post in the room's current state (a member; in an announcement room an
+// owner) and is not blocked, its Lamport counter and clock are in bounds (MaxLamport,
+// MaxClockSkew), and the message was not seen before; then it advances the Lamport
+// counter, goes to OnMessage, and Deliver returns true. A removed member's messages are
+// refused: sync carries the history of current members only.
 func (e *Engine) Deliver(id ID, m Message) bool {
-	if m.Validate() != nil || m.VerifyAuthor(id) != nil {
+	if m.Validate() != nil || !e.inBounds(m) || m.VerifyAuthor(id) != nil {
 		return false
 	}
 	if e.cfg.Blocked != nil && e.cfg.Blocked(m.Author) {
@@ -304,11 +348,12 @@ func (e *Engine) Deliver(id ID, m Message) bool {
 	return true
 }
 
-// firstSight records m and advances the Lamport counter; it is false for a duplicate.
+// firstSight records m and advances the Lamport counter; it is false for a duplicate, and
+// for a message whose author may not post in the room's current state.
 func (e *Engine) firstSight(j *joined, m Message) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if _, dup := j.seen[m.ID]; dup {
+	if _, dup := j.seen[m.ID]; dup || !j.room.CanPost(m.Author) {
 		return false
 	}
 	if len(j.order) == seenCap {

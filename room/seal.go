@@ -25,6 +25,10 @@ const (
 	MaxAuthorLen = 128      // bytes of the author's binary peer ID
 	MaxSig       = 128      // bytes of the author's signature (Ed25519: 64)
 	NonceSize    = chacha20poly1305.NonceSizeX
+	// MaxLamport bounds a message's Lamport counter, far below the 2^63 an archive's
+	// signed integer holds, so a counter stored and relayed later still verifies, and
+	// nobody can push a room's counters to where they stop advancing.
+	MaxLamport = 1 << 62
 )
 
 // adPrefix starts the AEAD additional data; room ID and epoch follow.
@@ -76,6 +80,8 @@ func (m Message) Validate() error {
 		return errors.New("text is not valid UTF-8")
 	case len(m.Sig) > MaxSig:
 		return fmt.Errorf("signature is %d bytes; at most %d are allowed", len(m.Sig), MaxSig)
+	case m.Lamport > MaxLamport:
+		return fmt.Errorf("the Lamport counter %d is above the limit of %d", m.Lamport, uint64(MaxLamport))
 	}
 	return nil
 }

@@ -59,7 +59,12 @@ func AppendState(b []byte, r Room) []byte {
 		b = protowire.AppendTag(b, 7, protowire.BytesType)
 		b = protowire.AppendString(b, string(p))
 	}
-	return b
+	b = protowire.AppendTag(b, 8, protowire.BytesType)
+	b = protowire.AppendString(b, string(r.Creator))
+	b = protowire.AppendTag(b, 9, protowire.BytesType)
+	b = protowire.AppendBytes(b, r.Nonce[:])
+	b = protowire.AppendTag(b, 10, protowire.VarintType)
+	return protowire.AppendVarint(b, r.Version)
 }
 
 func sortedIDs(set map[peer.ID]struct{}) []peer.ID {
@@ -72,15 +77,17 @@ func sortedIDs(set map[peer.ID]struct{}) []peer.ID {
 }
 
 // ParseState decodes and validates a room's state, refusing more than MaxState bytes
-// before decoding. Errors wrap ErrTooLarge or ErrMalformed.
+// before decoding. The ID must be DeriveID(creator, nonce) and the creator an owner, so
+// nobody but a room's creator can make a state for its ID. Errors wrap ErrTooLarge or
+// ErrMalformed.
 func ParseState(p []byte) (Room, error) {
 	if len(p) > MaxState {
 		return Room{}, fmt.Errorf("%w: room state of %d bytes; at most %d", ErrTooLarge, len(p), MaxState)
 	}
 	r := Room{Members: map[peer.ID]struct{}{}, Owners: map[peer.ID]struct{}{}}
-	var seen uint8
+	var seen uint16
 	err := wire.WalkFields(p, func(num protowire.Number, v uint64, b []byte) error {
-		if num >= 1 && num <= 7 {
+		if num >= 1 && num <= 10 {
 			seen |= 1 << num
 		}
 		switch num {
@@ -107,6 +114,18 @@ func ParseState(p []byte) (Room, error) {
 			return addPeer(r.Members, b, "member")
 		case 7:
 			return addPeer(r.Owners, b, "owner")
+		case 8:
+			return parseCreator(&r, b)
+		case 9:
+			if len(b) != len(r.Nonce) {
+				return fmt.Errorf("%w: room nonce of %d bytes", ErrMalformed, len(b))
+			}
+			copy(r.Nonce[:], b)
+		case 10:
+			if b != nil {
+				return fmt.Errorf("%w: room version is not a varint", ErrMalformed)
+			}
+			r.Version = v
 		}
 		return nil
 	})
@@ -117,6 +136,19 @@ func ParseState(p []byte) (Room, error) {
 		return Room{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	return r, nil
+}
+
+// parseCreator sets r.Creator from a binary peer ID.
+func parseCreator(r *Room, b []byte) error {
+	if b == nil || len(b) > MaxAuthorLen {
+		return fmt.Errorf("%w: creator ID of %d bytes", ErrMalformed, len(b))
+	}
+	p, err := peer.IDFromBytes(b)
+	if err != nil {
+		return fmt.Errorf("%w: creator ID: %v", ErrMalformed, err)
+	}
+	r.Creator = p
+	return nil
 }
 
 // addPeer adds a binary peer ID to a member or owner set, refusing bad IDs, repeats and
@@ -140,10 +172,16 @@ func addPeer(set map[peer.ID]struct{}, b []byte, what string) error {
 }
 
 // checkState checks a decoded state; seen has bit n set for each field n present.
-func checkState(r Room, seen uint8) error {
-	const required = 1<<1 | 1<<2 | 1<<3 | 1<<4
+func checkState(r Room, seen uint16) error {
+	const required = 1<<1 | 1<<2 | 1<<3 | 1<<4 | 1<<8 | 1<<9
 	if seen&required != required {
-		return errors.New("room state lacks id, name, key or epoch")
+		return errors.New("room state lacks id, name, key, epoch, creator or nonce")
+	}
+	if r.ID != DeriveID(r.Creator, r.Nonce) {
+		return errors.New("room id does not match its creator")
+	}
+	if !r.IsOwner(r.Creator) {
+		return fmt.Errorf("room creator %s is not an owner", r.Creator)
 	}
 	if err := ValidateName(r.Name); err != nil {
 		return err
