@@ -15,27 +15,85 @@ import (
 // statePeer is a fixed, valid binary peer ID: an identity multihash of n.
 func statePeer(n byte) peer.ID { return peer.ID([]byte{0x00, 0x02, 'p', n}) }
 
+// stateNonce is the golden state's room nonce.
+var stateNonce = [16]byte{0: 0x5e, 15: 0xed}
+
+// createdBy returns r as made by creator with nonce: its ID derived from both.
+func createdBy(r Room, creator peer.ID, nonce [16]byte) Room {
+	r.Creator, r.Nonce = creator, nonce
+	r.ID = DeriveID(creator, nonce)
+	return r
+}
+
+// goldenState is goldenRoom's name, key and epoch in a room that statePeer(1) created
+// with stateNonce.
 func goldenState() Room {
 	r := goldenRoom.Clone()
 	r.Announce = true
+	r.Version = 7
 	for _, n := range []byte{3, 1, 2} {
 		r.Members[statePeer(n)] = struct{}{}
 	}
 	r.Owners[statePeer(2)] = struct{}{}
 	r.Owners[statePeer(1)] = struct{}{}
-	return r
+	return createdBy(r, statePeer(1), stateNonce)
 }
 
 const (
-	goldenStateHex = "0a10110000000000000000000000000000ff12036f70731a20010000000000000000000000000000000000000000000000000000000000000220032801" +
-		"320400027001320400027002320400027003" + "3a04000270013a0400027002"
-	goldenInviteHex = "0801125b" + goldenStateHex
-	goldenLeftHex   = "08031a10110000000000000000000000000000ff"
+	goldenStateHex = "0a10" + goldenDerivedIDHex + "12036f70731a20010000000000000000000000000000000000000000000000000000000000000220032801" +
+		"320400027001320400027002320400027003" + "3a04000270013a0400027002" +
+		"420400027001" + "4a105e0000000000000000000000000000ed" + "5007"
+	goldenInviteHex = "08011275" + goldenStateHex
+	goldenLeftHex   = "08031a10" + goldenDerivedIDHex
 )
 
 func equalState(a, b Room) bool {
-	return a.ID == b.ID && a.Name == b.Name && a.Key == b.Key && a.Epoch == b.Epoch && a.Announce == b.Announce &&
+	return a.ID == b.ID && a.Creator == b.Creator && a.Nonce == b.Nonce && a.Version == b.Version && a.Name == b.Name && a.Key == b.Key && a.Epoch == b.Epoch && a.Announce == b.Announce &&
 		maps.Equal(a.Members, b.Members) && maps.Equal(a.Owners, b.Owners)
+}
+
+// goldenDerivedIDHex is DeriveID(statePeer(1), stateNonce), computed apart from Go:
+// sha256(b"parley/room-id/1" + bytes([0, 2, 0x70, 1]) + stateNonce)[:16].
+const goldenDerivedIDHex = "e90b2ece4cabf32dfdf70f578dd996b4"
+
+func TestDeriveID(t *testing.T) {
+	if got := DeriveID(statePeer(1), stateNonce).String(); got != goldenDerivedIDHex {
+		t.Errorf("DeriveID = %s, want %s", got, goldenDerivedIDHex)
+	}
+	other := stateNonce
+	other[0]++
+	for name, id := range map[string]ID{
+		"other creator": DeriveID(statePeer(2), stateNonce),
+		"other nonce":   DeriveID(statePeer(1), other),
+	} {
+		if id.String() == goldenDerivedIDHex {
+			t.Errorf("%s derives the same ID", name)
+		}
+	}
+	r, err := New("n", statePeer(1), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Creator != statePeer(1) || r.ID != DeriveID(r.Creator, r.Nonce) || r.Nonce == ([16]byte{}) || r.Version != 1 {
+		t.Errorf("New: creator %s, nonce %x, version %d, id derives: %v", r.Creator, r.Nonce, r.Version, r.ID == DeriveID(r.Creator, r.Nonce))
+	}
+	if _, err := ParseState(AppendState(nil, r)); err != nil {
+		t.Errorf("a new room's state does not parse: %v", err)
+	}
+}
+
+func TestRotateBumpsVersionKeepsCreator(t *testing.T) {
+	r := goldenState()
+	next, err := r.Rotate(statePeer(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.Epoch != r.Epoch+1 || next.Version != r.Version+1 || next.Creator != r.Creator || next.Nonce != r.Nonce || next.ID != r.ID {
+		t.Errorf("rotated: epoch %d, version %d, creator %s", next.Epoch, next.Version, next.Creator)
+	}
+	if _, err := r.Rotate(statePeer(2), r.Creator); err == nil {
+		t.Error("Rotate removed the room's creator")
+	}
 }
 
 func TestGoldenState(t *testing.T) {
@@ -60,7 +118,7 @@ func TestGoldenInvite(t *testing.T) {
 		hex string
 	}{
 		{Invite{Kind: KindInvite, State: goldenState()}, goldenInviteHex},
-		{Invite{Kind: KindLeft, State: Room{ID: goldenRoom.ID}}, goldenLeftHex},
+		{Invite{Kind: KindLeft, State: Room{ID: goldenState().ID}}, goldenLeftHex},
 	} {
 		enc := AppendInvite(nil, c.inv)
 		if got := hex.EncodeToString(enc); got != c.hex {
@@ -81,7 +139,7 @@ func TestGoldenInvite(t *testing.T) {
 	}
 }
 
-// bigState is a valid state with n members, the first of them the owner.
+// bigState is a valid state with n members, the first of them the owner and creator.
 func bigState(n int) Room {
 	r := goldenRoom.Clone()
 	for i := range n {
@@ -89,6 +147,7 @@ func bigState(n int) Room {
 		r.Members[p] = struct{}{}
 		if i == 0 {
 			r.Owners[p] = struct{}{}
+			r = createdBy(r, p, stateNonce)
 		}
 	}
 	return r
@@ -121,6 +180,8 @@ func TestStateLimits(t *testing.T) {
 		worst.Members[p] = struct{}{}
 		worst.Owners[p] = struct{}{}
 	}
+	worst.Version = ^uint64(0)
+	worst = createdBy(worst, longPeer(0), stateNonce)
 	enc := AppendState(nil, worst)
 	if r, err := ParseState(enc); err != nil || len(r.Owners) != MaxMembers {
 		t.Errorf("worst case of %d bytes: %v", len(enc), err)
@@ -149,33 +210,57 @@ func TestParseStateRejects(t *testing.T) {
 		return protowire.AppendVarint(out, v)
 	}
 	cases := map[string][]byte{
-		"empty":             nil,
-		"empty name":        mod(func(r *Room) { r.Name = "" }),
-		"long name":         mod(func(r *Room) { r.Name = strings.Repeat("x", MaxName+1) }),
-		"control in name":   mod(func(r *Room) { r.Name = "a\nb" }),
-		"bad utf8 name":     mod(func(r *Room) { r.Name = "\xff" }),
-		"epoch 0":           mod(func(r *Room) { r.Epoch = 0 }),
-		"no owner":          mod(func(r *Room) { r.Owners = nil }),
-		"owner not member":  mod(func(r *Room) { r.Owners[statePeer(9)] = struct{}{} }),
-		"bad member id":     mod(func(r *Room) { r.Members["garbage"] = struct{}{} }),
-		"short room id":     field(1, []byte{1, 2, 3}),
-		"short key":         field(3, make([]byte, 31)),
-		"announce 2":        varint(5, 2),
-		"announce as bytes": field(5, []byte{1}),
-		"member as varint":  varint(6, 1),
-		"repeated member":   field(6, []byte(statePeer(1))),
-		"repeated owner":    field(7, []byte(statePeer(1))),
-		"huge member id":    field(6, []byte(longPeer(0)+"x")),
-		"truncated":         valid[:len(valid)-1],
-		"group":             append(bytes.Clone(valid), 0x0b),
-		"no epoch":          valid[:bytes.Index(valid, []byte{0x20, 0x03})],
+		"empty":               nil,
+		"empty name":          mod(func(r *Room) { r.Name = "" }),
+		"long name":           mod(func(r *Room) { r.Name = strings.Repeat("x", MaxName+1) }),
+		"control in name":     mod(func(r *Room) { r.Name = "a\nb" }),
+		"bad utf8 name":       mod(func(r *Room) { r.Name = "\xff" }),
+		"epoch 0":             mod(func(r *Room) { r.Epoch = 0 }),
+		"no owner":            mod(func(r *Room) { r.Owners = nil }),
+		"owner not member":    mod(func(r *Room) { r.Owners[statePeer(9)] = struct{}{} }),
+		"bad member id":       mod(func(r *Room) { r.Members["garbage"] = struct{}{} }),
+		"short room id":       field(1, []byte{1, 2, 3}),
+		"short key":           field(3, make([]byte, 31)),
+		"announce 2":          varint(5, 2),
+		"announce as bytes":   field(5, []byte{1}),
+		"member as varint":    varint(6, 1),
+		"repeated member":     field(6, []byte(statePeer(1))),
+		"repeated owner":      field(7, []byte(statePeer(1))),
+		"huge member id":      field(6, []byte(longPeer(0)+"x")),
+		"truncated":           valid[:len(valid)-1],
+		"group":               append(bytes.Clone(valid), 0x0b),
+		"no epoch":            valid[:bytes.Index(valid, []byte{0x20, 0x03})],
+		"no creator or nonce": valid[:bytes.Index(valid, []byte{0x42, 0x04})],
+		"no nonce":            valid[:bytes.Index(valid, []byte{0x4a, 0x10})],
+		"short nonce":         field(9, make([]byte, 15)),
+		"bad creator id":      field(8, []byte("garbage")),
+		"huge creator id":     field(8, []byte(longPeer(0)+"x")),
+		"version as bytes":    field(10, []byte{1}),
+		// The ID derives, but the creator is no longer an owner.
+		"creator not owner": mod(func(r *Room) { *r = createdBy(*r, statePeer(3), stateNonce) }),
 	}
 	for name, in := range cases {
 		if _, err := ParseState(in); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: %v, want ErrMalformed", name, err)
 		}
 	}
-	unknown := append(bytes.Clone(valid), 0x42, 0x01, 'z', 0x48, 0x07) // fields 8 and 9
+	// Someone else claims a known room: its ID with another creator (itself the only
+	// owner), or with the real creator but another nonce, or a made-up ID.
+	forged := map[string][]byte{
+		"other creator": mod(func(r *Room) {
+			r.Members[statePeer(9)] = struct{}{}
+			r.Owners = map[peer.ID]struct{}{statePeer(9): {}}
+			r.Creator = statePeer(9)
+		}),
+		"other nonce": mod(func(r *Room) { r.Nonce[0] ^= 1 }),
+		"forged id":   mod(func(r *Room) { r.ID[0] ^= 1 }),
+	}
+	for name, in := range forged {
+		if _, err := ParseState(in); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "room id does not match its creator") {
+			t.Errorf("%s: %v, want ErrMalformed: room id does not match its creator", name, err)
+		}
+	}
+	unknown := append(bytes.Clone(valid), 0x5a, 0x01, 'z', 0x60, 0x07) // fields 11 and 12
 	if r, err := ParseState(unknown); err != nil || !equalState(r, goldenState()) {
 		t.Errorf("unknown fields: %v", err)
 	}
@@ -235,6 +320,9 @@ func FuzzParseState(f *testing.F) {
 		}
 		if ValidateName(r.Name) != nil || r.Epoch == 0 || len(r.Members) > MaxMembers || len(r.Owners) == 0 {
 			t.Fatalf("accepted an invalid state: %+v", r)
+		}
+		if r.ID != DeriveID(r.Creator, r.Nonce) || !r.IsOwner(r.Creator) {
+			t.Fatalf("accepted a state whose ID does not derive from its owning creator: %+v", r)
 		}
 		for p := range r.Owners {
 			if !r.IsMember(p) {
