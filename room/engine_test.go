@@ -18,6 +18,7 @@ import (
 	libp2pcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // testPeer is one in-process libp2p host on loopback with a gossipsub router.
@@ -304,6 +305,7 @@ func TestNonMemberWithKeyDropped(t *testing.T) {
 	// its author, and only its own view accepts it.
 	forgedView := r.Clone()
 	forgedView.Members[n.h.ID()] = struct{}{}
+	forgedView.Version++
 	if err := n.eng.Update(forgedView); err != nil {
 		t.Fatal(err)
 	}
@@ -379,6 +381,7 @@ func TestAnnounceRoomOnlyOwnersPost(t *testing.T) {
 	}
 	selfPromoted := r.Clone()
 	selfPromoted.Owners[b.h.ID()] = struct{}{}
+	selfPromoted.Version++
 	if err := b.eng.Update(selfPromoted); err != nil {
 		t.Fatal(err)
 	}
@@ -654,7 +657,7 @@ func TestForgedInnerSignatureDropped(t *testing.T) {
 }
 
 // TestDeliver: synced messages are verified, deduplicated against pubsub arrivals (both
-// ways), advance the Lamport counter, and are accepted from authors no longer members.
+// ways), advance the Lamport counter, and are refused from authors who are not members.
 func TestDeliver(t *testing.T) {
 	peers := newPeers(t, 3)
 	a, b, c := peers[0], peers[1], peers[2]
@@ -679,18 +682,23 @@ func TestDeliver(t *testing.T) {
 		t.Error("Deliver accepted a message pubsub already delivered")
 	}
 
-	// A former member's message: signed while a member, removed since.
-	formerKey, former := testKey(t)
-	old := signed(t, r.ID, former, formerKey, "history")
+	// A current member's history, with a high Lamport counter.
+	old := signed(t, r.ID, c.h.ID(), c.key(), "history")
 	old.Lamport = 1000
-	if err := SignMessage(&old, r.ID, formerKey); err != nil {
+	if err := SignMessage(&old, r.ID, c.key()); err != nil {
 		t.Fatal(err)
 	}
 	if !b.eng.Deliver(r.ID, old) {
-		t.Fatal("Deliver refused a signed message from a former member")
+		t.Fatal("Deliver refused a signed message from a member")
 	}
 	if b.eng.Deliver(r.ID, old) {
 		t.Error("Deliver accepted the same message twice")
+	}
+	// A former member's message, signed while a member: sync carries only the history
+	// of current members.
+	formerKey, former := testKey(t)
+	if b.eng.Deliver(r.ID, signed(t, r.ID, former, formerKey, "former")) {
+		t.Error("Deliver accepted a message from a non-member")
 	}
 
 	// Sync first, then the same message on the topic: pubsub's copy is the duplicate.
@@ -801,4 +809,241 @@ func TestCloseAfterRouterStopped(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close hung after the router stopped")
 	}
+}
+
+// signedAt is signed with a chosen clock and Lamport counter, for the bounds.
+func signedAt(t testing.TB, room ID, author peer.ID, key libp2pcrypto.PrivKey, clock time.Time, lamport uint64) Message {
+	t.Helper()
+	m := Message{Author: author, Clock: clock, Lamport: lamport, Text: "bounds"}
+	if _, err := rand.Read(m.ID[:]); err != nil {
+		t.Fatal(err)
+	}
+	sig, err := key.Sign(m.SigningBytes(room))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Sig = sig
+	return m
+}
+
+// sealUnchecked seals m's encoding without Message.Validate, as a hostile member would.
+func sealUnchecked(t testing.TB, r Room, m Message) []byte {
+	t.Helper()
+	aead, err := chacha20poly1305.NewX(r.Key[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := Envelope{Epoch: r.Epoch, Nonce: [NonceSize]byte{1}}
+	e.Ciphertext = aead.Seal(nil, e.Nonce[:], AppendMessage(nil, m), r.ad(r.Epoch))
+	return AppendEnvelope(nil, e)
+}
+
+// TestBounds: the validator and Deliver drop a Lamport counter above MaxLamport and an
+// author clock more than MaxClockSkew ahead of Config.Now, and take those at the bounds.
+func TestBounds(t *testing.T) {
+	p := newPeers(t, 1)[0]
+	self := p.h.ID()
+	memberKey, member := testKey(t)
+	r, err := New("b", self, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Members[member] = struct{}{}
+	now := time.Unix(1_800_000_000, 0)
+	e := NewEngine(p.ps, self, Config{Key: p.key(), Now: func() time.Time { return now }})
+	defer e.Close()
+	if err := e.Join(r); err != nil {
+		t.Fatal(err)
+	}
+	v := e.validator(r.ID)
+	for _, c := range []struct {
+		name    string
+		clock   time.Time
+		lamport uint64
+		ok      bool
+	}{
+		{"now", now, 1, true},
+		{"in the past", now.Add(-365 * 24 * time.Hour), 1, true},
+		{"at the skew", now.Add(MaxClockSkew), 1, true},
+		{"past the skew", now.Add(MaxClockSkew + time.Nanosecond), 1, false},
+		{"far future", now.Add(100 * 365 * 24 * time.Hour), 1, false},
+		{"MaxLamport", now, MaxLamport, true},
+		{"MaxLamport+1", now, MaxLamport + 1, false},
+		{"2^63", now, 1 << 63, false},
+		{"max uint64", now, ^uint64(0), false},
+	} {
+		m := signedAt(t, r.ID, member, memberKey, c.clock, c.lamport)
+		msg := &pubsub.Message{Message: &pb.Message{From: []byte(member), Data: sealUnchecked(t, r, m)}}
+		want := pubsub.ValidationReject
+		if c.ok {
+			want = pubsub.ValidationAccept
+		}
+		if got := v(context.Background(), "", msg); got != want {
+			t.Errorf("validator, %s: %v, want %v", c.name, got, want)
+		}
+		if got := e.Deliver(r.ID, m); got != c.ok {
+			t.Errorf("Deliver, %s: %v, want %v", c.name, got, c.ok)
+		}
+	}
+	if _, err := ParseMessage(AppendMessage(nil, signedAt(t, r.ID, member, memberKey, now, MaxLamport+1))); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "Lamport") {
+		t.Errorf("ParseMessage of Lamport MaxLamport+1: %v, want ErrMalformed naming the Lamport counter", err)
+	}
+	// Having seen MaxLamport, the counter stays there: Publish still works.
+	m, err := e.Publish(context.Background(), r.ID, "at the top")
+	if err != nil || m.Lamport != MaxLamport {
+		t.Errorf("Publish after MaxLamport: Lamport %d, %v; want %d", m.Lamport, err, uint64(MaxLamport))
+	}
+}
+
+// TestDeliverMembership: Deliver checks the author against the room's current state.
+func TestDeliverMembership(t *testing.T) {
+	p := newPeers(t, 1)[0]
+	self := p.h.ID()
+	memberKey, member := testKey(t)
+	outsiderKey, outsider := testKey(t)
+	r, err := New("d", self, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Members[member] = struct{}{}
+	e := NewEngine(p.ps, self, Config{Key: p.key()})
+	defer e.Close()
+	if err := e.Join(r); err != nil {
+		t.Fatal(err)
+	}
+	if e.Deliver(r.ID, signed(t, r.ID, outsider, outsiderKey, "outsider")) {
+		t.Error("Deliver accepted a non-member's message")
+	}
+	if !e.Deliver(r.ID, signed(t, r.ID, member, memberKey, "member")) {
+		t.Error("Deliver refused a member's message")
+	}
+	announce := r.Clone()
+	announce.Announce = true
+	announce.Version++
+	if err := e.Update(announce); err != nil {
+		t.Fatal(err)
+	}
+	if e.Deliver(r.ID, signed(t, r.ID, member, memberKey, "member, not owner")) {
+		t.Error("Deliver accepted a non-owner's message in an announcement room")
+	}
+	if !e.Deliver(r.ID, signed(t, r.ID, self, p.key(), "owner")) {
+		t.Error("Deliver refused an owner's message in an announcement room")
+	}
+	// A refused message is not remembered as seen: once its author may post, it is taken.
+	late := signed(t, r.ID, outsider, outsiderKey, "late")
+	if e.Deliver(r.ID, late) {
+		t.Fatal("Deliver accepted a non-member's message")
+	}
+	joinedLate := announce.Clone()
+	joinedLate.Members[outsider] = struct{}{}
+	joinedLate.Owners[outsider] = struct{}{}
+	joinedLate.Version++
+	if err := e.Update(joinedLate); err != nil {
+		t.Fatal(err)
+	}
+	if !e.Deliver(r.ID, late) {
+		t.Error("Deliver refused the message of an author who became an owner")
+	}
+}
+
+// TestUpdateOrder: which states Update takes over the one held.
+func TestUpdateOrder(t *testing.T) {
+	p := newPeers(t, 1)[0]
+	self := p.h.ID()
+	r, err := New("u", self, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Version = 5
+	e := NewEngine(p.ps, self, Config{})
+	defer e.Close()
+	if err := e.Join(r); err != nil {
+		t.Fatal(err)
+	}
+	_, stranger := testKey(t)
+	with := func(f func(*Room)) Room {
+		held, ok := e.Room(r.ID)
+		if !ok {
+			t.Fatal("room not joined")
+		}
+		f(&held)
+		return held
+	}
+	for _, c := range []struct {
+		name string
+		next Room
+		want error // nil: taken
+	}{
+		{"same version", with(func(n *Room) {}), nil},
+		{"lower version", with(func(n *Room) { n.Version-- }), ErrStale},
+		{"higher version", with(func(n *Room) { n.Version++; n.Members[stranger] = struct{}{} }), nil},
+		{"the version before", with(func(n *Room) { n.Version--; delete(n.Members, stranger) }), ErrStale},
+		{"same epoch, other key", with(func(n *Room) { n.Version += 10; n.Key[0] ^= 1 }), ErrStale},
+		{"lower epoch", with(func(n *Room) { n.Version += 10; n.Epoch-- }), ErrStale},
+		{"other creator", with(func(n *Room) {
+			n.Version += 10
+			n.Members[stranger] = struct{}{}
+			n.Owners[stranger] = struct{}{}
+			n.Creator = stranger
+		}), ErrNotSameRoom},
+		{"other nonce", with(func(n *Room) { n.Version += 10; n.Nonce[0] ^= 1 }), ErrNotSameRoom},
+		{"higher epoch", with(func(n *Room) { n.Epoch++; n.Version++; n.Key[0] ^= 1 }), nil},
+	} {
+		before, _ := e.Room(r.ID)
+		err := e.Update(c.next)
+		after, _ := e.Room(r.ID)
+		switch {
+		case c.want == nil && err != nil:
+			t.Errorf("%s: %v, want it taken", c.name, err)
+		case c.want != nil && !errors.Is(err, c.want):
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		case c.want != nil && !equalState(after, before):
+			t.Errorf("%s: refused, yet the held state changed", c.name)
+		case c.want == nil && !equalState(after, c.next):
+			t.Errorf("%s: taken, yet the held state is not it", c.name)
+		}
+	}
+	// Rotate bumps both epoch and version, and the engine takes it.
+	held, _ := e.Room(r.ID)
+	next, err := e.Rotate(r.ID)
+	if err != nil || next.Epoch != held.Epoch+1 || next.Version != held.Version+1 {
+		t.Errorf("Rotate: epoch %d->%d, version %d->%d, %v", held.Epoch, next.Epoch, held.Version, next.Version, err)
+	}
+}
+
+// TestSeedLamport: a seeded counter carries into the next message; seeding never lowers
+// it, stops at MaxLamport, and does nothing for a room not joined.
+func TestSeedLamport(t *testing.T) {
+	p := newPeers(t, 1)[0]
+	r := newTestRoom(t, p, false)
+	e := NewEngine(p.ps, p.h.ID(), Config{Key: p.key()})
+	defer e.Close()
+	e.SeedLamport(r.ID, 99) // not joined yet: nothing to seed
+	if err := e.Join(r); err != nil {
+		t.Fatal(err)
+	}
+	publish := func() uint64 {
+		t.Helper()
+		m, err := e.Publish(context.Background(), r.ID, "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Lamport
+	}
+	if l := publish(); l != 1 {
+		t.Errorf("first message of a fresh room: Lamport %d, want 1 (SeedLamport before Join must not count)", l)
+	}
+	e.SeedLamport(r.ID, 500)
+	if l := publish(); l != 501 {
+		t.Errorf("after SeedLamport(500): Lamport %d, want 501", l)
+	}
+	e.SeedLamport(r.ID, 3)
+	if l := publish(); l != 502 {
+		t.Errorf("after SeedLamport(3): Lamport %d, want 502", l)
+	}
+	e.SeedLamport(r.ID, ^uint64(0))
+	if l := publish(); l != MaxLamport {
+		t.Errorf("after SeedLamport(max uint64): Lamport %d, want MaxLamport", l)
+	}
+	e.SeedLamport(ID{7}, 10) // not joined: no-op, no panic
 }
