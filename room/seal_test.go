@@ -212,13 +212,18 @@ func FuzzParseMessage(f *testing.F) {
 	f.Add(AppendMessage(nil, goldenMsg))
 	f.Add([]byte{0x0a, 0x00})
 	f.Add([]byte{0x2a, 0x01, 0xff})
+	atMax := goldenMsg
+	atMax.Lamport = MaxLamport
+	f.Add(AppendMessage(nil, atMax))
+	atMax.Lamport++
+	f.Add(AppendMessage(nil, atMax))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		m, err := ParseMessage(in)
 		if err != nil {
 			return
 		}
-		if len(m.Text) > MaxText || m.Author == "" {
-			t.Fatalf("accepted text=%d author=%d bytes", len(m.Text), len(m.Author))
+		if len(m.Text) > MaxText || m.Author == "" || m.Lamport > MaxLamport {
+			t.Fatalf("accepted text=%d author=%d bytes, Lamport %d", len(m.Text), len(m.Author), m.Lamport)
 		}
 		back, err := ParseMessage(AppendMessage(nil, m))
 		if err != nil || !equalMsg(back, m) {

@@ -313,6 +313,9 @@ func FuzzParseState(f *testing.F) {
 	f.Add([]byte{0x32, 0x02, 0x00, 0x00})                      // an empty identity peer ID
 	f.Add(append(AppendState(nil, goldenState()), 0x28, 0x07)) // announce 7
 	f.Add(make([]byte, MaxState+1))
+	forged := goldenState()
+	forged.ID[0] ^= 1
+	f.Add(AppendState(nil, forged))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		r, err := ParseState(in)
 		if err != nil {
