@@ -149,8 +149,10 @@ func (e *Engine) Update(r Room) error {
 // checkUpdate says why next may not replace held, or nil if it may.
 func checkUpdate(held, next Room) error {
 	switch {
-	case next.Creator != held.Creator || next.Nonce != held.Nonce:
+	case next.Creator != held.Creator:
 		return fmt.Errorf("created by %s, held as created by %s: %w", next.Creator, held.Creator, ErrNotSameRoom)
+	case next.Nonce != held.Nonce:
+		return fmt.Errorf("nonce %x, held: %x: %w", next.Nonce, held.Nonce, ErrNotSameRoom)
 	case next.Epoch < held.Epoch:
 		return fmt.Errorf("epoch %d, held: %d: %w", next.Epoch, held.Epoch, ErrStale)
 	case next.Epoch > held.Epoch:
@@ -291,7 +293,10 @@ func (e *Engine) validator(id ID) pubsub.ValidatorEx {
 		case err != nil:
 			e.cfg.Logger.Debug("room message dropped", "room", id, "author", author, "err", err)
 			return pubsub.ValidationReject
-		case m.Author != author || !e.inBounds(m):
+		case m.Author != author:
+			return pubsub.ValidationReject
+		case !e.inBounds(m):
+			e.cfg.Logger.Debug("room message dropped: clock too far ahead", "room", id, "author", author, "clock", m.Clock)
 			return pubsub.ValidationReject
 		}
 		if err := m.VerifyAuthor(id); err != nil {
