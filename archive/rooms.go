@@ -26,7 +26,8 @@ type Room struct {
 	Status    RoomStatus
 	Inviter   string // peer ID of who invited us ("" for rooms we made)
 	UpdatedAt time.Time
-	State     []byte // room.AppendState; holds the room key: the archive file is 0600
+	SyncedAt  time.Time // our clock when a catch-up from a member last completed (PutRoom keeps it)
+	State     []byte    // room.AppendState; holds the room key: the archive file is 0600
 }
 
 // roomOrder is the order every member shows a room's messages in: Lamport counter,
@@ -55,7 +56,7 @@ ON CONFLICT (id) DO UPDATE SET name = excluded.name, status = excluded.status,
 // Rooms returns every stored room, by name.
 func (s *Store) Rooms(ctx context.Context) ([]Room, error) {
 	rows, err := s.reader.QueryContext(ctx,
-		"SELECT id, name, status, inviter, updated_at, state FROM rooms ORDER BY name, id")
+		"SELECT id, name, status, inviter, updated_at, synced_at, state FROM rooms ORDER BY name, id")
 	if err != nil {
 		return nil, s.wrap(err, "list rooms")
 	}
@@ -77,7 +78,7 @@ func (s *Store) Rooms(ctx context.Context) ([]Room, error) {
 // GetRoom returns the stored room with this ID, or ErrNotFound.
 func (s *Store) GetRoom(ctx context.Context, id string) (Room, error) {
 	row := s.reader.QueryRowContext(ctx,
-		"SELECT id, name, status, inviter, updated_at, state FROM rooms WHERE id = ?", id)
+		"SELECT id, name, status, inviter, updated_at, synced_at, state FROM rooms WHERE id = ?", id)
 	r, err := scanRoom(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Room{}, fmt.Errorf("room %q: %w", id, ErrNotFound)
@@ -90,11 +91,11 @@ func (s *Store) GetRoom(ctx context.Context, id string) (Room, error) {
 
 func scanRoom(row scanner) (Room, error) {
 	var r Room
-	var updated int64
-	if err := row.Scan(&r.ID, &r.Name, &r.Status, &r.Inviter, &updated, &r.State); err != nil {
+	var updated, synced int64
+	if err := row.Scan(&r.ID, &r.Name, &r.Status, &r.Inviter, &updated, &synced, &r.State); err != nil {
 		return Room{}, err
 	}
-	r.UpdatedAt = fromNanos(updated)
+	r.UpdatedAt, r.SyncedAt = fromNanos(updated), fromNanos(synced)
 	return r, nil
 }
 
@@ -136,4 +137,21 @@ func (s *Store) LatestRoomMessage(ctx context.Context, room string) (time.Time, 
 		return time.Time{}, s.wrap(err, "latest message of room %q", room)
 	}
 	return fromNanos(latest.Int64), nil
+}
+
+// SetRoomSynced records that a catch-up of the room completed at t.
+func (s *Store) SetRoomSynced(ctx context.Context, id string, t time.Time) error {
+	if _, err := s.writer.ExecContext(ctx, "UPDATE rooms SET synced_at = max(synced_at, ?) WHERE id = ?", toNanos(t), id); err != nil {
+		return s.wrap(err, "record the sync of room %q", id)
+	}
+	return nil
+}
+
+// MaxRoomLamport is the highest Lamport counter among a room's messages (0 if none).
+func (s *Store) MaxRoomLamport(ctx context.Context, room string) (uint64, error) {
+	var l sql.NullInt64
+	if err := s.reader.QueryRowContext(ctx, "SELECT max(lamport) FROM messages WHERE room = ?", room).Scan(&l); err != nil {
+		return 0, s.wrap(err, "highest Lamport counter of room %q", room)
+	}
+	return uint64(max(l.Int64, 0)), nil
 }

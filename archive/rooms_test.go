@@ -27,6 +27,16 @@ func TestRoomsStoredAndReplaced(t *testing.T) {
 	if err != nil || len(all) != 1 {
 		t.Fatalf("Rooms = %v, %v", all, err)
 	}
+	synced := time.Unix(9, 0).UTC()
+	if err := s.SetRoomSynced(ctx, "aa", synced); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutRoom(ctx, r); err != nil { // a state change keeps the sync mark
+		t.Fatal(err)
+	}
+	if got, _ := s.GetRoom(ctx, "aa"); !got.SyncedAt.Equal(synced) {
+		t.Fatalf("synced_at after PutRoom = %v, want %v", got.SyncedAt, synced)
+	}
 	if err := s.DeleteRoom(ctx, "aa"); err != nil {
 		t.Fatal(err)
 	}
@@ -87,6 +97,9 @@ func TestRoomMessagesPageInRoomOrder(t *testing.T) {
 	latest, err := s.LatestRoomMessage(ctx, "r1")
 	if err != nil || !latest.Equal(base.Add(5*time.Second)) {
 		t.Fatalf("latest %v, %v", latest, err)
+	}
+	if l, err := s.MaxRoomLamport(ctx, "r1"); err != nil || l != 5 {
+		t.Fatalf("MaxRoomLamport = %d, %v; want 5", l, err)
 	}
 	if latest, _ := s.LatestRoomMessage(ctx, "none"); !latest.IsZero() {
 		t.Fatalf("latest of an empty room %v", latest)

@@ -69,6 +69,7 @@ CREATE TABLE rooms (
 	status     TEXT    NOT NULL CHECK (status IN ('joined', 'pending', 'left')),
 	inviter    TEXT    NOT NULL DEFAULT '',
 	updated_at INTEGER NOT NULL,
+	synced_at  INTEGER NOT NULL DEFAULT 0,
 	state      BLOB    NOT NULL
 ) WITHOUT ROWID;
 ALTER TABLE messages ADD COLUMN lamport INTEGER NOT NULL DEFAULT 0;

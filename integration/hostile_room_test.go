@@ -231,6 +231,26 @@ func TestRoomProtocolsUnderAttack(t *testing.T) {
 	if reply := spy.rawExchange(t, to, room.SyncProtocol, frame(req)); len(reply) != 0 {
 		t.Fatalf("a non-member got %d bytes of a room's history", len(reply))
 	}
+	// Hijacks: the real room's ID with the spy as creator (the ID no longer derives from
+	// it), and the real creator with a nonce of the spy's (nor does that derive).
+	held := roomCLI[api.RoomList](t, target, "ls").Rooms[0]
+	fake, err := room.New("den", spy.h.ID(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.Members[to] = struct{}{}
+	fake.ID = rid
+	if reply := spy.rawExchange(t, to, room.InviteProtocol, frame(room.AppendInvite(nil, room.Invite{Kind: room.KindUpdate, State: fake}))); len(reply) == 1 && reply[0] == room.InviteOK {
+		t.Error("a state for a known room ID from another creator was accepted")
+	}
+	fake.Creator, fake.Epoch, fake.Version = to, 9, 9
+	fake.Owners[to] = struct{}{}
+	if reply := spy.rawExchange(t, to, room.InviteProtocol, frame(room.AppendInvite(nil, room.Invite{Kind: room.KindUpdate, State: fake}))); len(reply) == 1 && reply[0] == room.InviteOK {
+		t.Error("a state sent by someone other than the room's creator was accepted")
+	}
+	if now := roomCLI[api.RoomList](t, target, "ls").Rooms[0]; now.Epoch != held.Epoch || len(now.Members) != len(held.Members) {
+		t.Fatalf("the room changed under a hijack: epoch %d -> %d, %d -> %d members", held.Epoch, now.Epoch, len(held.Members), len(now.Members))
+	}
 	// An invitation flood: each a fresh room naming the spy as owner and the target as member.
 	accepted, refused := 0, 0
 	start := time.Now()

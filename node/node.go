@@ -75,6 +75,7 @@ type Node struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
+	runMu  sync.Mutex // orders goRun's wg.Add before Close's cancel
 	wg     sync.WaitGroup
 
 	dialMu     sync.Mutex
@@ -92,6 +93,7 @@ type Node struct {
 	limits   peerLimits
 
 	roomEngine *room.Engine
+	roomMu     sync.Mutex // serialises changes to rooms: engine state and archive together
 
 	closeOnce sync.Once
 	closeErr  error
@@ -153,6 +155,9 @@ func New(cfg Config) (*Node, error) {
 }
 
 func (n *Node) start() error {
+	if err := n.startRooms(); err != nil { // before peers connect: they are told about rooms
+		return err
+	}
 	n.host.Network().Notify(&network.NotifyBundle{
 		// A peer counts as online once identify has run on a connection (watchIdentify),
 		// not when the connection appears: a peer that blocks us closes the connection
@@ -174,9 +179,6 @@ func (n *Node) start() error {
 	}
 	if n.hooks != nil {
 		n.goRun(func() { n.hooks.run(n.ctx) })
-	}
-	if err := n.startRooms(); err != nil {
-		return err
 	}
 	if err := n.startStaticPeers(); err != nil {
 		return err
@@ -223,6 +225,11 @@ func (n *Node) startRendezvous() error {
 
 // goRun runs f on a goroutine that Close waits for.
 func (n *Node) goRun(f func()) {
+	n.runMu.Lock()
+	defer n.runMu.Unlock()
+	if n.ctx.Err() != nil {
+		return // closing: Close may already be waiting for the others
+	}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -468,7 +475,9 @@ func (n *Node) Subscribe(buffer int) (<-chan api.Event, func()) {
 // Close stops discovery, the host and the archive, and waits for every goroutine.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
+		n.runMu.Lock()
 		n.cancel()
+		n.runMu.Unlock()
 		var errs []error
 		for _, s := range n.sources {
 			errs = append(errs, s.Close())

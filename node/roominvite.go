@@ -23,8 +23,10 @@ const (
 	inviteTimeout  = 10 * time.Second
 	maxInviteFrame = room.MaxInvite
 
-	// maxPendingPerInviter bounds the invitations a non-contact can leave waiting.
+	// maxPendingPerInviter and maxPending bound the invitations non-contacts can leave
+	// waiting: per inviter and in all.
 	maxPendingPerInviter = 20
+	maxPending           = 100
 )
 
 // serveInvite takes one invite frame from a peer.
@@ -53,7 +55,10 @@ func (n *Node) serveInvite(s network.Stream) {
 		return
 	}
 	answer := room.InviteOK
-	if err := n.applyInvite(from, inv); err != nil {
+	n.roomMu.Lock()
+	err = n.applyInvite(from, inv)
+	n.roomMu.Unlock()
+	if err != nil {
 		n.log.Warn("room invite refused", "peer", n.displayName(from), "room", inv.State.ID, "err", err)
 		answer = room.InviteRefused
 	}
@@ -61,7 +66,9 @@ func (n *Node) serveInvite(s network.Stream) {
 	s.Close()
 }
 
-// applyInvite acts on a frame from `from`; an error refuses it.
+// applyInvite acts on a frame from `from`; an error refuses it. Only a room's creator
+// hands out its state: the room ID is derived from the creator's key (room.DeriveID), so
+// no one else can send a state for a room we know. Called with roomMu held.
 func (n *Node) applyInvite(from peer.ID, inv room.Invite) error {
 	ctx := n.ctx
 	if inv.Kind == room.KindLeft {
@@ -70,18 +77,15 @@ func (n *Node) applyInvite(from peer.ID, inv room.Invite) error {
 	st := inv.State
 	held, holding := n.roomEngine.Room(st.ID)
 	switch {
-	case !st.IsOwner(from):
-		return errors.New("the sender is not an owner of the room it sends")
-	case !st.IsMember(n.host.ID()) && holding && held.IsOwner(from) && st.Epoch >= held.Epoch:
+	case st.Creator != from:
+		return errors.New("only the room's creator hands out its state")
+	case !st.IsMember(n.host.ID()) && holding && newerState(st, held):
 		return n.removedFrom(ctx, held, from)
 	case !st.IsMember(n.host.ID()):
 		return errors.New("we are not a member of the room it sends")
 	}
 	if holding {
-		if !held.IsOwner(from) {
-			return errors.New("the sender is not an owner of the room we hold")
-		}
-		if st.Epoch == held.Epoch && st.Key == held.Key && sameMembers(st, held) {
+		if st.Epoch == held.Epoch && st.Version == held.Version {
 			return nil
 		}
 		if err := n.updateRoom(ctx, st); err != nil {
@@ -121,13 +125,18 @@ func (n *Node) invited(ctx context.Context, from peer.ID, inv room.Invite) error
 	case err == nil && rec.Status == archive.RoomLeft && inv.Kind != room.KindInvite:
 		return nil
 	}
+	if err == nil {
+		if stored, perr := room.ParseState(rec.State); perr == nil && !newerState(inv.State, stored) && rec.Status == archive.RoomPending {
+			return nil // we hold this invitation at this version or a newer one
+		}
+	}
 	if n.contacts.isContact(from) {
 		_, err := n.joinRoom(ctx, inv.State, from)
 		return err
 	}
 	alreadyPending := err == nil && rec.Status == archive.RoomPending
-	if !alreadyPending && n.pendingFrom(ctx, from) >= maxPendingPerInviter {
-		return fmt.Errorf("%d invitations from this peer already wait for `room join`", maxPendingPerInviter)
+	if fromPeer, all := n.pendingCounts(ctx, from); !alreadyPending && (fromPeer >= maxPendingPerInviter || all >= maxPending) {
+		return fmt.Errorf("too many invitations wait for `room join` (%d from this peer, %d in all)", fromPeer, all)
 	}
 	if err := n.saveRoom(ctx, inv.State, archive.RoomPending, from.String()); err != nil {
 		return err
@@ -143,19 +152,26 @@ func (n *Node) invited(ctx context.Context, from peer.ID, inv room.Invite) error
 	return nil
 }
 
-// pendingFrom counts the invitations from p waiting for `room join`.
-func (n *Node) pendingFrom(ctx context.Context, p peer.ID) int {
+// pendingCounts counts the invitations waiting for `room join`: from p, and in all.
+func (n *Node) pendingCounts(ctx context.Context, p peer.ID) (fromPeer, all int) {
 	recs, err := n.store.Rooms(ctx)
 	if err != nil {
-		return maxPendingPerInviter // cannot tell: refuse rather than grow
+		return maxPendingPerInviter, maxPending // cannot tell: refuse rather than grow
 	}
-	count := 0
 	for _, rec := range recs {
-		if rec.Status == archive.RoomPending && rec.Inviter == p.String() {
-			count++
+		if rec.Status == archive.RoomPending {
+			all++
+			if rec.Inviter == p.String() {
+				fromPeer++
+			}
 		}
 	}
-	return count
+	return fromPeer, all
+}
+
+// newerState reports whether a is a later state of the same room than b.
+func newerState(a, b room.Room) bool {
+	return a.Epoch > b.Epoch || (a.Epoch == b.Epoch && a.Version > b.Version)
 }
 
 // memberLeft removes a member who left a room we own, rotating the key.
@@ -164,28 +180,11 @@ func (n *Node) memberLeft(ctx context.Context, from peer.ID, id room.ID) error {
 	if !ok || !r.IsMember(from) {
 		return nil
 	}
-	if !r.IsOwner(n.host.ID()) {
-		return nil // an owner will rotate
+	if r.Creator != n.host.ID() {
+		return nil // the creator rotates
 	}
 	_, err := n.removeMember(ctx, r, from)
 	return err
-}
-
-func sameMembers(a, b room.Room) bool {
-	if len(a.Members) != len(b.Members) || len(a.Owners) != len(b.Owners) || a.Announce != b.Announce || a.Name != b.Name {
-		return false
-	}
-	for m := range a.Members {
-		if !b.IsMember(m) {
-			return false
-		}
-	}
-	for m := range a.Owners {
-		if !b.IsOwner(m) {
-			return false
-		}
-	}
-	return true
 }
 
 // sendInvite delivers one invite frame to id and waits for the answer.
@@ -242,7 +241,7 @@ func (n *Node) onRoomPeer(id peer.ID) {
 		if !r.IsMember(id) {
 			continue
 		}
-		if r.IsOwner(n.host.ID()) {
+		if r.Creator == n.host.ID() {
 			n.goRun(func() { n.sendInviteLogged(id, room.Invite{Kind: room.KindUpdate, State: r}) })
 		}
 		n.goRun(func() { n.syncRoomFrom(r.ID, id, n.catchUpSince(r.ID)) })

@@ -61,6 +61,7 @@ func (n *Node) startRooms() error {
 		if err := n.roomEngine.Join(r); err != nil {
 			return fmt.Errorf("rejoin room %s: %w", rec.Name, err)
 		}
+		n.seedLamport(r.ID)
 	}
 	n.goRun(func() { n.every(roomSyncEvery, n.syncRoomsPeriodically) })
 	return nil
@@ -168,16 +169,20 @@ func (n *Node) Rooms(ctx context.Context) (api.RoomList, error) {
 
 // CreateRoom makes a room owned by this node, with a fresh key, and joins it.
 func (n *Node) CreateRoom(ctx context.Context, req api.RoomCreateRequest) (api.Room, error) {
+	n.roomMu.Lock()
+	defer n.roomMu.Unlock()
 	name := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(req.Name), roomPrefix))
-	if _, err := n.joinedRoom(ctx, name); err == nil {
-		return api.Room{}, fmt.Errorf("%w: you are already in a room named %q; choose another name", ErrBadMessage, name)
+	if err := room.ValidateName(name); err != nil {
+		return api.Room{}, fmt.Errorf("%w: %v", ErrBadMessage, err)
+	}
+	for _, r := range n.joinedRooms() {
+		if r.Name == name {
+			return api.Room{}, fmt.Errorf("%w: you are already in a room named %q; choose another name", ErrBadMessage, name)
+		}
 	}
 	r, err := room.New(name, n.host.ID(), req.Announce)
 	if err != nil {
 		return api.Room{}, err
-	}
-	if err := room.ValidateName(name); err != nil {
-		return api.Room{}, fmt.Errorf("%w: %v", ErrBadMessage, err)
 	}
 	if err := n.saveRoom(ctx, r, archive.RoomJoined, ""); err != nil {
 		return api.Room{}, err
@@ -192,26 +197,15 @@ func (n *Node) CreateRoom(ctx context.Context, req api.RoomCreateRequest) (api.R
 // InviteToRoom adds a peer to a room we own and hands it the room: now if it is
 // reachable, else when it next connects.
 func (n *Node) InviteToRoom(ctx context.Context, ref, who string) (api.Room, error) {
-	r, err := n.ownedRoom(ctx, ref)
-	if err != nil {
-		return api.Room{}, err
-	}
 	id, err := n.resolve(who)
 	if err != nil {
 		return api.Room{}, err
 	}
-	if id == n.host.ID() {
-		return api.Room{}, fmt.Errorf("%w: you are already in %q", ErrBadMessage, r.Name)
-	}
-	if len(r.Members) >= room.MaxMembers {
-		return api.Room{}, fmt.Errorf("%w: %q has the most members a room can have (%d)", ErrBadMessage, r.Name, room.MaxMembers)
-	}
-	next := r.Clone()
-	next.Members[id] = struct{}{}
-	if err := n.updateRoom(ctx, next); err != nil {
+	next, err := n.addMember(ctx, ref, id)
+	if err != nil {
 		return api.Room{}, err
 	}
-	n.log.Info("room invite", "room", r.Name, "peer", n.displayName(id))
+	n.log.Info("room invite", "room", next.Name, "peer", n.displayName(id))
 	if err := n.sendInvite(ctx, id, room.Invite{Kind: room.KindInvite, State: next}); err != nil {
 		n.log.Info("invite not delivered now; it goes out when the peer connects", "peer", n.displayName(id), "err", err)
 	}
@@ -219,8 +213,30 @@ func (n *Node) InviteToRoom(ctx context.Context, ref, who string) (api.Room, err
 	return n.publishRoom(next), nil
 }
 
+// addMember adds id to a room we own, as a new version of its state.
+func (n *Node) addMember(ctx context.Context, ref string, id peer.ID) (room.Room, error) {
+	n.roomMu.Lock()
+	defer n.roomMu.Unlock()
+	r, err := n.ownedRoom(ctx, ref)
+	if err != nil {
+		return room.Room{}, err
+	}
+	switch {
+	case id == n.host.ID():
+		return room.Room{}, fmt.Errorf("%w: you are already in %q", ErrBadMessage, r.Name)
+	case len(r.Members) >= room.MaxMembers:
+		return room.Room{}, fmt.Errorf("%w: %q has the most members a room can have (%d)", ErrBadMessage, r.Name, room.MaxMembers)
+	}
+	next := r.Clone()
+	next.Members[id] = struct{}{}
+	next.Version++
+	return next, n.updateRoom(ctx, next)
+}
+
 // JoinRoom accepts a pending invitation.
 func (n *Node) JoinRoom(ctx context.Context, idText string) (api.Room, error) {
+	n.roomMu.Lock()
+	defer n.roomMu.Unlock()
 	id, err := room.ParseID(strings.TrimSpace(strings.TrimPrefix(idText, roomPrefix)))
 	if err != nil {
 		return api.Room{}, fmt.Errorf("%w: %v: give the ID `parley room ls` shows", ErrBadMessage, err)
@@ -252,6 +268,7 @@ func (n *Node) joinRoom(ctx context.Context, r room.Room, inviter peer.ID) (api.
 	if err := n.roomEngine.Join(r); err != nil && !errors.Is(err, room.ErrJoined) {
 		return api.Room{}, err
 	}
+	n.seedLamport(r.ID)
 	n.log.Info("joined room", "room", r.Name, "id", r.ID, "invited_by", n.displayName(inviter))
 	n.goRun(func() { n.catchUpAfterJoin(r.ID, inviter) })
 	return n.publishRoom(r), nil
@@ -259,9 +276,15 @@ func (n *Node) joinRoom(ctx context.Context, r room.Room, inviter peer.ID) (api.
 
 // LeaveRoom leaves a room; its owners are told, and rotate the key without us.
 func (n *Node) LeaveRoom(ctx context.Context, ref string) (api.Room, error) {
+	n.roomMu.Lock()
+	defer n.roomMu.Unlock()
 	r, err := n.joinedRoom(ctx, ref)
 	if err != nil {
 		return api.Room{}, err
+	}
+	if r.Creator == n.host.ID() && len(r.Members) > 1 {
+		return api.Room{}, fmt.Errorf("%w: you made %q and only you can add or remove its members, so it would be stuck without you: "+
+			"remove the others first (`parley room remove %s PEER`), then leave", ErrBadMessage, r.Name, r.Name)
 	}
 	if err := n.roomEngine.Leave(r.ID); err != nil && !errors.Is(err, room.ErrNotJoined) {
 		return api.Room{}, err
@@ -269,10 +292,8 @@ func (n *Node) LeaveRoom(ctx context.Context, ref string) (api.Room, error) {
 	if err := n.saveRoom(ctx, r, archive.RoomLeft, ""); err != nil {
 		return api.Room{}, err
 	}
-	for owner := range r.Owners {
-		if owner != n.host.ID() {
-			n.goRun(func() { n.sendInviteLogged(owner, room.Invite{Kind: room.KindLeft, State: room.Room{ID: r.ID}}) })
-		}
+	if creator := r.Creator; creator != n.host.ID() {
+		n.goRun(func() { n.sendInviteLogged(creator, room.Invite{Kind: room.KindLeft, State: room.Room{ID: r.ID}}) })
 	}
 	n.log.Info("left room", "room", r.Name, "id", r.ID)
 	return n.publishLeft(r), nil
@@ -291,6 +312,8 @@ func (n *Node) publishLeft(r room.Room) api.Room {
 // RemoveFromRoom removes a member from a room we own and rotates the key: the removed
 // member cannot read what is sent afterwards.
 func (n *Node) RemoveFromRoom(ctx context.Context, ref, who string) (api.Room, error) {
+	n.roomMu.Lock()
+	defer n.roomMu.Unlock()
 	r, err := n.ownedRoom(ctx, ref)
 	if err != nil {
 		return api.Room{}, err
@@ -320,6 +343,7 @@ func (n *Node) removeMember(ctx context.Context, r room.Room, id peer.ID) (api.R
 	notice := r.Clone()
 	delete(notice.Members, id)
 	delete(notice.Owners, id)
+	notice.Version = next.Version
 	n.goRun(func() { n.sendInviteLogged(id, room.Invite{Kind: room.KindUpdate, State: notice}) })
 	return n.publishRoom(next), nil
 }
@@ -394,7 +418,7 @@ func (n *Node) joinedRoom(ctx context.Context, ref string) (room.Room, error) {
 	case len(byName) == 1:
 		return byName[0], nil
 	case len(byName) > 1:
-		return room.Room{}, fmt.Errorf("%w: you are in %d rooms named %q: use the room's ID (`parley room ls`)", ErrAmbiguousPeer, len(byName), ref)
+		return room.Room{}, fmt.Errorf("%w: you are in %d rooms named %q: use the room's ID (`parley room ls`)", ErrBadMessage, len(byName), ref)
 	case len(byID) == 1:
 		return byID[0], nil
 	}
@@ -407,8 +431,8 @@ func (n *Node) ownedRoom(ctx context.Context, ref string) (room.Room, error) {
 	if err != nil {
 		return room.Room{}, err
 	}
-	if !r.IsOwner(n.host.ID()) {
-		return room.Room{}, fmt.Errorf("%w: only the owners of %q invite and remove members; ask one of them", ErrBadMessage, r.Name)
+	if r.Creator != n.host.ID() {
+		return room.Room{}, fmt.Errorf("%w: only %s, who made %q, invites and removes its members; ask them", ErrBadMessage, n.displayName(r.Creator), r.Name)
 	}
 	return r, nil
 }
@@ -526,4 +550,12 @@ func (n *Node) sharesRoom(id peer.ID) bool {
 		}
 	}
 	return false
+}
+
+// seedLamport raises a joined room's Lamport counter to the highest in the archive, so
+// that after a restart our next message is ordered after what we have seen.
+func (n *Node) seedLamport(id room.ID) {
+	if l, err := n.store.MaxRoomLamport(n.ctx, id.String()); err == nil {
+		n.roomEngine.SeedLamport(id, l)
+	}
 }

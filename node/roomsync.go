@@ -24,9 +24,10 @@ import (
 // nothing more.
 
 const (
-	syncTimeout     = 30 * time.Second
-	maxSyncPages    = 100       // per sync session: at most 100 × MaxSyncPage messages
-	catchUpOverlap  = time.Hour // re-ask this far before our newest message: clocks and gaps differ
+	syncTimeout     = 30 * time.Second // one page
+	syncSessionMax  = 3 * time.Minute  // a whole catch-up from one member
+	maxSyncPages    = 100              // per sync session: at most 100 × MaxSyncPage messages
+	catchUpOverlap  = time.Hour        // re-ask this far before our newest message: clocks and gaps differ
 	firstJoinWindow = 30 * 24 * time.Hour
 	roomSyncEvery   = time.Minute     // anti-entropy: one random connected member per room
 	periodicWindow  = 3 * time.Minute // ...for messages sent this recently
@@ -121,9 +122,15 @@ func roomMessageOf(m archive.Message) (room.Message, error) {
 // syncRoomFrom fetches a room's messages sent since `since` from member p and delivers
 // the ones we lack. It gives up quietly: another member or the next round fills the gap.
 func (n *Node) syncRoomFrom(id room.ID, p peer.ID, since time.Time) {
+	started := time.Now()
 	got, err := n.fetchRoomPages(id, p, since)
-	if err != nil {
+	switch {
+	case err != nil:
 		n.log.Debug("room sync failed", "room", id, "peer", p, "err", err)
+	case !since.After(n.catchUpSince(id)): // a full catch-up, not the recent window only
+		if err := n.store.SetRoomSynced(n.ctx, id.String(), started); err != nil {
+			n.log.Warn("room sync not recorded", "room", id, "err", err)
+		}
 	}
 	if got > 0 {
 		n.log.Info("room caught up", "room", id, "from", n.displayName(p), "messages", got)
@@ -131,8 +138,9 @@ func (n *Node) syncRoomFrom(id room.ID, p peer.ID, since time.Time) {
 }
 
 func (n *Node) fetchRoomPages(id room.ID, p peer.ID, since time.Time) (int, error) {
-	ctx, cancel := context.WithTimeout(n.ctx, syncTimeout)
+	ctx, cancel := context.WithTimeout(n.ctx, syncSessionMax)
 	defer cancel()
+	end, _ := ctx.Deadline()
 	s, err := n.host.NewStream(network.WithAllowLimitedConn(ctx, "room sync"), p, room.SyncProtocol)
 	if err != nil {
 		return 0, err
@@ -142,7 +150,7 @@ func (n *Node) fetchRoomPages(id room.ID, p peer.ID, since time.Time) (int, erro
 	req := room.SyncRequest{Room: id, Since: since, Limit: room.MaxSyncPage}
 	got := 0
 	for range maxSyncPages {
-		s.SetDeadline(time.Now().Add(syncTimeout))
+		s.SetDeadline(earliest(time.Now().Add(syncTimeout), end))
 		if err := room.WriteFrame(s, room.AppendSyncRequest(nil, req)); err != nil {
 			s.Reset()
 			return got, err
@@ -170,14 +178,16 @@ func (n *Node) fetchRoomPages(id room.ID, p peer.ID, since time.Time) (int, erro
 	return got, nil
 }
 
-// catchUpSince is how far back a member asks: an hour before its newest message of
-// the room, or a month for a room it has nothing of.
+// catchUpSince is how far back a member asks: an hour (for clocks that differ) before
+// its last completed catch-up of the room, or a month back for a room never caught up.
+// Our own clock decides, not the newest message's: a message that arrived by gossip just
+// now says nothing about the gap before it.
 func (n *Node) catchUpSince(id room.ID) time.Time {
-	latest, err := n.store.LatestRoomMessage(n.ctx, id.String())
-	if err != nil || latest.IsZero() {
+	rec, err := n.store.GetRoom(n.ctx, id.String())
+	if err != nil || rec.SyncedAt.IsZero() {
 		return time.Now().Add(-firstJoinWindow)
 	}
-	return latest.Add(-catchUpOverlap)
+	return rec.SyncedAt.Add(-catchUpOverlap)
 }
 
 // catchUpAfterJoin syncs a room just joined from its inviter and the members connected
@@ -232,4 +242,11 @@ func (n *Node) markRoomMessageDelivered(m archive.Message) {
 	}
 	m.State = archive.StateDelivered
 	n.publishMessage(api.EventState, m)
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
