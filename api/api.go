@@ -38,6 +38,7 @@ const (
 
 	PathRooms = "/v1/rooms" // GET: RoomList; POST RoomCreateRequest: Room
 	// PathRooms + "/join": POST RoomJoinRequest: Room (accepts a pending invite).
+	// PathRooms + "/decline": POST RoomJoinRequest: RoomInvite (turns a pending invite down).
 	// PathRooms + "/{room}/invite", "/{room}/remove": POST RoomPeerRequest: Room.
 	// PathRooms + "/{room}/leave": POST: Room. {room} is a room's name or ID.
 

@@ -27,6 +27,12 @@ func (c *Client) JoinRoom(ctx context.Context, id string) (api.Room, error) {
 	return r, c.do(ctx, http.MethodPost, api.PathRooms+"/join", api.RoomJoinRequest{ID: id}, &r)
 }
 
+// DeclineRoom turns down the pending invitation to the room with this ID.
+func (c *Client) DeclineRoom(ctx context.Context, id string) (api.RoomInvite, error) {
+	var inv api.RoomInvite
+	return inv, c.do(ctx, http.MethodPost, api.PathRooms+"/decline", api.RoomJoinRequest{ID: id}, &inv)
+}
+
 // InviteToRoom invites a peer to a room this node owns.
 func (c *Client) InviteToRoom(ctx context.Context, room, peer string) (api.Room, error) {
 	var r api.Room

@@ -23,6 +23,10 @@ func (f *fakeNode) JoinRoom(_ context.Context, id string) (api.Room, error) {
 	return api.Room{ID: id}, nil
 }
 
+func (f *fakeNode) DeclineRoom(_ context.Context, id string) (api.RoomInvite, error) {
+	return api.RoomInvite{ID: id}, nil
+}
+
 func (f *fakeNode) InviteToRoom(_ context.Context, room, peer string) (api.Room, error) {
 	return api.Room{Name: room, Members: []api.RoomMember{{PeerID: peer}}}, nil
 }
@@ -53,6 +57,9 @@ func TestRoomCalls(t *testing.T) {
 	}
 	if r, err := c.LeaveRoom(ctx, "#ops"); err != nil || r.Name != "ops" {
 		t.Fatalf("LeaveRoom = %+v, %v", r, err)
+	}
+	if inv, err := c.DeclineRoom(ctx, "ab"); err != nil || inv.ID != "ab" {
+		t.Fatalf("DeclineRoom = %+v, %v", inv, err)
 	}
 	if _, err := c.JoinRoom(ctx, "missing"); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("JoinRoom(missing) = %v, want ErrNotFound", err)

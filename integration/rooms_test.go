@@ -253,3 +253,54 @@ func TestAnnouncementRoomAndBlockedAuthor(t *testing.T) {
 		t.Errorf("a member shows a room message from a peer it blocked")
 	}
 }
+
+// TestRoomDeclineLeaveAndReinvite: a stranger declines an invitation and the creator takes
+// it off the room; a member leaves and the creator rotates the key without it; invited
+// again, both see a waiting invitation (not an automatic join, even from a contact).
+func TestRoomDeclineLeaveAndReinvite(t *testing.T) {
+	nodes, ids := loopbackRoom(t, "team", 2)
+	owner, member := nodes[0], nodes[1]
+	stranger := testnode.Start(t, testnode.Options{Name: "stranger", Args: append(loopbackArgs(), "--peer", owner.Status().Addrs[0])})
+	strangerID := stranger.Status().PeerID
+	waitConnected(t, stranger, ids[0])
+
+	created := roomCLI[api.Room](t, owner, "invite", "team", strangerID)
+	waitInvite(t, stranger, created.ID)
+	stranger.CLI("room", "decline", created.ID)
+	waitRoomMembers(t, owner, "team", 2, "owner") // the stranger is off the room again
+	if l := roomCLI[api.RoomList](t, stranger, "ls"); len(l.Invites) != 0 || len(l.Rooms) != 0 {
+		t.Fatalf("after declining, the stranger lists %+v", l)
+	}
+
+	roomCLI[api.Room](t, member, "leave", "team")
+	after := waitRoomMembers(t, owner, "team", 1, "owner")
+	if after.Epoch < 2 {
+		t.Errorf("the key did not rotate when a member left (epoch %d)", after.Epoch)
+	}
+	if _, err := owner.TryCLI("room", "leave", "team"); err != nil {
+		t.Fatalf("the creator alone in its room cannot leave: %v", err)
+	}
+	roomCLI[api.Room](t, owner, "create", "again")
+	roomCLI[api.Room](t, owner, "invite", "again", ids[1])
+	waitRoomMembers(t, member, "again", 2, "member") // a new room: joined at once
+
+	roomCLI[api.Room](t, owner, "invite", "again", strangerID)
+	waitInvite(t, stranger, "")
+	if _, err := member.TryCLI("room", "leave", "again"); err != nil {
+		t.Fatal(err)
+	}
+	waitRoomMembers(t, owner, "again", 2, "owner")
+	roomCLI[api.Room](t, owner, "invite", "again", ids[1])
+	waitInvite(t, member, "")
+	if l := roomCLI[api.RoomList](t, member, "ls"); len(l.Rooms) != 0 {
+		t.Errorf("a contact's new invitation to a room the member left joined it at once: %+v", l.Rooms)
+	}
+}
+
+// waitInvite waits until n lists a waiting invitation (to room id, if not empty).
+func waitInvite(t *testing.T, n *testnode.Node, id string) {
+	t.Helper()
+	testnode.WaitFor(t, 60*time.Second, "a waiting invitation", func() bool {
+		return slices.ContainsFunc(roomCLI[api.RoomList](t, n, "ls").Invites, func(inv api.RoomInvite) bool { return id == "" || inv.ID == id })
+	})
+}

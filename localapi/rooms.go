@@ -12,6 +12,7 @@ type RoomBackend interface {
 	Rooms(ctx context.Context) (api.RoomList, error)
 	CreateRoom(ctx context.Context, req api.RoomCreateRequest) (api.Room, error)
 	JoinRoom(ctx context.Context, id string) (api.Room, error)
+	DeclineRoom(ctx context.Context, id string) (api.RoomInvite, error)
 	InviteToRoom(ctx context.Context, room, peer string) (api.Room, error)
 	RemoveFromRoom(ctx context.Context, room, peer string) (api.Room, error)
 	LeaveRoom(ctx context.Context, room string) (api.Room, error)
@@ -21,6 +22,7 @@ func (s *Server) routeRooms() {
 	s.mux.HandleFunc("GET "+api.PathRooms, s.listRooms)
 	s.mux.HandleFunc("POST "+api.PathRooms, s.createRoom)
 	s.mux.HandleFunc("POST "+api.PathRooms+"/join", s.joinRoom)
+	s.mux.HandleFunc("POST "+api.PathRooms+"/decline", s.declineRoom)
 	s.mux.HandleFunc("POST "+api.PathRooms+"/{room}/invite", s.roomPeer(s.backend.InviteToRoom))
 	s.mux.HandleFunc("POST "+api.PathRooms+"/{room}/remove", s.roomPeer(s.backend.RemoveFromRoom))
 	s.mux.HandleFunc("POST "+api.PathRooms+"/{room}/leave", s.leaveRoom)
@@ -47,6 +49,15 @@ func (s *Server) joinRoom(w http.ResponseWriter, r *http.Request) {
 	}
 	room, err := s.backend.JoinRoom(r.Context(), req.ID)
 	s.writeResult(w, room, err)
+}
+
+func (s *Server) declineRoom(w http.ResponseWriter, r *http.Request) {
+	var req api.RoomJoinRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	inv, err := s.backend.DeclineRoom(r.Context(), req.ID)
+	s.writeResult(w, inv, err)
 }
 
 func (s *Server) roomPeer(act func(ctx context.Context, room, peer string) (api.Room, error)) http.HandlerFunc {

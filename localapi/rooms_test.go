@@ -30,6 +30,11 @@ func (f *fakeBackend) JoinRoom(_ context.Context, id string) (api.Room, error) {
 	return api.Room{ID: id}, nil
 }
 
+func (f *fakeBackend) DeclineRoom(_ context.Context, id string) (api.RoomInvite, error) {
+	roomCalls <- "decline " + id
+	return api.RoomInvite{ID: id}, nil
+}
+
 func (f *fakeBackend) InviteToRoom(_ context.Context, room, peer string) (api.Room, error) {
 	roomCalls <- "invite " + room + " " + peer
 	return api.Room{Name: room}, nil
@@ -50,6 +55,7 @@ func TestRoomRoutes(t *testing.T) {
 	for _, tc := range []struct{ method, path, body, call string }{
 		{http.MethodPost, api.PathRooms, `{"name":"ops","announce":true}`, "create ops true"},
 		{http.MethodPost, api.PathRooms + "/join", `{"id":"ab12"}`, "join ab12"},
+		{http.MethodPost, api.PathRooms + "/decline", `{"id":"ab12"}`, "decline ab12"},
 		{http.MethodPost, api.PathRooms + "/ops/invite", `{"peer":"bob"}`, "invite ops bob"},
 		{http.MethodPost, api.PathRooms + "/ops/remove", `{"peer":"bob"}`, "remove ops bob"},
 		{http.MethodPost, api.PathRooms + "/ops/leave", ``, "leave ops"},

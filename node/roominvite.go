@@ -119,22 +119,25 @@ func (n *Node) removedFrom(ctx context.Context, r room.Room, by peer.ID) error {
 // only a new invitation brings a left room back.
 func (n *Node) invited(ctx context.Context, from peer.ID, inv room.Invite) error {
 	rec, err := n.store.GetRoom(ctx, inv.State.ID.String())
-	switch {
-	case err != nil && !errors.Is(err, archive.ErrNotFound):
+	if err != nil && !errors.Is(err, archive.ErrNotFound) {
 		return err
-	case err == nil && rec.Status == archive.RoomLeft && inv.Kind != room.KindInvite:
-		return nil
 	}
-	if err == nil {
-		if stored, perr := room.ParseState(rec.State); perr == nil && !newerState(inv.State, stored) && rec.Status == archive.RoomPending {
-			return nil // we hold this invitation at this version or a newer one
+	known := err == nil
+	if known {
+		if stored, perr := room.ParseState(rec.State); perr == nil && !newerState(inv.State, stored) {
+			return nil // we hold this state, or a newer one, as pending or left
+		}
+		if rec.Status == archive.RoomLeft && inv.Kind != room.KindInvite {
+			return nil
 		}
 	}
-	if n.contacts.isContact(from) {
+	// A contact's invitation is accepted at once, unless it is to a room we left or
+	// declined: that one waits for `room join`.
+	if n.contacts.isContact(from) && !(known && rec.Status == archive.RoomLeft) {
 		_, err := n.joinRoom(ctx, inv.State, from)
 		return err
 	}
-	alreadyPending := err == nil && rec.Status == archive.RoomPending
+	alreadyPending := known && rec.Status == archive.RoomPending
 	if fromPeer, all := n.pendingCounts(ctx, from); !alreadyPending && (fromPeer >= maxPendingPerInviter || all >= maxPending) {
 		return fmt.Errorf("too many invitations wait for `room join` (%d from this peer, %d in all)", fromPeer, all)
 	}
@@ -242,9 +245,29 @@ func (n *Node) onRoomPeer(id peer.ID) {
 			continue
 		}
 		if r.Creator == n.host.ID() {
-			n.goRun(func() { n.sendInviteLogged(id, room.Invite{Kind: room.KindUpdate, State: r}) })
+			// An invitation, not an update: it also reaches a peer invited while offline
+			// that had left the room before (it waits for `room join` there).
+			n.goRun(func() { n.sendInviteLogged(id, room.Invite{Kind: room.KindInvite, State: r}) })
 		}
 		n.goRun(func() { n.syncRoomFrom(r.ID, id, n.catchUpSince(r.ID)) })
+	}
+	n.resendLeft(id)
+}
+
+// resendLeft tells a creator again about rooms of theirs we left or declined: the first
+// notice may not have reached them. A creator that already knows ignores it.
+func (n *Node) resendLeft(creator peer.ID) {
+	recs, err := n.store.Rooms(n.ctx)
+	if err != nil {
+		return
+	}
+	for _, rec := range recs {
+		if rec.Status != archive.RoomLeft {
+			continue
+		}
+		if r, err := room.ParseState(rec.State); err == nil && r.Creator == creator && r.IsMember(n.host.ID()) {
+			n.goRun(func() { n.sendInviteLogged(creator, room.Invite{Kind: room.KindLeft, State: room.Room{ID: r.ID}}) })
+		}
 	}
 }
 

@@ -259,6 +259,36 @@ func (n *Node) JoinRoom(ctx context.Context, idText string) (api.Room, error) {
 	return n.joinRoom(ctx, r, inviter)
 }
 
+// DeclineRoom turns down a pending invitation: it is kept as left (so the creator's
+// later updates are ignored) and the creator is told, which takes us off the room.
+func (n *Node) DeclineRoom(ctx context.Context, idText string) (api.RoomInvite, error) {
+	n.roomMu.Lock()
+	defer n.roomMu.Unlock()
+	id, err := room.ParseID(strings.TrimSpace(strings.TrimPrefix(idText, roomPrefix)))
+	if err != nil {
+		return api.RoomInvite{}, fmt.Errorf("%w: %v: give the ID `parley room ls` shows", ErrBadMessage, err)
+	}
+	rec, err := n.store.GetRoom(ctx, id.String())
+	if err != nil || rec.Status != archive.RoomPending {
+		return api.RoomInvite{}, fmt.Errorf("%w: no pending invitation to room %s (see `parley room ls`)", api.ErrNotFound, id)
+	}
+	inv, err := n.apiInvite(rec)
+	if err != nil {
+		return api.RoomInvite{}, err
+	}
+	r, err := room.ParseState(rec.State)
+	if err != nil {
+		return api.RoomInvite{}, err
+	}
+	if err := n.saveRoom(ctx, r, archive.RoomLeft, rec.Inviter); err != nil {
+		return api.RoomInvite{}, err
+	}
+	n.goRun(func() { n.sendInviteLogged(r.Creator, room.Invite{Kind: room.KindLeft, State: room.Room{ID: r.ID}}) })
+	n.log.Info("room invitation declined", "room", r.Name, "id", r.ID)
+	n.publishLeft(r)
+	return inv, nil
+}
+
 // joinRoom stores r as joined, starts taking its messages and catches up from the
 // inviter and the members connected now.
 func (n *Node) joinRoom(ctx context.Context, r room.Room, inviter peer.ID) (api.Room, error) {

@@ -28,6 +28,7 @@ func roomCommand() *cli.Command {
 			{Name: "invite", Usage: "hand a room you own to a peer", ArgsUsage: "NAME PEER", Flags: []cli.Flag{jsonFlag}, Action: roomPeerAction("invite")},
 			{Name: "remove", Usage: "remove a member and rotate the room's key", ArgsUsage: "NAME PEER", Flags: []cli.Flag{jsonFlag}, Action: roomPeerAction("remove")},
 			{Name: "join", Usage: "accept a pending invitation (its ID is in `parley room ls`)", ArgsUsage: "ID", Flags: []cli.Flag{jsonFlag}, Action: joinRoom},
+			{Name: "decline", Usage: "turn down a pending invitation (its ID is in `parley room ls`)", ArgsUsage: "ID", Action: declineRoom},
 			{Name: "leave", Usage: "leave a room", ArgsUsage: "NAME", Flags: []cli.Flag{jsonFlag}, Action: leaveRoom},
 			{Name: "ls", Usage: "your rooms and pending invitations", Flags: []cli.Flag{jsonFlag}, Action: listRooms},
 		},
@@ -84,6 +85,22 @@ func joinRoom(c *cli.Context) error {
 		return err
 	}
 	return printRoom(c, r, "joined")
+}
+
+func declineRoom(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return usageError("room decline needs the room's ID (see `parley room ls`)")
+	}
+	cl, err := connect(c)
+	if err != nil {
+		return err
+	}
+	inv, err := cl.DeclineRoom(c.Context, c.Args().First())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "declined #%s from %s\n", inv.Name, orDefault(inv.FromName, inv.From))
+	return nil
 }
 
 func leaveRoom(c *cli.Context) error {
