@@ -109,15 +109,36 @@ func checkContactsAndStatus(t *testing.T, annPage, bobPage *page, annID string, 
 	t.Helper()
 	bobPage.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`#nearby li[data-peer=%q] button.add-contact`, annID))))
 	bobPage.waitFor("Ann in Bob's contacts", fmt.Sprintf(`!!document.querySelector('#contacts li[data-peer=%q]')`, annID))
+	// Picking "busy" submits the form at once, with no text yet. Ann's page holds that
+	// request back until she has typed her text, as a loaded machine may: its answer
+	// must not put the empty text back into the field before she clicks Set.
+	annPage.eval(`(() => { window.realFetch = window.fetch; window.heldPresence = [];
+		window.fetch = (url, init) => url === "/v1/presence" && init && init.method === "POST"
+			? new Promise((ok) => window.heldPresence.push(() => ok(window.realFetch(url, init))))
+			: window.realFetch(url, init);
+		return true; })()`)
 	annPage.do(
 		chromedp.SetValue(chromedp.ID("presence"), "busy"),
 		chromedp.SetValue(chromedp.ID("status-text"), "in a meeting until 3"),
-		chromedp.Click(chromedp.CSS(`#presence-form button[type="submit"]`)),
 	)
+	annPage.waitFor("Ann's first request held", `window.heldPresence.length === 1`)
+	annPage.eval(`(() => { window.fetch = window.realFetch; window.heldPresence.splice(0).forEach((send) => send()); return true; })()`)
+	annPage.waitFor("the answer to Ann picking busy", `document.getElementById("toast").textContent === "Status set."`)
+	annPage.do(chromedp.Click(chromedp.CSS(`#presence-form button[type="submit"]`)))
 	bobPage.waitFor("Ann busy in Bob's contacts", fmt.Sprintf(
 		`(() => { const li = document.querySelector('#contacts li[data-peer=%q][data-presence="busy"]');
 			return !!li && li.textContent.includes("in a meeting until 3"); })()`, annID))
 	shots.take(bobPage, "12-bob-sees-ann-busy")
+
+	// Again without waiting: both requests may be under way together; the last one wins.
+	annPage.do(
+		chromedp.SetValue(chromedp.ID("presence"), "away"),
+		chromedp.SetValue(chromedp.ID("status-text"), "back at 4"),
+		chromedp.Click(chromedp.CSS(`#presence-form button[type="submit"]`)),
+	)
+	bobPage.waitFor("Ann away in Bob's contacts", fmt.Sprintf(
+		`(() => { const li = document.querySelector('#contacts li[data-peer=%q][data-presence="away"]');
+			return !!li && li.textContent.includes("back at 4"); })()`, annID))
 }
 
 // checkSearchAndSafetyNumber: a history search in Ann's page finds her message; the

@@ -45,7 +45,7 @@ async function loadAll() {
       store.transfers.clear(); // drops provisional entries of sends that finished hashing
       l.transfers.forEach(putTransfer);
     }),
-    api.get("/v1/presence").then((p) => showPresence(p)),
+    loadPresence(),
     loadRooms(),
   ]);
   for (const r of results) {
@@ -54,6 +54,12 @@ async function loadAll() {
     }
   }
   changed();
+}
+
+/** loadPresence reads our presence into the form, unless the user picks one meanwhile. */
+async function loadPresence() {
+  const wish = presenceWish;
+  showPresence(await api.get("/v1/presence"), wish);
 }
 
 async function loadRooms() {
@@ -192,27 +198,70 @@ function showProblem(message) {
   $("login-problem").textContent = message;
 }
 
-// Status selector.
+// Status selector. Picking a presence submits the form at once, so a user who picks
+// "busy" and then types a status text sends two requests close together. The browser
+// may send concurrent requests on different connections and the node keeps whichever
+// it handles last, so the page sends one at a time, the newest wish last. An answer
+// (or a GET) that started before the newest wish is not shown: it would put the old
+// presence back into the form, and a status text being typed is never overwritten.
+
+const presenceSend = { running: false, wanted: null };
+let presenceWish = 0; // counts the user's submits: answers from before the last are stale
+let statusEdited = false; // the status text was typed into since it was last sent
 
 function initPresence() {
-  $("presence-form").addEventListener("submit", async (e) => {
+  $("status-text").addEventListener("input", () => {
+    statusEdited = true;
+  });
+  $("presence-form").addEventListener("submit", (e) => {
     e.preventDefault();
-    try {
-      showPresence(await api.post("/v1/presence", { presence: $("presence").value, status: $("status-text").value.trim() }));
-      toast("Status set.");
-    } catch (err) {
-      toast(`Could not set the status: ${err.message}`);
-    }
+    statusEdited = false;
+    presenceWish++;
+    sendPresence({ presence: $("presence").value, status: $("status-text").value.trim() });
   });
   $("presence").addEventListener("change", () => $("presence-form").requestSubmit());
 }
 
-function showPresence(p) {
+/** sendPresence posts the wanted presence after the one in flight, if any; wishes
+ * made meanwhile replace each other, so only the newest is sent. */
+async function sendPresence(wanted) {
+  presenceSend.wanted = wanted;
+  if (presenceSend.running) {
+    return;
+  }
+  presenceSend.running = true;
+  try {
+    while (presenceSend.wanted) {
+      const body = presenceSend.wanted;
+      presenceSend.wanted = null;
+      const wish = presenceWish;
+      try {
+        const p = await api.post("/v1/presence", body);
+        if (showPresence(p, wish)) {
+          toast("Status set.");
+        }
+      } catch (err) {
+        toast(`Could not set the status: ${err.message}`);
+      }
+    }
+  } finally {
+    presenceSend.running = false;
+  }
+}
+
+/** showPresence puts the node's answer p into the form unless the user made a wish
+ * after the request for p started (wish is presenceWish at that time); it reports
+ * whether it did. */
+function showPresence(p, wish) {
+  if (wish !== presenceWish) {
+    return false;
+  }
   store.presence = p;
   $("presence").value = p.presence;
-  if (document.activeElement !== $("status-text")) {
+  if (!statusEdited && document.activeElement !== $("status-text")) {
     $("status-text").value = p.status || "";
   }
+  return true;
 }
 
 // History search.
