@@ -208,6 +208,22 @@ func TestWebAppRooms(t *testing.T) {
 	news := checkAnnouncementRoom(t, annPage, bobPage, bobID, shots)
 	checkRoomUnreadAndRemove(t, annPage, bobPage, ops, bobID, shots)
 	checkLeaveRoom(t, annPage, bobPage, news, bobID, shots)
+	checkDeclineRoom(t, annPage, bobPage, bobID, shots)
+}
+
+// checkDeclineRoom: Ann invites Bob to a third room; he declines in his page, the
+// invitation goes, and Ann's room counts only her once his node has told hers.
+func checkDeclineRoom(t *testing.T, annPage, bobPage *page, bobID string, shots *screenshots) {
+	t.Helper()
+	spam := annPage.createRoom("lunch", false)
+	annPage.inviteToRoom(bobID)
+	bobPage.waitFor("the lunch invitation", fmt.Sprintf(`!!document.querySelector('#invites li[data-room=%q] button.decline')`, spam))
+	bobPage.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`#invites li[data-room=%q] button.decline`, spam))))
+	bobPage.waitFor("the declined invitation gone", fmt.Sprintf(`!document.querySelector('#invites li[data-room=%q]')`, spam))
+	shots.take(bobPage, "31-bob-declined-lunch")
+	annPage.waitFor("Bob off lunch on Ann's page", fmt.Sprintf(
+		`(() => { const li = document.querySelector('#rooms li[data-room=%q]');
+			return !!li && li.textContent.includes("1 member,"); })()`, spam))
 }
 
 // checkLeaveRoom: Bob leaves news in his page; it goes from his room list (though the

@@ -187,7 +187,19 @@ function inviteItem(inv) {
     { className: "invite", "data-room": inv.id },
     el("span", {}, what),
     el("button", { type: "button", className: "join", "aria-label": `Join # ${inv.name}, invited by ${from}`, onclick: () => joinRoom(inv) }, `Join ${inv.name}`),
+    el("button", { type: "button", className: "decline", "aria-label": `Decline # ${inv.name}, invited by ${from}`, onclick: () => declineRoom(inv) }, "Decline"),
   );
+}
+
+async function declineRoom(inv) {
+  try {
+    await api.post("/v1/rooms/decline", { id: inv.id });
+    toast(`You declined # ${inv.name}.`);
+    store.invites.delete(inv.id);
+    changed();
+  } catch (err) {
+    toast(`Could not decline ${inv.name}: ${err.message}`);
+  }
 }
 
 async function joinRoom(inv) {
