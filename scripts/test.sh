@@ -25,11 +25,32 @@ echo "== go test -race"
 go test -race -count=1 -timeout 25m ./...
 
 echo "== fuzz targets (${FUZZTIME:=10s} each)"
+# Go 1.26's fuzz coordinator can fail a target with a bare "context deadline exceeded"
+# at the end of a wall-clock -fuzztime when a starved worker misses the stop
+# (go.dev/issue/75804, fixed in Go 1.27). That is not a finding: no input is written.
+# Such a target is fuzzed again with a count budget (no deadline to race); a failure
+# that wrote a reproducer, or any other failure, fails the run.
+fuzz_target() { # dir target
+  local dir=$1 target=$2 out corpus="$1/testdata/fuzz/$2" before after
+  before=$(ls "$corpus" 2>/dev/null | sort || true)
+  if out=$(go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$dir" 2>&1); then
+    echo "$out"; return 0
+  fi
+  echo "$out"
+  after=$(ls "$corpus" 2>/dev/null | sort || true)
+  if [ "$before" != "$after" ] || ! grep -q '^    context deadline exceeded$' <<<"$out" \
+      || [ "$(grep -c -- '--- FAIL' <<<"$out")" != 1 ]; then
+    return 1
+  fi
+  echo "!! $target: Go's fuzz coordinator missed its own deadline (go.dev/issue/75804), no input written;"
+  echo "!! fuzzing $target again with a count budget of ${FUZZCOUNT:=20000x}"
+  go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZCOUNT" -timeout 10m "$dir"
+}
 grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r file; do
   dir=$(dirname "$file")
   for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | sed 's/^func //'); do
     echo "-- $target in $dir"
-    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$dir"
+    fuzz_target "$dir" "$target"
   done
 done
 echo "== all tests passed"
