@@ -12,6 +12,11 @@ const (
 	PathUploads = "/v1/uploads"
 )
 
+// OutboxDir is the folder under HOME where files uploaded by the web app wait, one
+// folder per upload. The node removes an upload once no unfinished transfer sends it
+// and it has not changed for an hour.
+const OutboxDir = "outbox"
+
 // CSRFHeader must be set (to "1") on every request the web app makes that is not a GET:
 // a cookie alone does not authorize a change.
 const CSRFHeader = "X-Parley"

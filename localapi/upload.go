@@ -16,9 +16,9 @@ import (
 
 // Uploads: a browser cannot name a path on the node's machine, so the web app sends the
 // file's bytes; the node stores them under HOME/outbox/<random id>/<name> and offers that
-// path like `parley send-file`. The files stay there (a transfer resumes from them).
+// path like `parley send-file`. The files stay there while a transfer may resume from
+// them; the node prunes them afterwards (api.OutboxDir).
 const (
-	outboxDir        = "outbox"
 	uploadIdle       = 30 * time.Second // longest wait for the next bytes of an upload
 	uploadSpareBytes = 64 << 20         // free space an upload must leave on the disk
 )
@@ -62,7 +62,7 @@ func checkUploadName(name string) error {
 // file's path. It refuses bodies larger than the disk can hold with room to spare, and
 // removes what it wrote when it fails.
 func (s *Server) storeUpload(w http.ResponseWriter, r *http.Request, name string) (string, int, error) {
-	outbox := filepath.Join(s.backend.Status().Home, outboxDir)
+	outbox := filepath.Join(s.backend.Status().Home, api.OutboxDir)
 	if err := os.MkdirAll(outbox, 0o700); err != nil {
 		return "", http.StatusInternalServerError, fmt.Errorf("upload: create %s: %w", outbox, err)
 	}

@@ -272,7 +272,7 @@ func TestUpload(t *testing.T) {
 		t.Fatalf("answer %q is not the transfer: %v", body, err)
 	}
 	path := tr.Files[0].Path // the fake echoes the path it was asked to send
-	outbox := filepath.Join(w.f.status.Home, outboxDir)
+	outbox := filepath.Join(w.f.status.Home, api.OutboxDir)
 	if filepath.Base(path) != "notes.txt" || filepath.Dir(filepath.Dir(path)) != outbox {
 		t.Errorf("sent %s, want %s/<id>/notes.txt", path, outbox)
 	}
@@ -297,7 +297,7 @@ func TestUploadRefusals(t *testing.T) {
 	for q, status := range cases {
 		wantStatus(t, w.call("POST", api.PathUploads+q, "data", auth...), status, q)
 	}
-	entries, _ := os.ReadDir(filepath.Join(w.f.status.Home, outboxDir))
+	entries, _ := os.ReadDir(filepath.Join(w.f.status.Home, api.OutboxDir))
 	if len(entries) != 0 {
 		t.Errorf("%d folders left in the outbox by refused uploads, want none", len(entries))
 	}

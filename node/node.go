@@ -177,6 +177,7 @@ func (n *Node) start() error {
 	if n.cfg.Retain > 0 {
 		n.goRun(func() { n.purgeOld(); n.every(retentionEvery, n.purgeOld) })
 	}
+	n.goRun(func() { n.pruneOutbox(); n.every(outboxEvery, n.pruneOutbox) })
 	if n.hooks != nil {
 		n.goRun(func() { n.hooks.run(n.ctx) })
 	}

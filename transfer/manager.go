@@ -282,6 +282,35 @@ func (m *Manager) List() []Info {
 	return out
 }
 
+// Sending reports the local files that outgoing transfers not yet finished read from
+// (absolute paths): the files that must not be removed. It does not see Sends that are
+// still hashing.
+func (m *Manager) Sending() map[string]bool {
+	m.mu.Lock()
+	ts := make([]*transfer, 0, len(m.transfers))
+	for _, t := range m.transfers {
+		if t.dir == DirOut {
+			ts = append(ts, t)
+		}
+	}
+	m.mu.Unlock()
+	paths := map[string]bool{}
+	for _, t := range ts {
+		t.mu.Lock()
+		finished := t.state.Terminal()
+		t.mu.Unlock()
+		if finished {
+			continue
+		}
+		for _, src := range t.sources {
+			if src.Path != "" {
+				paths[src.Path] = true
+			}
+		}
+	}
+	return paths
+}
+
 // Get returns one transfer.
 func (m *Manager) Get(id string) (Info, bool) {
 	if t := m.get(id); t != nil {

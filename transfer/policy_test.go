@@ -186,3 +186,27 @@ func TestSendErrors(t *testing.T) {
 		t.Errorf("failed Sends left %d transfers", len(a.m.List()))
 	}
 }
+
+// TestSendingUntilFinished: a file being offered counts as sending until its transfer
+// ends, so the node does not remove it; the receiver's side never counts.
+func TestSendingUntilFinished(t *testing.T) {
+	a, b := pair(t, nil, func(c *Config) { c.Policy = AcceptAsk })
+	src := filepath.Join(t.TempDir(), "f.txt")
+	writeFile(t, src, "x", 0644)
+	info := a.send(b, src)
+	if got := a.m.Sending(); !got[src] || len(got) != 1 {
+		t.Fatalf("sender's Sending while waiting = %v, want only %s", got, src)
+	}
+	if got := b.m.Sending(); len(got) != 0 {
+		t.Errorf("receiver's Sending = %v, want none", got)
+	}
+	if err := b.m.Cancel(info.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.wait(info.ID); !errors.Is(err, ErrCanceled) {
+		t.Fatalf("sender: %v, want canceled", err)
+	}
+	if got := a.m.Sending(); len(got) != 0 {
+		t.Errorf("sender's Sending after the receiver declined = %v, want none", got)
+	}
+}
