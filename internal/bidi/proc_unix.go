@@ -1,0 +1,18 @@
+//go:build unix
+
+package bidi
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+// ownProcessGroup puts Firefox and the content processes it forks in a group of
+// their own, so killProcessGroup ends them all.
+func ownProcessGroup(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+}
+
+func killProcessGroup(cmd *exec.Cmd) {
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+}
