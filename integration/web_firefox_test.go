@@ -61,6 +61,46 @@ func TestWebAppFirefox(t *testing.T) {
 	shots.takeFirefox(bobPage, "05-bob-got-message")
 
 	checkFirefoxFile(t, annPage, bobPage, bob, shots)
+	checkFirefoxStatus(t, annPage, bobPage, annID, shots)
+	checkFirefoxSearchAndSafetyNumber(t, annPage, shots)
+}
+
+// checkFirefoxStatus: Bob adds Ann to his contacts; Ann picks "busy", types a status
+// and clicks Set status, and Bob's contact list shows both.
+func checkFirefoxStatus(t *testing.T, annPage, bobPage *firefoxPage, annID string, shots *screenshots) {
+	t.Helper()
+	bobPage.click(fmt.Sprintf(`#nearby li[data-peer=%q] button.add-contact`, annID))
+	bobPage.waitFor("Ann in Bob's contacts", fmt.Sprintf(`!!document.querySelector('#contacts li[data-peer=%q]')`, annID))
+	// A select's drop-down is not part of the page, so pick as its change event would.
+	annPage.eval(`(() => { const s = document.getElementById("presence"); s.value = "busy";
+		s.dispatchEvent(new Event("change", {bubbles: true})); return true; })()`)
+	annPage.waitFor("the answer to Ann picking busy", `document.getElementById("toast").textContent === "Status set."`)
+	annPage.click(`#status-text`)
+	annPage.typeText("in a meeting until 3")
+	annPage.click(`#presence-form button[type="submit"]`)
+	bobPage.waitFor("Ann busy in Bob's contacts", fmt.Sprintf(
+		`(() => { const li = document.querySelector('#contacts li[data-peer=%q][data-presence="busy"]');
+			return !!li && li.textContent.includes("in a meeting until 3"); })()`, annID))
+	shots.takeFirefox(bobPage, "10-bob-sees-ann-busy")
+}
+
+// checkFirefoxSearchAndSafetyNumber: a history search typed in Ann's page (Enter
+// submits) finds her message; the safety-number dialog opens and closes.
+func checkFirefoxSearchAndSafetyNumber(t *testing.T, annPage *firefoxPage, shots *screenshots) {
+	t.Helper()
+	annPage.click(`#search`)
+	annPage.typeText("Firefox" + bidi.Enter)
+	annPage.waitFor("the search result", `[...document.querySelectorAll('#search-list .text')].some(p => p.textContent.includes("came from Firefox"))`)
+	shots.takeFirefox(annPage, "11-ann-search")
+	annPage.click(`#search-close`)
+	annPage.click(`#safety-btn`)
+	annPage.waitFor("the safety number or a note", `(() => {
+		const n = document.getElementById("safety-number").textContent, b = document.getElementById("safety-body").textContent;
+		return document.getElementById("safety-dialog").open
+			&& (/^[0-9 ]{60,}$/.test(n) || b.includes("cannot show safety numbers yet")); })()`)
+	shots.takeFirefox(annPage, "12-ann-safety-number")
+	annPage.click(`#safety-close`)
+	annPage.waitFor("the dialog closed", `!document.getElementById("safety-dialog").open`)
 }
 
 // checkFirefoxFile: Ann picks a file with the file input, Bob accepts the offer in
@@ -228,6 +268,18 @@ func (p *firefoxPage) waitFor(what, expr string) {
 			p.fail("waiting for "+what, fmt.Errorf("not true after %v (last error: %v): %s", webStepTimeout, last, expr))
 		}
 	}
+}
+
+// eval runs a JavaScript expression in the page and returns its value as text.
+func (p *firefoxPage) eval(expr string) string {
+	p.t.Helper()
+	ctx, cancel := firefoxStep()
+	defer cancel()
+	v, err := p.tab.Evaluate(ctx, expr)
+	if err != nil {
+		p.fail(expr, err)
+	}
+	return v.String()
 }
 
 // fail ends the test with what failed and the page's body.
