@@ -110,6 +110,7 @@ func checkInput(t *testing.T, ctx context.Context, tab *Tab) {
 
 // firefoxPath finds Firefox, or skips the test, or fails it under CI, which must run it.
 func firefoxPath(t *testing.T) string {
+	t.Helper()
 	for _, name := range []string{"firefox-esr", "firefox"} {
 		if path, err := exec.LookPath(name); err == nil {
 			return path
