@@ -8,6 +8,7 @@
 #   nft (nftables) stun's NAT test builds a masquerading router namespace with it
 #   sysctl (procps) turns on forwarding inside that router namespace
 #   chromium       integration/web_test.go drives the web app in headless Chromium (chromedp)
+#   firefox-esr    integration/web_firefox_test.go drives it in headless Firefox (internal/bidi)
 #
 # Add a line to NEEDED (command:package) when a test starts using another tool.
 set -euo pipefail
@@ -19,6 +20,7 @@ NEEDED=(
   "nft:nftables"
   "sysctl:procps"
   "chromium:chromium"
+  "firefox-esr:firefox-esr"
 )
 
 missing=()
