@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -101,6 +102,54 @@ func TestWebApp(t *testing.T) {
 
 	checkContactsAndStatus(t, annPage, bobPage, annStatus.PeerID, shots)
 	checkSearchAndSafetyNumber(t, annPage, shots)
+	checkHiddenTabNotifies(t, annPage, bobPage, bob, annStatus.PeerID, shots)
+}
+
+// checkHiddenTabNotifies: with notifications allowed for Bob's page, a message from
+// Ann that arrives while his tab is hidden raises a desktop notification naming her,
+// and stays unread, even in the open conversation, until the tab is shown again; one
+// that arrives while the tab is shown raises none. Headless Chromium never hides a
+// tab, so the page is told it is hidden (document.hidden and a visibilitychange
+// event, which is all the app reads); the notifications are real ones, recorded.
+func checkHiddenTabNotifies(t *testing.T, annPage, bobPage *page, bob *testnode.Node, annID string, shots *screenshots) {
+	t.Helper()
+	bobPage.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`#contacts li[data-peer=%q] button.conversation`, annID))))
+	origin := strings.TrimSuffix(apiURL(t, bob), "/")
+	if _, err := chromedp.CallBrowser(bobPage.ctx, browser.SetPermission, browser.SetPermissionParams{
+		Permission: &browser.PermissionDescriptor{Name: "notifications"}, Setting: browser.PermissionSettingGranted,
+		Origin: origin, BrowserContextID: chromedp.FromContext(bobPage.ctx).BrowserContextID,
+	}); err != nil {
+		t.Fatalf("allow notifications for Bob's page: %v", err)
+	}
+	bobPage.eval(`(() => { const Real = window.Notification; window.shown = []; window.tabHidden = true;
+		window.Notification = class extends Real {
+			static get permission() { return Real.permission; }
+			constructor(title, opts) { super(title, opts); window.shown.push({ title, body: opts.body }); }
+		};
+		Object.defineProperty(document, "hidden", { configurable: true, get: () => window.tabHidden });
+		document.dispatchEvent(new Event("visibilitychange"));
+		return Real.permission; })()`)
+
+	const hidden, shown = "Are you there, Bob?", "Thanks, see you at 4"
+	annPage.do(chromedp.SendKeys(chromedp.ID("composer-text"), hidden+kb.Enter))
+	bobPage.waitFor("a notification of Ann's message", fmt.Sprintf(
+		`window.shown.length === 1 && window.shown[0].title === "Ann" && window.shown[0].body === %q`, hidden))
+	incoming := fmt.Sprintf(`[...document.querySelectorAll('#messages li.in')].find(li => li.querySelector('.text').textContent === %q)`, hidden)
+	if state := bobPage.eval(incoming + `.dataset.state`); state != "received" {
+		t.Errorf("Ann's message in Bob's hidden tab is %q, want received (unread)", state)
+	}
+	bobPage.eval(`(() => { window.tabHidden = false; document.dispatchEvent(new Event("visibilitychange")); return true; })()`)
+	bobPage.waitFor("Ann's message read once the tab shows", incoming+`?.dataset.state === "read"`)
+	annPage.waitFor("Ann's message shown read", fmt.Sprintf(
+		`[...document.querySelectorAll('#messages li.out')].some(li => li.dataset.state === "read" && li.querySelector('.text').textContent === %q)`, hidden))
+
+	annPage.do(chromedp.SendKeys(chromedp.ID("composer-text"), shown+kb.Enter))
+	bobPage.waitFor("Ann's second message on Bob's page", fmt.Sprintf(
+		`[...document.querySelectorAll('#messages li.in .text')].some(p => p.textContent === %q)`, shown))
+	if n := bobPage.eval(`String(window.shown.length)`); n != "1" {
+		t.Errorf("%s notifications after a message to a tab in view, want still 1", n)
+	}
+	shots.take(bobPage, "15-bob-notified-while-hidden")
 }
 
 // checkContactsAndStatus: Bob adds Ann to his contacts, Ann sets her status in her
