@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/accessibility"
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/dom"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -103,6 +106,76 @@ func TestWebApp(t *testing.T) {
 	checkContactsAndStatus(t, annPage, bobPage, annStatus.PeerID, shots)
 	checkSearchAndSafetyNumber(t, annPage, shots)
 	checkHiddenTabNotifies(t, annPage, bobPage, bob, annStatus.PeerID, shots)
+	checkKeyboardOnly(t, annPage, bobPage, annStatus.PeerID)
+	checkAccessibleNames(t, bobPage)
+	checkAccessibleNames(t, annPage)
+}
+
+// checkKeyboardOnly: Bob reaches his chat with Ann with the Tab key alone, opens it
+// with Enter, which puts him in the message field, and sends a line with Enter.
+func checkKeyboardOnly(t *testing.T, annPage, bobPage *page, annID string) {
+	t.Helper()
+	target := fmt.Sprintf(`document.activeElement === document.querySelector('#contacts li[data-peer=%q] button.conversation')`, annID)
+	bobPage.eval(`(() => { document.activeElement?.blur(); return true; })()`)
+	const maxTabs = 80
+	tabs := 0
+	for ; tabs < maxTabs && bobPage.eval(target) != "true"; tabs++ {
+		bobPage.do(chromedp.KeyEvent(kb.Tab))
+	}
+	if tabs == maxTabs {
+		t.Fatalf("%d presses of Tab never reached Ann's chat button on Bob's page", maxTabs)
+	}
+	bobPage.do(chromedp.KeyEvent(kb.Enter))
+	bobPage.waitFor("the message field focused", `document.activeElement === document.getElementById("composer-text")`)
+	const text = "typed without a mouse"
+	bobPage.do(chromedp.KeyEvent(text + kb.Enter))
+	annPage.waitFor("Bob's keyboard-only message on Ann's page", fmt.Sprintf(
+		`[...document.querySelectorAll('#messages li.in .text')].some(p => p.textContent === %q)`, text))
+	t.Logf("keyboard: %d presses of Tab reach a contact's chat from the top of Bob's page", tabs)
+}
+
+// checkAccessibleNames: every control a screen reader lists on the page (Chromium's
+// own accessibility tree, so what is hidden is left out) has a name to read out.
+func checkAccessibleNames(t *testing.T, p *page) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, webStepTimeout)
+	defer cancel()
+	tree, err := chromedp.Call(ctx, accessibility.GetFullAXTree, accessibility.GetFullAXTreeParams{})
+	if err != nil {
+		t.Fatalf("%s's page: accessibility tree: %v", p.name, err)
+	}
+	controls := 0
+	for _, n := range tree.Nodes {
+		role := axString(n.Role)
+		if n.Ignored || !controlRoles[role] {
+			continue
+		}
+		controls++
+		if strings.TrimSpace(axString(n.Name)) == "" {
+			html, _ := chromedp.Call(ctx, dom.GetOuterHTML, dom.GetOuterHTMLParams{BackendNodeID: n.BackendDOMNodeID})
+			t.Errorf("%s's page: a %s without a name for screen readers: %.200s", p.name, role, html.OuterHTML)
+		}
+	}
+	if controls < 10 {
+		t.Errorf("%s's page: only %d controls in the accessibility tree; is the app shown?", p.name, controls)
+	}
+}
+
+// controlRoles are the roles a user operates, which must have a name.
+var controlRoles = map[string]bool{
+	"button": true, "textbox": true, "searchbox": true, "combobox": true, "checkbox": true,
+	"radio": true, "link": true, "listbox": true, "menuitem": true, "slider": true, "spinbutton": true, "switch": true, "tab": true,
+}
+
+func axString(v *accessibility.Value) string {
+	if v == nil {
+		return ""
+	}
+	var s string
+	if err := json.Unmarshal(v.Value, &s); err != nil {
+		return ""
+	}
+	return s
 }
 
 // checkHiddenTabNotifies: with notifications allowed for Bob's page, a message from
