@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/cdproto/accessibility"
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/dom"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -107,8 +108,43 @@ func TestWebApp(t *testing.T) {
 	checkSearchAndSafetyNumber(t, annPage, shots)
 	checkHiddenTabNotifies(t, annPage, bobPage, bob, annStatus.PeerID, shots)
 	checkKeyboardOnly(t, annPage, bobPage, annStatus.PeerID)
+	checkDragAndDrop(t, annPage, bobPage, bob, shots)
 	checkAccessibleNames(t, bobPage)
 	checkAccessibleNames(t, annPage)
+}
+
+// checkDragAndDrop: a file dragged from the desktop onto Ann's chat with Bob is sent;
+// Bob has Ann among his contacts now, so his node takes it without asking.
+func checkDragAndDrop(t *testing.T, annPage, bobPage *page, bob *testnode.Node, shots *screenshots) {
+	t.Helper()
+	const name = "dropped.bin"
+	data := make([]byte, 1<<20+7)
+	rand.Read(data)
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var at struct{ X, Y float64 }
+	if err := json.Unmarshal([]byte(annPage.eval(`(() => { const r = document.getElementById("messages").getBoundingClientRect();
+		return JSON.stringify({ X: r.x + r.width / 2, Y: r.y + r.height / 2 }); })()`)), &at); err != nil {
+		t.Fatalf("where Ann's chat is: %v", err)
+	}
+	drag := &input.DragData{Items: []*input.DragDataItem{}, Files: []string{path}, DragOperationsMask: 1}
+	ctx, cancel := context.WithTimeout(annPage.ctx, webStepTimeout)
+	defer cancel()
+	for _, step := range []input.DispatchDragEventType{input.DispatchDragEventTypeDragEnter, input.DispatchDragEventTypeDragOver, input.DispatchDragEventTypeDrop} {
+		if _, err := chromedp.Call(ctx, input.DispatchDragEvent, input.DispatchDragEventParams{Type: step, X: at.X, Y: at.Y, Data: drag}); err != nil {
+			t.Fatalf("Ann's page: %s of %s: %v", step, name, err)
+		}
+	}
+	done := fmt.Sprintf(`[...document.querySelectorAll('#transfers li.transfer[data-state="completed"]')].some(li => li.textContent.includes(%q))`, name)
+	annPage.waitFor("the dropped file sent", done)
+	bobPage.waitFor("the dropped file received", done)
+	shots.take(annPage, "16-ann-dropped-file-sent")
+	got, err := os.ReadFile(filepath.Join(bob.Home, "downloads", name))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("Bob's copy of %s: %d bytes, err %v; want the %d bytes Ann dropped", name, len(got), err, len(data))
+	}
 }
 
 // checkKeyboardOnly: Bob reaches his chat with Ann with the Tab key alone, opens it
