@@ -82,22 +82,26 @@ func (n *Node) archiveQuery(q api.HistoryQuery) (archive.Query, error) {
 	return aq, nil
 }
 
-// nameOf is what a user calls a peer: a contact's nickname, else its announced name.
+// nameOf is what a user calls a peer: a contact's nickname, else the name the peer
+// stated itself, else the name the contact was added under, else a name discovery
+// claimed for it.
 func (n *Node) nameOf(peerID string) string {
 	id, err := peer.Decode(peerID)
 	if err != nil {
 		return ""
 	}
-	if c, ok := n.contacts.get(id); ok && c.Nickname != "" {
+	c, isContact := n.contacts.get(id)
+	if isContact && c.Nickname != "" {
 		return c.Nickname
 	}
-	if e, ok := n.peers.get(id); ok && e.name != "" {
+	e, seen := n.peers.get(id)
+	if seen && e.ownName {
 		return e.name
 	}
-	if c, ok := n.contacts.get(id); ok {
+	if isContact && c.Name != "" {
 		return c.Name
 	}
-	return ""
+	return e.name
 }
 
 func badRequestIfInvalid(err error) error {

@@ -24,6 +24,7 @@ const (
 type peerEntry struct {
 	id       peer.ID
 	name     string
+	ownName  bool // name came from the peer itself (profile or message, over its own stream)
 	via      string
 	addrs    []ma.Multiaddr
 	lastSeen time.Time // last discovery answer or connection
@@ -44,6 +45,8 @@ func newPeerTable() *peerTable {
 }
 
 // observe records that id was seen via a source, with an optional name and addresses.
+// A name from a discovery source is only a claim (anyone on the LAN can announce any
+// name for any peer ID), so it never replaces a name the peer stated itself.
 // It reports whether anything a user would notice changed (new peer, new name).
 func (t *peerTable) observe(id peer.ID, name, via string, addrs []ma.Multiaddr, at time.Time) (changed bool) {
 	t.mu.Lock()
@@ -54,7 +57,7 @@ func (t *peerTable) observe(id peer.ID, name, via string, addrs []ma.Multiaddr, 
 		t.peers[id] = e
 		changed = true
 	}
-	if name != "" && name != e.name {
+	if name != "" && name != e.name && !e.ownName {
 		e.name, changed = name, true
 	}
 	if via != ViaInbound {
@@ -99,16 +102,32 @@ func (t *peerTable) setPresence(id peer.ID, p profile) bool {
 	return changed
 }
 
-// learnName records a name learnt from a message if the peer had none.
+// learnName records the name a peer's own message carried, unless the peer already
+// stated one.
 func (t *peerTable) learnName(id peer.ID, name string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e, ok := t.peers[id]
-	if !ok || name == "" || e.name != "" {
+	if !ok || name == "" || e.ownName {
 		return false
 	}
-	e.name = name
-	return true
+	changed := e.name != name
+	e.name, e.ownName = name, true
+	return changed
+}
+
+// setOwnName records the name the peer stated itself in its profile and reports
+// whether it changed.
+func (t *peerTable) setOwnName(id peer.ID, name string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.peers[id]
+	if !ok || name == "" {
+		return false
+	}
+	changed := e.name != name
+	e.name, e.ownName = name, true
+	return changed
 }
 
 func (t *peerTable) get(id peer.ID) (peerEntry, bool) {

@@ -180,7 +180,8 @@ func (n *Node) fetchProfile(id peer.ID) {
 
 func (n *Node) applyProfile(id peer.ID, p profile) {
 	before, _ := n.peers.get(id)
-	changed := n.peers.observe(id, p.Name, ViaInbound, nil, time.Now())
+	changed := n.peers.observe(id, "", ViaInbound, nil, time.Now())
+	changed = n.peers.setOwnName(id, p.Name) || changed
 	if n.peers.setPresence(id, p) || changed {
 		n.log.Info("peer presence", "peer", n.displayName(id), "presence", p.Presence, "status", p.Status)
 		n.publishPeer(id)
