@@ -80,14 +80,11 @@ func (s *chatSession) show(e api.Event) error {
 	if !s.belongs(m) {
 		return nil
 	}
-	who := m.FromName
-	if who == "" {
-		who = shortID(m.From)
-	}
+	who := orDefault(m.FromName, shortID(m.From))
 	if m.Room != "" {
-		who = "#" + m.RoomName + " " + who
+		who = "#" + visible(m.RoomName) + " " + who
 	}
-	s.println(fmt.Sprintf("[%s] %s: %s", m.SentAt.Local().Format("15:04"), who, m.Text))
+	s.println(fmt.Sprintf("[%s] %s: %s", m.SentAt.Local().Format("15:04"), who, visibleText(m.Text)))
 	if s.to != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		s.cl.MarkRead(ctx, s.to) // shown on screen: the sender sees "read"

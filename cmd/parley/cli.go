@@ -24,12 +24,12 @@ func (e *exitError) Unwrap() error { return e.err }
 
 // run executes the CLI with injected streams and returns the process exit status.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	app := newApp(stdin, stdout, stderr)
+	app := newApp(stdin, safeWriter{stdout}, safeWriter{stderr})
 	err := app.RunContext(ctx, args)
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(stderr, "parley: %v\n", err)
+	fmt.Fprintf(safeWriter{stderr}, "parley: %v\n", err)
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code

@@ -395,7 +395,7 @@ func formatMessage(m api.Message) string {
 	if m.Room != "" {
 		to = "#" + orDefault(m.RoomName, m.Room)
 	}
-	return fmt.Sprintf("%s  %-9s %s → %s: %s", m.SentAt.Local().Format("2006-01-02 15:04:05"), m.State, from, to, m.Text)
+	return fmt.Sprintf("%s  %-9s %s → %s: %s", m.SentAt.Local().Format("2006-01-02 15:04:05"), m.State, from, to, visibleText(m.Text))
 }
 
 func shortID(id string) string {
@@ -405,11 +405,12 @@ func shortID(id string) string {
 	return id
 }
 
+// orDash is s made visible (see visible), or "-" when empty.
 func orDash(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return s
+	return visible(s)
 }
 
 func nonNil[T any](s []T) []T {

@@ -97,9 +97,9 @@ func printWarning(w io.Writer, label, peerID, warning string) {
 func contactLabel(ct api.Contact) string {
 	switch {
 	case ct.Nickname != "" && ct.Name != "" && ct.Nickname != ct.Name:
-		return fmt.Sprintf("%s (%s)", ct.Nickname, ct.Name)
+		return fmt.Sprintf("%s (%s)", visible(ct.Nickname), visible(ct.Name))
 	case ct.Nickname != "":
-		return ct.Nickname
+		return visible(ct.Nickname)
 	}
 	return orDash(ct.Name)
 }
@@ -111,11 +111,12 @@ func contactPresence(ct api.Contact) string {
 	return ct.Presence
 }
 
+// orDefault is s made visible (see visible), or def when s is empty.
 func orDefault(s, def string) string {
 	if s == "" {
 		return def
 	}
-	return s
+	return visible(s)
 }
 
 func addContact(c *cli.Context) error {

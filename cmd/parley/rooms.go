@@ -99,7 +99,7 @@ func declineRoom(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "declined #%s from %s\n", inv.Name, orDefault(inv.FromName, inv.From))
+	fmt.Fprintf(c.App.Writer, "declined #%s from %s\n", visible(inv.Name), orDefault(inv.FromName, inv.From))
 	return nil
 }
 
@@ -126,7 +126,7 @@ func printRoom(c *cli.Context, r api.Room, verb string) error {
 	if r.Announce {
 		kind = " (announcement room)"
 	}
-	fmt.Fprintf(c.App.Writer, "%s #%s%s: %d members, key epoch %d, id %s\n", verb, r.Name, kind, len(r.Members), r.Epoch, r.ID)
+	fmt.Fprintf(c.App.Writer, "%s #%s%s: %d members, key epoch %d, id %s\n", verb, visible(r.Name), kind, len(r.Members), r.Epoch, r.ID)
 	return nil
 }
 
@@ -149,13 +149,13 @@ func listRooms(c *cli.Context) error {
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, r := range l.Rooms {
-		fmt.Fprintf(tw, "#%s\t%s\t%d members\t%s\t%s\n", r.Name, roomRole(r), len(r.Members), memberNames(r), r.ID)
+		fmt.Fprintf(tw, "#%s\t%s\t%d members\t%s\t%s\n", visible(r.Name), roomRole(r), len(r.Members), memberNames(r), r.ID)
 	}
 	if len(l.Invites) > 0 {
 		fmt.Fprintf(tw, "\nInvitations (accept with `parley room join ID`):\t\t\t\t\n")
 	}
 	for _, inv := range l.Invites {
-		fmt.Fprintf(tw, "#%s\tfrom %s\t%d members\t\t%s\n", inv.Name, orDefault(inv.FromName, inv.From), inv.Members, inv.ID)
+		fmt.Fprintf(tw, "#%s\tfrom %s\t%d members\t\t%s\n", visible(inv.Name), orDefault(inv.FromName, inv.From), inv.Members, inv.ID)
 	}
 	return tw.Flush()
 }

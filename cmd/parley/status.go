@@ -46,7 +46,7 @@ func formatPresence(p api.Presence) string {
 		s += " (idle)"
 	}
 	if p.Status != "" {
-		s += ": " + p.Status
+		s += ": " + visible(p.Status)
 	}
 	return s
 }

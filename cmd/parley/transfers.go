@@ -126,8 +126,8 @@ func newProgress(w io.Writer, quiet bool) progress {
 	if quiet {
 		return silentProgress{}
 	}
-	if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
-		return &barProgress{w: w}
+	if f, ok := rawWriter(w).(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+		return &barProgress{w: f}
 	}
 	return &lineProgress{w: w}
 }
@@ -146,7 +146,7 @@ func (b *barProgress) update(t api.Transfer) {
 	if b.bar == nil && t.TotalBytes > 0 {
 		b.bar = progressbar.NewOptions64(t.TotalBytes,
 			progressbar.OptionSetWriter(b.w),
-			progressbar.OptionSetDescription(fmt.Sprintf("%s → %s", t.ID, peerLabel(t))),
+			progressbar.OptionSetDescription(fmt.Sprintf("%s → %s", t.ID, visible(peerLabel(t)))),
 			progressbar.OptionShowBytes(true),
 			progressbar.OptionShowTotalBytes(true),
 			progressbar.OptionSetPredictTime(true),
@@ -202,7 +202,7 @@ func arrow(t api.Transfer) string {
 
 func peerLabel(t api.Transfer) string {
 	if t.PeerName != "" {
-		return t.PeerName
+		return visible(t.PeerName)
 	}
 	return shortID(t.PeerID)
 }
