@@ -35,7 +35,8 @@ func NewNetworkKey(path string) error {
 	return err
 }
 
-// LoadNetworkKey reads a private-network key file (the go-libp2p PSK format).
+// LoadNetworkKey reads a private-network key file (the go-libp2p PSK format). Like
+// identity.key, it refuses a file others can read.
 func LoadNetworkKey(path string) ([]byte, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -43,6 +44,9 @@ func LoadNetworkKey(path string) ([]byte, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read network key: %w", err)
+	}
+	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("network key %s is readable by others (mode %04o): whoever reads it can join the network; run `chmod 600 %s`", path, st.Mode().Perm(), path)
 	}
 	psk, err := pnet.DecodeV1PSK(bytes.NewReader(data))
 	if err != nil {

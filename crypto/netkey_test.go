@@ -39,6 +39,14 @@ func TestLoadNetworkKeyRejects(t *testing.T) {
 	if _, err := LoadNetworkKey(filepath.Join(dir, "missing")); err == nil || !strings.Contains(err.Error(), "parley network-key new") {
 		t.Errorf("missing file: %v", err)
 	}
+	shared := filepath.Join(dir, "shared.key")
+	if err := NewNetworkKey(shared); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(shared, 0o644)
+	if _, err := LoadNetworkKey(shared); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("a network key others can read: %v, want a refusal saying chmod 600", err)
+	}
 	for name, data := range map[string]string{
 		"garbage":   "hello\n",
 		"short":     "/key/swarm/psk/1.0.0/\n/base16/\nabcd\n",
