@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/parley-im/parley/api"
 	"github.com/parley-im/parley/internal/netlab"
+	"github.com/parley-im/parley/internal/testenv"
 	"github.com/parley-im/parley/internal/testnode"
 )
 
@@ -63,14 +63,7 @@ table ip filter {
 // netlab itself checks for root and iproute2.
 func needNATTools(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath("nft"); err == nil {
-		return
-	}
-	need := "needs nftables (`nft`, run scripts/install-deps.sh as root)"
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s; CI must run the namespace tests, not skip them", need)
-	}
-	t.Skip("SKIPPING: " + need)
+	testenv.Tool(t, "the NAT tests need nftables", "nft")
 }
 
 func newNATTopology(t *testing.T) *natTopology {

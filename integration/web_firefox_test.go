@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/parley-im/parley/internal/bidi"
+	"github.com/parley-im/parley/internal/testenv"
 	"github.com/parley-im/parley/internal/testnode"
 )
 
@@ -138,17 +138,7 @@ func checkFirefoxFile(t *testing.T, annPage, bobPage *firefoxPage, bob *testnode
 // with a loud reason, or fails it under CI, which must run it.
 func findFirefox(t *testing.T) string {
 	t.Helper()
-	for _, name := range []string{"firefox-esr", "firefox"} {
-		if path, err := exec.LookPath(name); err == nil {
-			return path
-		}
-	}
-	const why = "no firefox-esr on PATH: the web app's Firefox test needs it (scripts/install-deps.sh installs it)"
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s; CI must run the browser test, not skip it", why)
-	}
-	t.Skip("SKIPPING: " + why)
-	return ""
+	return testenv.Tool(t, "the web app's Firefox test needs firefox-esr", "firefox-esr", "firefox")
 }
 
 // firefoxPages is one headless Firefox for the test; it logs each page's script

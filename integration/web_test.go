@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,6 +20,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/parley-im/parley/internal/testenv"
 	"github.com/parley-im/parley/internal/testnode"
 )
 
@@ -500,17 +500,7 @@ func (p *page) eval(expr string) string {
 // a loud reason, or fails it under CI, which must run it.
 func findChromium(t *testing.T) string {
 	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if path, err := exec.LookPath(name); err == nil {
-			return path
-		}
-	}
-	const why = "no chromium on PATH: the web app's browser test needs it (scripts/install-deps.sh installs it)"
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s; CI must run the browser test, not skip it", why)
-	}
-	t.Skip("SKIPPING: " + why)
-	return ""
+	return testenv.Tool(t, "the web app's browser test needs chromium", "chromium", "chromium-browser", "google-chrome")
 }
 
 // startBrowser starts one headless Chromium for the test and stops it at cleanup.

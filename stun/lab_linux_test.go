@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/parley-im/parley/internal/netlab"
+	"github.com/parley-im/parley/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -38,12 +40,7 @@ func needLab(t *testing.T, tools ...string) {
 	if len(missing) == 0 {
 		return
 	}
-	need := fmt.Sprintf("needs root, iproute2 and %v (run scripts/install-deps.sh as root): %s",
-		tools, strings.Join(missing, "; "))
-	if os.Getenv("CI") != "" {
-		t.Fatalf("stun: %s; CI must run the namespace tests, not skip them", need)
-	}
-	t.Skip("SKIPPING: " + need)
+	testenv.Need(t, fmt.Sprintf("the stun lab tests need root, iproute2 and %v", tools), errors.New(strings.Join(missing, "; ")))
 }
 
 // listenIn opens a UDP socket inside network namespace ns (a name under /run/netns). The socket

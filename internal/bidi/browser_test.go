@@ -5,10 +5,11 @@ import (
 	"errors"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/parley-im/parley/internal/testenv"
 )
 
 // testPage has what the client drives: a button, a text box, a file input, and a
@@ -111,15 +112,5 @@ func checkInput(t *testing.T, ctx context.Context, tab *Tab) {
 // firefoxPath finds Firefox, or skips the test, or fails it under CI, which must run it.
 func firefoxPath(t *testing.T) string {
 	t.Helper()
-	for _, name := range []string{"firefox-esr", "firefox"} {
-		if path, err := exec.LookPath(name); err == nil {
-			return path
-		}
-	}
-	const why = "no firefox-esr on PATH (scripts/install-deps.sh installs it)"
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s; CI must run this test", why)
-	}
-	t.Skip("SKIPPING: " + why)
-	return ""
+	return testenv.Tool(t, "needs firefox-esr", "firefox-esr", "firefox")
 }

@@ -36,6 +36,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/parley-im/parley/internal/testenv"
 )
 
 // Subnet is the network every lab's hosts are numbered from (198.18.0.N/24).
@@ -110,13 +112,7 @@ func New(t testing.TB) *Lab {
 // labs joined by AddRouter form two routed subnets.
 func NewSubnet(t testing.TB, subnet byte) *Lab {
 	t.Helper()
-	if err := Available(); err != nil {
-		need := fmt.Sprintf("needs root and iproute2 (run scripts/install-deps.sh as root): %v", err)
-		if os.Getenv("CI") != "" {
-			t.Fatalf("netlab: %s; CI must run the namespace tests, not skip them", need)
-		}
-		t.Skip("SKIPPING: " + need)
-	}
+	testenv.Need(t, "netlab needs root and iproute2", Available())
 	l := &Lab{t: t, switchNS: nextNS(), subnet: subnet}
 	t.Cleanup(func() {
 		if err := l.Close(); err != nil {
