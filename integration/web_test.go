@@ -230,6 +230,7 @@ func checkHiddenTabNotifies(t *testing.T, annPage, bobPage *page, bob *testnode.
 	}); err != nil {
 		t.Fatalf("allow notifications for Bob's page: %v", err)
 	}
+	bobPage.waitFor("the Enable notifications button gone", `document.getElementById("notify-btn").hidden`)
 	bobPage.eval(`(() => { const Real = window.Notification; window.shown = []; window.tabHidden = true;
 		window.Notification = class extends Real {
 			static get permission() { return Real.permission; }

@@ -322,11 +322,18 @@ function initNotifications() {
     btn.hidden = true;
     return;
   }
-  btn.hidden = Notification.permission !== "default";
+  const update = () => {
+    btn.hidden = Notification.permission !== "default";
+  };
+  update();
   btn.addEventListener("click", async () => {
     await Notification.requestPermission();
-    btn.hidden = Notification.permission !== "default";
+    update();
   });
+  // The permission may also change in the browser's own settings.
+  navigator.permissions?.query({ name: "notifications" }).then((status) => {
+    status.addEventListener("change", update);
+  }, () => {});
 }
 
 function notify(m) {
