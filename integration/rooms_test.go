@@ -214,6 +214,12 @@ func TestRoomRemovedMemberCannotRead(t *testing.T) {
 	away.CLI("send", "#board", "the removed member tries to post")
 	owner.CLI("send", "#board", "last word")
 	waitRoomTexts(t, stays, "board", []string{"last word"})
+	// A post under the new key reaches it: it knows its key is out of date and stops
+	// posting under the old one, saying why.
+	testnode.WaitFor(t, 60*time.Second, "the member that was away to refuse to post with its old key", func() bool {
+		_, err := away.TryCLI("send", "#board", "posting with an old key")
+		return err != nil && strings.Contains(err.Error(), "has not received the new one")
+	})
 	for name, n := range map[string]*testnode.Node{"removed": removed, "away": away} {
 		for _, text := range roomTexts(t, n, "board") {
 			if strings.Contains(text, "after the removal") || text == "last word" {

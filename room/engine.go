@@ -23,6 +23,10 @@ var (
 	ErrNotSameRoom = errors.New("room update names another creator or nonce than the room held")
 	ErrClosed      = errors.New("room engine is closed")
 	ErrNoKey       = errors.New("room engine has no signing key (Config.Key)")
+	// ErrKeyOutOfDate: a member's message came sealed under a newer epoch than the
+	// room held, so a rotation (a removal) happened that this node has not been told
+	// of. Posting under the old key would let the removed member read it.
+	ErrKeyOutOfDate = errors.New("room key out of date: members post under a newer key this node has not received")
 )
 
 // MaxClockSkew is how far ahead of the local clock a message's author clock may be. A
@@ -75,8 +79,11 @@ type joined struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 	lamport uint64 // highest Lamport counter seen or sent
-	seen    map[MessageID]struct{}
-	order   []MessageID // seen, oldest first, for eviction
+	// newer is the highest epoch a member's message was sealed under, when above
+	// room's: the key held is out of date and Publish refuses until an Update.
+	newer uint64
+	seen  map[MessageID]struct{}
+	order []MessageID // seen, oldest first, for eviction
 }
 
 // NewEngine returns an engine publishing as self, which must be the ID of the host ps runs
@@ -242,6 +249,10 @@ func (e *Engine) Publish(ctx context.Context, id ID, text string) (Message, erro
 		e.mu.Unlock()
 		return Message{}, fmt.Errorf("post to room %s: %w", id, ErrNotAllowed)
 	}
+	if j.newer > r.Epoch {
+		e.mu.Unlock()
+		return Message{}, fmt.Errorf("post to room %s (epoch %d held, %d seen): %w", id, r.Epoch, j.newer, ErrKeyOutOfDate)
+	}
 	if j.lamport < MaxLamport {
 		j.lamport++
 	}
@@ -289,6 +300,7 @@ func (e *Engine) validator(id ID) pubsub.ValidatorEx {
 		}
 		switch {
 		case errors.Is(err, ErrEpoch):
+			e.noteEpoch(id, r, msg.Data)
 			return pubsub.ValidationIgnore
 		case err != nil:
 			e.cfg.Logger.Debug("room message dropped", "room", id, "author", author, "err", err)
@@ -305,6 +317,21 @@ func (e *Engine) validator(id ID) pubsub.ValidatorEx {
 		}
 		msg.ValidatorData = m
 		return pubsub.ValidationAccept
+	}
+}
+
+// noteEpoch records that a member (as far as this node knows) sealed data under an epoch
+// newer than r's, which means this node missed a rotation.
+func (e *Engine) noteEpoch(id ID, r *Room, data []byte) {
+	env, err := ParseEnvelope(data)
+	if err != nil || env.Epoch <= r.Epoch {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if j := e.rooms[id]; j != nil && j.room == r && env.Epoch > j.newer {
+		j.newer = env.Epoch
+		e.cfg.Logger.Info("room key out of date: a member posts under a newer epoch", "room", id, "held", r.Epoch, "seen", env.Epoch)
 	}
 }
 

@@ -433,11 +433,11 @@ func TestRotateRemovesMember(t *testing.T) {
 	if err := b.eng.Update(r); !errors.Is(err, ErrStale) {
 		t.Errorf("update back to the old epoch: %v, want ErrStale", err)
 	}
+	if _, err := c.eng.Publish(context.Background(), r.ID, "removed but posting"); err != nil {
+		t.Fatal(err) // c's own, stale view still accepts it: nobody posted under the new key yet
+	}
 	if _, err := a.eng.Publish(context.Background(), r.ID, "after"); err != nil {
 		t.Fatal(err)
-	}
-	if _, err := c.eng.Publish(context.Background(), r.ID, "removed but posting"); err != nil {
-		t.Fatal(err) // c's own, stale view still accepts it
 	}
 	waitFor(t, "after at b", func() bool { return len(b.messages()) >= 2 })
 	settle()
@@ -451,6 +451,10 @@ func TestRotateRemovesMember(t *testing.T) {
 	if e, err := ParseEnvelope(after); err != nil || e.Epoch != next.Epoch {
 		after = nextData(t, xsub) // c's stale post came first
 	}
+	waitFor(t, "c to see a post under a newer key", func() bool { return newerSeen(c, r.ID) == next.Epoch })
+	if _, err := c.eng.Publish(context.Background(), r.ID, "still posting"); !errors.Is(err, ErrKeyOutOfDate) {
+		t.Errorf("c's Publish after a post under the new key: %v, want ErrKeyOutOfDate", err)
+	}
 	old, _ := c.eng.Room(r.ID)
 	if _, err := old.Open(after); !errors.Is(err, ErrEpoch) {
 		t.Errorf("old room state opened the new epoch: %v", err)
@@ -458,6 +462,66 @@ func TestRotateRemovesMember(t *testing.T) {
 	old.Epoch = next.Epoch // the old key cannot open it even under the new epoch
 	if _, err := old.Open(after); !errors.Is(err, ErrDecrypt) {
 		t.Errorf("old key on the new epoch: %v, want ErrDecrypt", err)
+	}
+}
+
+// newerSeen is the newer epoch p's engine saw posts under in room id (0: none).
+func newerSeen(p *testPeer, id ID) uint64 {
+	p.eng.mu.Lock()
+	defer p.eng.mu.Unlock()
+	if j := p.eng.rooms[id]; j != nil {
+		return j.newer
+	}
+	return 0
+}
+
+// TestStaleMemberStopsPosting: a member that missed a rotation (offline when someone was
+// removed) stops posting under the old key, which the removed member still holds, once
+// it sees a member post under a newer one, and posts again when it gets the new state.
+// A non-member claiming a newer epoch does not silence it.
+func TestStaleMemberStopsPosting(t *testing.T) {
+	peers := newPeers(t, 4)
+	a, b, c, x := peers[0], peers[1], peers[2], peers[3]
+	r := newTestRoom(t, a, false, b, c)
+	for _, p := range peers[:3] {
+		p.start(t, nil)
+		if err := p.eng.Join(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	xtopic, _ := rawSub(t, x, r.Topic())
+	waitTopic(t, r.Topic(), peers...)
+
+	forged := AppendEnvelope(nil, Envelope{Epoch: r.Epoch + 5, Ciphertext: bytes.Repeat([]byte("not sealed"), 8)})
+	if err := xtopic.Publish(context.Background(), forged); err != nil {
+		t.Fatal(err)
+	}
+	settle() // b's validator has seen the claim
+	// a removes c; b is not told: it was away.
+	next, err := a.eng.Rotate(r.ID, c.h.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.eng.Publish(context.Background(), r.ID, "before anyone posts under the new key"); err != nil {
+		t.Fatalf("b before any post under the new key: %v (a non-member's claim of a newer epoch must not count)", err)
+	}
+	if _, err := a.eng.Publish(context.Background(), r.ID, "c is gone"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b to see a post under a newer key", func() bool { return newerSeen(b, r.ID) == next.Epoch })
+	if _, err := b.eng.Publish(context.Background(), r.ID, "secret plans"); !errors.Is(err, ErrKeyOutOfDate) {
+		t.Fatalf("b posting with an out-of-date key: %v, want ErrKeyOutOfDate", err)
+	}
+	if err := b.eng.Update(next); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.eng.Publish(context.Background(), r.ID, "secret plans"); err != nil {
+		t.Fatalf("b with the new key: %v", err)
+	}
+	waitFor(t, "b's post at a", func() bool { return slices.Contains(a.texts(), "secret plans") })
+	settle()
+	if got := c.texts(); slices.Contains(got, "secret plans") || !slices.Contains(got, "before anyone posts under the new key") {
+		t.Errorf("the removed member accepted %q: it must miss b's post under the new key (and has the one before)", got)
 	}
 }
 
