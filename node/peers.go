@@ -108,12 +108,7 @@ func (t *peerTable) learnName(id peer.ID, name string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e, ok := t.peers[id]
-	if !ok || name == "" || e.ownName {
-		return false
-	}
-	changed := e.name != name
-	e.name, e.ownName = name, true
-	return changed
+	return ok && !e.ownName && e.stateName(name)
 }
 
 // setOwnName records the name the peer stated itself in its profile and reports
@@ -122,7 +117,12 @@ func (t *peerTable) setOwnName(id peer.ID, name string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e, ok := t.peers[id]
-	if !ok || name == "" {
+	return ok && e.stateName(name)
+}
+
+// stateName sets a name the peer stated itself and reports whether it changed.
+func (e *peerEntry) stateName(name string) bool {
+	if name == "" {
 		return false
 	}
 	changed := e.name != name

@@ -400,16 +400,22 @@ func TestAnnounceRoomOnlyOwnersPost(t *testing.T) {
 	}
 }
 
-func TestRotateRemovesMember(t *testing.T) {
-	peers := newPeers(t, 4)
-	a, b, c, x := peers[0], peers[1], peers[2], peers[3]
-	r := newTestRoom(t, a, false, b, c)
-	for _, p := range peers[:3] {
+// startJoined starts each peer's engine and joins it to r.
+func startJoined(t *testing.T, r Room, peers ...*testPeer) {
+	t.Helper()
+	for _, p := range peers {
 		p.start(t, nil)
 		if err := p.eng.Join(r); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+func TestRotateRemovesMember(t *testing.T) {
+	peers := newPeers(t, 4)
+	a, b, c, x := peers[0], peers[1], peers[2], peers[3]
+	r := newTestRoom(t, a, false, b, c)
+	startJoined(t, r, peers[:3]...)
 	_, xsub := rawSub(t, x, r.Topic()) // captures the ciphertext c would see
 	waitTopic(t, r.Topic(), peers...)
 
@@ -483,12 +489,7 @@ func TestStaleMemberStopsPosting(t *testing.T) {
 	peers := newPeers(t, 4)
 	a, b, c, x := peers[0], peers[1], peers[2], peers[3]
 	r := newTestRoom(t, a, false, b, c)
-	for _, p := range peers[:3] {
-		p.start(t, nil)
-		if err := p.eng.Join(r); err != nil {
-			t.Fatal(err)
-		}
-	}
+	startJoined(t, r, peers[:3]...)
 	xtopic, _ := rawSub(t, x, r.Topic())
 	waitTopic(t, r.Topic(), peers...)
 

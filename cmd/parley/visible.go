@@ -19,37 +19,33 @@ func visible(s string) string { return escapeControls(s, false) }
 // visibleText is visible for a message text, whose newlines and tabs stay.
 func visibleText(s string) string { return escapeControls(s, true) }
 
+// escapeControls returns s with each unsafe rune (and each byte that is not UTF-8)
+// written as an escape; s itself when it has none.
 func escapeControls(s string, keepLines bool) string {
-	if !hasUnsafe(s, keepLines) {
+	var b strings.Builder
+	copied := 0 // s[:copied] is in b
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		invalid := r == utf8.RuneError && size == 1
+		if invalid || unsafeRune(r, keepLines) {
+			b.WriteString(s[copied:i])
+			switch {
+			case invalid:
+				fmt.Fprintf(&b, `\x%02x`, s[i])
+			case r < 0x100:
+				fmt.Fprintf(&b, `\x%02x`, r)
+			default:
+				fmt.Fprintf(&b, `\u%04x`, r)
+			}
+			copied = i + size
+		}
+		i += size
+	}
+	if copied == 0 {
 		return s
 	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case unsafeRune(r, keepLines) && r < 0x100:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		case unsafeRune(r, keepLines):
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			b.WriteString(s[i : i+size])
-		}
-		i += size
-	}
+	b.WriteString(s[copied:])
 	return b.String()
-}
-
-func hasUnsafe(s string, keepLines bool) bool {
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if (r == utf8.RuneError && size == 1) || unsafeRune(r, keepLines) {
-			return true
-		}
-		i += size
-	}
-	return false
 }
 
 // unsafeRune: C0 and C1 controls, DEL, and the bidi embedding, override and isolate
@@ -71,10 +67,11 @@ func unsafeRune(r rune, keepLines bool) bool {
 type safeWriter struct{ w io.Writer }
 
 func (s safeWriter) Write(p []byte) (int, error) {
-	if !hasUnsafe(string(p), true) {
+	out := visibleText(string(p))
+	if len(out) == len(p) { // an escape is always longer: nothing was escaped
 		return s.w.Write(p)
 	}
-	if _, err := io.WriteString(s.w, visibleText(string(p))); err != nil {
+	if _, err := io.WriteString(s.w, out); err != nil {
 		return 0, err
 	}
 	return len(p), nil

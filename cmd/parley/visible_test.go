@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/parley-im/parley/api"
 )
@@ -43,6 +44,18 @@ func TestPeerTextCannotDriveTheTerminal(t *testing.T) {
 	if got := visible("a\xffb"); got != `a\xffb` {
 		t.Errorf("invalid UTF-8: %q", got)
 	}
+}
+
+// hasUnsafe is the tests' own check that no unsafe rune or non-UTF-8 byte is left.
+func hasUnsafe(s string, keepLines bool) bool {
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && size == 1) || unsafeRune(r, keepLines) {
+			return true
+		}
+		i += size
+	}
+	return false
 }
 
 // FuzzVisible: whatever a peer sends, what the CLI prints has no character a

@@ -196,8 +196,9 @@ func (b *Browser) dispatch(m *message) {
 	b.mu.Lock()
 	ch := b.pending[*m.ID]
 	b.mu.Unlock()
-	if ch != nil {
-		ch <- m // buffered, and each id is answered once
+	select {
+	case ch <- m: // buffered: the caller takes it when it is ready
+	default: // no caller (it gave up) or a second answer to one id: dropped
 	}
 }
 
