@@ -65,7 +65,7 @@ type Server struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	web     *webAuth     // login codes and browser sessions (web.go)
-	pages   http.Handler // everything outside /v1: the web app and its login link
+	pages   http.Handler // everything outside /v1: the web app's files
 }
 
 // New returns a server that answers only requests bearing token.
@@ -91,14 +91,20 @@ func New(b Backend, token string, log *slog.Logger) *Server {
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !isAPIPath(r.URL.Path) {
-		s.pages.ServeHTTP(w, r) // static files and the login link: they hold no data
+		s.pages.ServeHTTP(w, r) // the web app's static files: they hold no data
+		return
+	}
+	if isLoginExchange(r) {
+		s.startSession(w, r) // the one-time code is its authority
 		return
 	}
 	if !s.authorized(r) {
-		if status, err := s.authorizeSession(r); err != nil {
+		ws, status, err := s.authorizeSession(r)
+		if err != nil {
 			writeError(w, status, api.CodeUnauthorized, err.Error())
 			return
 		}
+		r = withSession(r, ws)
 	}
 	s.mux.ServeHTTP(w, r)
 }
@@ -184,9 +190,15 @@ func parseTime(s string) (time.Time, error) {
 	return time.Parse(time.RFC3339Nano, s)
 }
 
-// eventStream sends events as server-sent events until the client goes away or the
-// node stops. A client that cannot keep up within eventWriteWait is disconnected.
+// eventStream sends events as server-sent events until the client goes away, the
+// node stops, or the web session it came with ends. A client that cannot keep up
+// within eventWriteWait is disconnected. An open stream counts as use of its session.
 func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) {
+	ws := webSessionOf(r)
+	var ended <-chan struct{} // nil for the API token: never ready
+	if ws != nil {
+		ended = ws.ended
+	}
 	events, cancel := s.backend.Subscribe(eventBuffer)
 	defer cancel()
 	rc := http.NewResponseController(w)
@@ -203,7 +215,14 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-ended:
+			return
 		case <-heartbeat.C:
+			if ws != nil {
+				if _, ok := s.web.touch(ws.key); !ok {
+					return // expired while streaming
+				}
+			}
 			chunk = []byte(": keep-alive\n\n")
 		case e, ok := <-events:
 			if !ok {
