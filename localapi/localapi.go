@@ -64,8 +64,11 @@ type Server struct {
 	token   string
 	log     *slog.Logger
 	mux     *http.ServeMux
-	web     *webAuth     // login codes and browser sessions (web.go)
-	pages   http.Handler // everything outside /v1: the web app's files
+	web     *webAuth // login codes and browser sessions (web.go)
+	// heartbeat is how often an idle event stream gets a keep-alive and its web
+	// session is checked (heartbeatEvery; tests shorten it).
+	heartbeat time.Duration
+	pages     http.Handler // everything outside /v1: the web app's files
 }
 
 // New returns a server that answers only requests bearing token.
@@ -73,7 +76,7 @@ func New(b Backend, token string, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{backend: b, token: token, log: log, mux: http.NewServeMux(), web: newWebAuth()}
+	s := &Server{backend: b, token: token, log: log, mux: http.NewServeMux(), web: newWebAuth(), heartbeat: heartbeatEvery}
 	s.mux.HandleFunc("GET "+api.PathStatus, s.status)
 	s.mux.HandleFunc("GET "+api.PathPeers, s.peers)
 	s.mux.HandleFunc("POST "+api.PathSend, s.send)
@@ -208,7 +211,7 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) {
 	if err := rc.Flush(); err != nil {
 		return
 	}
-	heartbeat := time.NewTicker(heartbeatEvery)
+	heartbeat := time.NewTicker(s.heartbeat)
 	defer heartbeat.Stop()
 	for {
 		var chunk []byte

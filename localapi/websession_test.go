@@ -1,6 +1,7 @@
 package localapi
 
 import (
+	"bufio"
 	"io"
 	"net/http"
 	"strings"
@@ -150,28 +151,46 @@ func TestWebEndingSessionsStopsTheirEventStreams(t *testing.T) {
 }
 
 // TestWebEventStreamEndsWhenItsSessionExpires: an open stream keeps its session in
-// use, but not beyond the session's lifetime.
+// use (each heartbeat counts), but not beyond the session's lifetime.
 func TestWebEventStreamEndsWhenItsSessionExpires(t *testing.T) {
 	w := newWebServer(t)
 	clock := w.clock()
+	w.s.heartbeat = 10 * time.Millisecond
 	auth := w.auth()
 	ws, _ := w.s.web.use(auth[1])
-	clock.advance(sessionIdle - time.Second)
-	if _, ok := w.s.web.touch(ws.key); !ok {
-		t.Fatal("a stream's heartbeat within the idle time ended the session")
+	resp := w.call("GET", api.PathEvents, "", auth...)
+	wantStatusOnly(t, resp, http.StatusOK, "the event stream")
+	<-w.f.subscribed
+	lines := bufio.NewReader(resp.Body)
+	for range 3 { // longer than the idle time, in steps its heartbeats cover
+		clock.advance(sessionIdle - time.Second)
+		waitHeartbeat(t, lines, w, ws)
 	}
-	clock.advance(sessionIdle - time.Second) // the heartbeat counted as use
 	if _, ok := w.s.web.touch(ws.key); !ok {
 		t.Fatal("a session whose stream is open idled out")
 	}
 	clock.advance(sessionLifetime)
-	if _, ok := w.s.web.touch(ws.key); ok {
-		t.Fatal("a heartbeat after the session's lifetime kept it")
+	if _, err := io.Copy(io.Discard, lines); err != nil {
+		t.Fatalf("the event stream did not end cleanly when its session expired: %v", err)
 	}
-	select {
-	case <-ws.ended:
-	default:
-		t.Fatal("the expired session's streams were not told")
+	wantStatus(t, w.call("GET", api.PathStatus, "", auth...), http.StatusUnauthorized, "the session after its lifetime")
+}
+
+// waitHeartbeat reads the stream's keep-alives until one has marked ws used at the
+// clock's time.
+func waitHeartbeat(t *testing.T, r *bufio.Reader, w *webServer, ws *webSession) {
+	t.Helper()
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("the event stream ended while its session was in use: %v", err)
+		}
+		w.s.web.mu.Lock()
+		touched := !ws.used.Before(w.s.web.now())
+		w.s.web.mu.Unlock()
+		if touched && strings.HasPrefix(line, ": keep-alive") {
+			return
+		}
 	}
 }
 
