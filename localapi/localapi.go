@@ -64,11 +64,12 @@ type Server struct {
 	token   string
 	log     *slog.Logger
 	mux     *http.ServeMux
-	web     *webAuth // login codes and browser sessions (web.go)
+	web     *webAuth     // login codes and browser sessions (web.go)
+	pages   http.Handler // everything outside /v1: the web app's files
+
 	// heartbeat is how often an idle event stream gets a keep-alive and its web
 	// session is checked (heartbeatEvery; tests shorten it).
 	heartbeat time.Duration
-	pages     http.Handler // everything outside /v1: the web app's files
 }
 
 // New returns a server that answers only requests bearing token.
