@@ -620,6 +620,11 @@ func checkSignOut(t *testing.T, browser context.Context, ann, bob *testnode.Node
 	bobPage.waitFor("Bob's page signed out by parley web logout", `!document.getElementById("login-needed").hidden &&
 		document.getElementById("login-ended").textContent.startsWith("Your session has ended")`)
 	shots.take(bobPage, "18-bob-signed-out-by-cli")
+	// A token the node no longer knows, in a tab loaded afresh, shows the login note.
+	bobPage.eval(`(() => { sessionStorage.setItem("parley.session", "ab".repeat(32)); return true; })()`)
+	bobPage.do(chromedp.Navigate(apiURL(t, bob)))
+	bobPage.waitFor("the login note for a stale token", `!document.getElementById("login-needed").hidden &&
+		document.getElementById("app").hidden && sessionStorage.getItem("parley.session") === null`)
 
 	annPage.login(ann) // the same tab: only the fragment changes
 	second.do(chromedp.Click(chromedp.ID("signout-all-btn")))

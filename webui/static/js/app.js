@@ -230,13 +230,14 @@ function loggedOut(reason) {
     stream = null;
   }
   const wasIn = !$("app").hidden;
-  if (!wasIn && reason === "ended") {
-    return; // a late refusal after signing out: keep what the page said
-  }
   $("app").hidden = true;
   $("login-needed").hidden = false;
-  $("login-ended").textContent = endedBecause[reason] || endedBecause.ended;
-  $("login-ended").hidden = !wasIn && reason === "ended";
+  // A refusal while the app is not shown (a stale token at load, a request that was
+  // under way when the user signed out) says nothing new.
+  if (wasIn || reason !== "ended") {
+    $("login-ended").textContent = endedBecause[reason] || endedBecause.ended;
+    $("login-ended").hidden = false;
+  }
 }
 
 // Signing out: this tab's session, or every web session of the node (as
