@@ -243,3 +243,10 @@ func (c *Client) LoginLink(ctx context.Context) (api.WebLogin, error) {
 	var l api.WebLogin
 	return l, c.do(ctx, http.MethodPost, api.PathWebLogin, nil, &l)
 }
+
+// EndWebSessions ends every web app session and unused login link of the node; it
+// returns how many sessions were open.
+func (c *Client) EndWebSessions(ctx context.Context) (int, error) {
+	var e api.WebSessionsEnded
+	return e.Ended, c.do(ctx, http.MethodDelete, api.PathWebSessions, nil, &e)
+}

@@ -63,6 +63,23 @@ func TestWebAppFirefox(t *testing.T) {
 	checkFirefoxFile(t, annPage, bobPage, bob, shots)
 	checkFirefoxStatus(t, annPage, bobPage, annID, shots)
 	checkFirefoxSearchAndSafetyNumber(t, annPage, shots)
+	checkFirefoxSignOut(t, ann, bob, annPage, bobPage, shots)
+}
+
+// checkFirefoxSignOut: `parley web logout` signs Bob's open page out; Sign out signs
+// Ann's out, and a new link opened in that tab logs it in again.
+func checkFirefoxSignOut(t *testing.T, ann, bob *testnode.Node, annPage, bobPage *firefoxPage, shots *screenshots) {
+	t.Helper()
+	if out := bob.CLI("web", "logout"); !strings.Contains(out, "ended 1 web session") {
+		t.Errorf("parley web logout printed %q, want ended 1 web session", out)
+	}
+	bobPage.waitFor("Bob's page signed out by parley web logout", `!document.getElementById("login-needed").hidden &&
+		document.getElementById("login-ended").textContent.startsWith("Your session has ended")`)
+	annPage.click("#signout-btn")
+	annPage.waitFor("the login note after Sign out", `!document.getElementById("login-needed").hidden &&
+		document.getElementById("login-ended").textContent === "You signed out." && sessionStorage.getItem("parley.session") === null`)
+	shots.takeFirefox(annPage, "13-ann-signed-out")
+	annPage.login(ann) // the same tab: only the fragment changes
 }
 
 // checkFirefoxStatus: Bob adds Ann to his contacts; Ann picks "busy", types a status
@@ -224,11 +241,12 @@ func (p *firefoxPage) navigate(url string) {
 func (p *firefoxPage) login(n *testnode.Node) {
 	p.t.Helper()
 	link := strings.TrimSpace(n.CLI("open", "--no-browser"))
-	if !strings.Contains(link, "/login?code=") {
+	if !strings.Contains(link, "/#login=") {
 		p.t.Fatalf("parley open printed %q, want a login link", link)
 	}
 	p.navigate(link)
 	p.waitFor("the app after login", `!document.getElementById("app").hidden`)
+	p.waitFor("the code gone from the address, the token kept in the tab and no cookie", loggedInWell)
 }
 
 // waitFor polls the JavaScript expression every 100 ms until it is true. A command

@@ -34,7 +34,8 @@ const (
 // in headless Chromium, one isolated browser profile per node: each logs in with the
 // link `parley open --no-browser` prints, sees the other online, they chat, and a
 // file picked in Ann's page arrives in Bob's downloads after Bob accepts the offer in
-// his page. Screenshots of every step go to $PARLEY_SCREENSHOTS or bench/out/screenshots.
+// his page; at the end they sign out (checkSignOut). Screenshots of every step go to
+// $PARLEY_SCREENSHOTS or bench/out/screenshots.
 func TestWebApp(t *testing.T) {
 	chromium := findChromium(t)
 	ann := testnode.Start(t, testnode.Options{Name: "Ann", Args: loopbackArgs()})
@@ -111,6 +112,7 @@ func TestWebApp(t *testing.T) {
 	checkDragAndDrop(t, annPage, bobPage, bob, shots)
 	checkAccessibleNames(t, bobPage)
 	checkAccessibleNames(t, annPage)
+	checkSignOut(t, browser, ann, bob, annPage, bobPage, shots)
 }
 
 // checkDragAndDrop: a file dragged from the desktop onto Ann's chat with Bob is sent;
@@ -578,11 +580,59 @@ func (p *page) waitFor(what, expr string) {
 func (p *page) login(n *testnode.Node) {
 	p.t.Helper()
 	link := strings.TrimSpace(n.CLI("open", "--no-browser"))
-	if !strings.Contains(link, "/login?code=") {
+	if !strings.Contains(link, "/#login=") {
 		p.t.Fatalf("parley open printed %q, want a login link", link)
 	}
-	p.do(chromedp.Navigate(link))
+	if strings.HasPrefix(link, p.eval(`location.origin`)+"/") {
+		// A tab that shows the app already only changes its fragment: no page load
+		// for Navigate to wait for.
+		p.eval(fmt.Sprintf(`(() => { location.assign(%q); return true; })()`, link))
+	} else {
+		p.do(chromedp.Navigate(link))
+	}
 	p.waitFor("the app after login", `!document.getElementById("app").hidden`)
+	p.waitFor("the code gone from the address, the token kept in the tab and no cookie", loggedInWell)
+}
+
+// loggedInWell: the login code left the page's address, the session token is kept in
+// the tab (not in a cookie, which the browser would send to every port of 127.0.0.1).
+const loggedInWell = `location.hash === "" && /^[0-9a-f]{64}$/.test(sessionStorage.getItem("parley.session") || "") && document.cookie === ""`
+
+// checkSignOut: Sign out ends this tab's session only (its token is refused after);
+// `parley web logout` signs Bob's open page out at once; Sign out everywhere in one of
+// Ann's tabs signs out the other; a new link opened in a signed-out tab logs it in again.
+func checkSignOut(t *testing.T, browser context.Context, ann, bob *testnode.Node, annPage, bobPage *page, shots *screenshots) {
+	t.Helper()
+	second := newPage(t, browser, "Ann's second tab")
+	second.login(ann)
+	old := annPage.eval(`sessionStorage.getItem("parley.session")`)
+	annPage.do(chromedp.Click(chromedp.ID("signout-btn")))
+	annPage.waitFor("the login note after Sign out", `!document.getElementById("login-needed").hidden && document.getElementById("app").hidden &&
+		document.getElementById("login-ended").textContent === "You signed out." && sessionStorage.getItem("parley.session") === null`)
+	shots.take(annPage, "17-ann-signed-out")
+	second.eval(fmt.Sprintf(`(() => { fetch("/v1/status", { headers: { "X-Parley-Session": %q } }).then((r) => { window.oldStatus = r.status; }); return true; })()`, old))
+	second.waitFor("the signed-out token refused", `window.oldStatus === 401`)
+	second.waitFor("the other tab still in", `!document.getElementById("app").hidden && document.getElementById("conn-state").dataset.state === "open"`)
+
+	if out := bob.CLI("web", "logout"); !strings.Contains(out, "ended 1 web session") {
+		t.Errorf("parley web logout printed %q, want ended 1 web session", out)
+	}
+	bobPage.waitFor("Bob's page signed out by parley web logout", `!document.getElementById("login-needed").hidden &&
+		document.getElementById("login-ended").textContent.startsWith("Your session has ended")`)
+	shots.take(bobPage, "18-bob-signed-out-by-cli")
+	// A token the node no longer knows, in a tab loaded afresh, shows the login note.
+	bobPage.eval(`(() => { sessionStorage.setItem("parley.session", "ab".repeat(32)); return true; })()`)
+	bobPage.do(chromedp.Navigate(apiURL(t, bob)))
+	bobPage.waitFor("the login note for a stale token", `!document.getElementById("login-needed").hidden &&
+		document.getElementById("app").hidden && sessionStorage.getItem("parley.session") === null`)
+
+	annPage.login(ann) // the same tab: only the fragment changes
+	second.do(chromedp.Click(chromedp.ID("signout-all-btn")))
+	second.waitFor("the login note after Sign out everywhere", `!document.getElementById("login-needed").hidden &&
+		document.getElementById("login-ended").textContent.startsWith("You signed out everywhere")`)
+	annPage.waitFor("Ann's first tab signed out everywhere", `!document.getElementById("login-needed").hidden &&
+		document.getElementById("login-ended").textContent.startsWith("Your session has ended")`)
+	shots.take(annPage, "19-ann-signed-out-everywhere")
 }
 
 // apiURL is the root of the node's web app, without a login.

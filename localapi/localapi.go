@@ -65,7 +65,11 @@ type Server struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	web     *webAuth     // login codes and browser sessions (web.go)
-	pages   http.Handler // everything outside /v1: the web app and its login link
+	pages   http.Handler // everything outside /v1: the web app's files
+
+	// heartbeat is how often an idle event stream gets a keep-alive and its web
+	// session is checked (heartbeatEvery; tests shorten it).
+	heartbeat time.Duration
 }
 
 // New returns a server that answers only requests bearing token.
@@ -73,7 +77,7 @@ func New(b Backend, token string, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{backend: b, token: token, log: log, mux: http.NewServeMux(), web: newWebAuth()}
+	s := &Server{backend: b, token: token, log: log, mux: http.NewServeMux(), web: newWebAuth(), heartbeat: heartbeatEvery}
 	s.mux.HandleFunc("GET "+api.PathStatus, s.status)
 	s.mux.HandleFunc("GET "+api.PathPeers, s.peers)
 	s.mux.HandleFunc("POST "+api.PathSend, s.send)
@@ -91,14 +95,20 @@ func New(b Backend, token string, log *slog.Logger) *Server {
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !isAPIPath(r.URL.Path) {
-		s.pages.ServeHTTP(w, r) // static files and the login link: they hold no data
+		s.pages.ServeHTTP(w, r) // the web app's static files: they hold no data
+		return
+	}
+	if isLoginExchange(r) {
+		s.startSession(w, r) // the one-time code is its authority
 		return
 	}
 	if !s.authorized(r) {
-		if status, err := s.authorizeSession(r); err != nil {
+		ws, status, err := s.authorizeSession(r)
+		if err != nil {
 			writeError(w, status, api.CodeUnauthorized, err.Error())
 			return
 		}
+		r = withSession(r, ws)
 	}
 	s.mux.ServeHTTP(w, r)
 }
@@ -184,9 +194,15 @@ func parseTime(s string) (time.Time, error) {
 	return time.Parse(time.RFC3339Nano, s)
 }
 
-// eventStream sends events as server-sent events until the client goes away or the
-// node stops. A client that cannot keep up within eventWriteWait is disconnected.
+// eventStream sends events as server-sent events until the client goes away, the
+// node stops, or the web session it came with ends. A client that cannot keep up
+// within eventWriteWait is disconnected. An open stream counts as use of its session.
 func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) {
+	ws := webSessionOf(r)
+	var ended <-chan struct{} // nil for the API token: never ready
+	if ws != nil {
+		ended = ws.ended
+	}
 	events, cancel := s.backend.Subscribe(eventBuffer)
 	defer cancel()
 	rc := http.NewResponseController(w)
@@ -196,14 +212,21 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) {
 	if err := rc.Flush(); err != nil {
 		return
 	}
-	heartbeat := time.NewTicker(heartbeatEvery)
+	heartbeat := time.NewTicker(s.heartbeat)
 	defer heartbeat.Stop()
 	for {
 		var chunk []byte
 		select {
 		case <-r.Context().Done():
 			return
+		case <-ended:
+			return
 		case <-heartbeat.C:
+			if ws != nil {
+				if _, ok := s.web.touch(ws.key); !ok {
+					return // expired while streaming
+				}
+			}
 			chunk = []byte(": keep-alive\n\n")
 		case e, ok := <-events:
 			if !ok {

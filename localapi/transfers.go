@@ -23,7 +23,16 @@ func (s *Server) listTransfers(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, api.TransferList{Transfers: ts})
 }
 
+// sendFiles offers files named by their paths on this machine: for the API token's
+// holders only. A web page may send only what the user handed it (uploads), never
+// whatever file it names.
 func (s *Server) sendFiles(w http.ResponseWriter, r *http.Request) {
+	if webSessionOf(r) != nil {
+		writeError(w, http.StatusForbidden, api.CodeUnauthorized, "the web app cannot send files by path: "+
+			"it sends the files you pick or drop as uploads ("+api.PathUploads+"); "+
+			"to send a file of this machine by its path, use `parley send-file`")
+		return
+	}
 	var req api.SendFilesRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	dec.DisallowUnknownFields()

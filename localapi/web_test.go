@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -84,15 +83,37 @@ func (w *webServer) loginLink() api.WebLogin {
 	return l
 }
 
-// session logs in with a fresh link and returns the "name=value" of the cookie.
+// codeOf is the one-time code in a login link's fragment.
+func codeOf(t *testing.T, link string) string {
+	t.Helper()
+	u, err := url.Parse(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, ok := strings.CutPrefix(u.Fragment, "login=")
+	if !ok {
+		t.Fatalf("login link %q has no #login= fragment", link)
+	}
+	return code
+}
+
+// exchange trades a login code for a session as the page does; headers are extra
+// name, value pairs (they may replace the CSRF header).
+func (w *webServer) exchange(code string, headers ...string) *http.Response {
+	w.t.Helper()
+	body, _ := json.Marshal(api.WebSessionRequest{Code: code})
+	return w.call("POST", api.PathWebSession, string(body), append([]string{api.CSRFHeader, "1"}, headers...)...)
+}
+
+// session logs in with a fresh link and returns the session token.
 func (w *webServer) session() string {
 	w.t.Helper()
-	resp := w.call("GET", w.loginLink().URL, "")
-	cookies := resp.Cookies()
-	if resp.StatusCode != http.StatusSeeOther || len(cookies) != 1 {
-		w.t.Fatalf("login: %s with %d cookies, want 303 and one session cookie", resp.Status, len(cookies))
+	resp := w.exchange(codeOf(w.t, w.loginLink().URL))
+	var s api.WebSession
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&s) != nil || len(s.Token) != 64 {
+		w.t.Fatalf("login: %s, want 200 and a 256-bit token", resp.Status)
 	}
-	return cookies[0].Name + "=" + cookies[0].Value
+	return s.Token
 }
 
 func wantStatus(t *testing.T, resp *http.Response, status int, what string) string {
@@ -107,44 +128,45 @@ func wantStatus(t *testing.T, resp *http.Response, status int, what string) stri
 func TestWebLoginLinkAndSession(t *testing.T) {
 	w := newWebServer(t)
 	l := w.loginLink()
-	want := regexp.MustCompile(`^` + regexp.QuoteMeta(w.srv.URL) + `/login\?code=[0-9a-f]{64}$`)
+	want := regexp.MustCompile(`^` + regexp.QuoteMeta(w.srv.URL) + `/#login=[0-9a-f]{64}$`)
 	if !want.MatchString(l.URL) {
-		t.Fatalf("login URL %q, want %s/login?code=<64 hex digits>", l.URL, w.srv.URL)
+		t.Fatalf("login URL %q, want %s/#login=<64 hex digits>", l.URL, w.srv.URL)
 	}
 	if d := time.Until(l.ExpiresAt); d <= 0 || d > loginCodeTTL {
 		t.Errorf("link expires in %v, want within %v", d, loginCodeTTL)
 	}
+	// The link itself is the app's page: the code in the fragment never reaches the node.
+	wantStatus(t, w.call("GET", l.URL, ""), http.StatusOK, "opening the link")
 
-	resp := w.call("GET", l.URL, "")
-	wantStatus(t, resp, http.StatusSeeOther, "opening the link")
-	if loc := resp.Header.Get("Location"); loc != "/" {
-		t.Errorf("redirect to %q, want /", loc)
+	resp := w.exchange(codeOf(t, l.URL))
+	body := wantStatus(t, resp, http.StatusOK, "trading the code")
+	var s api.WebSession
+	if err := json.Unmarshal([]byte(body), &s); err != nil || len(s.Token) != 64 {
+		t.Fatalf("answer %q is not a session with a 256-bit token (%v)", body, err)
 	}
-	cookies := resp.Cookies()
-	if len(cookies) != 1 {
-		t.Fatalf("%d cookies, want 1", len(cookies))
+	if resp.Header.Get("Cache-Control") != "no-store" || len(resp.Cookies()) != 0 {
+		t.Errorf("the session answer: Cache-Control %q and %d cookies, want no-store and none", resp.Header.Get("Cache-Control"), len(resp.Cookies()))
 	}
-	c := cookies[0]
-	_, port, _ := strings.Cut(strings.TrimPrefix(w.srv.URL, "http://"), ":")
-	if c.Name != sessionCookieBase+port || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || len(c.Value) != 64 {
-		t.Errorf("cookie %+v, want %s%s, HttpOnly, SameSite=Strict, Path=/, 256 bits", c, sessionCookieBase, port)
+	if d := time.Until(s.ExpiresAt); d <= sessionLifetime-time.Minute || d > sessionLifetime || s.IdleTimeout != sessionIdle {
+		t.Errorf("session expires in %v, idle after %v; want %v and %v", d, s.IdleTimeout, sessionLifetime, sessionIdle)
 	}
 
-	cookie := c.Name + "=" + c.Value
-	wantStatus(t, w.call("GET", api.PathStatus, "", "Cookie", cookie), http.StatusOK, "GET with the session")
-	wantStatus(t, w.call("POST", api.PathPresence, `{"presence":"busy"}`, "Cookie", cookie, api.CSRFHeader, "1"),
+	auth := []string{api.SessionHeader, s.Token}
+	wantStatus(t, w.call("GET", api.PathStatus, "", auth...), http.StatusOK, "GET with the session")
+	wantStatus(t, w.call("POST", api.PathPresence, `{"presence":"busy"}`, append(auth, api.CSRFHeader, "1")...),
 		http.StatusOK, "POST with the session and the CSRF header")
 }
 
 func TestWebNoSessionIsRefused(t *testing.T) {
 	w := newWebServer(t)
-	cookie := w.session()
-	name, _, _ := strings.Cut(cookie, "=")
+	token := w.session()
 	for what, headers := range map[string][]string{
-		"nothing":            nil,
-		"a made-up session":  {"Cookie", name + "=" + strings.Repeat("ab", 32)},
-		"another port's one": {"Cookie", sessionCookieBase + "1=" + strings.TrimPrefix(cookie, name+"=")},
-		"an empty cookie":    {"Cookie", name + "="},
+		"nothing":                      nil,
+		"a made-up session":            {api.SessionHeader, strings.Repeat("ab", 32)},
+		"an empty session":             {api.SessionHeader, ""},
+		"a session cut short":          {api.SessionHeader, token[:63]},
+		"the session as bearer token":  {"Authorization", "Bearer " + token},
+		"the API token as the session": {api.SessionHeader, testToken},
 	} {
 		for _, target := range []string{"GET " + api.PathStatus, "GET " + api.PathEvents, "POST " + api.PathSend, "GET /v1/nope"} {
 			method, path, _ := strings.Cut(target, " ")
@@ -162,85 +184,98 @@ func TestWebNoSessionIsRefused(t *testing.T) {
 
 func TestWebLoginCodeWorksOnce(t *testing.T) {
 	w := newWebServer(t)
-	link := w.loginLink().URL
-	wantStatus(t, w.call("GET", link, ""), http.StatusSeeOther, "first use")
-	resp := w.call("GET", link, "")
-	body := wantStatus(t, resp, http.StatusForbidden, "second use")
-	if len(resp.Cookies()) != 0 {
-		t.Error("a used code set a cookie")
-	}
+	code := codeOf(t, w.loginLink().URL)
+	wantStatus(t, w.exchange(code), http.StatusOK, "first use")
+	body := wantStatus(t, w.exchange(code), http.StatusForbidden, "second use")
 	if !strings.Contains(body, "parley open") {
 		t.Errorf("answer %q does not say how to get a new link", body)
 	}
-	u, _ := url.Parse(link)
-	for _, bad := range []string{"", "x", strings.Repeat("0", 64), u.Query().Get("code")[:63]} {
-		wantStatus(t, w.call("GET", "/login?code="+bad, ""), http.StatusForbidden, "code "+bad)
+	for _, bad := range []string{"", "x", strings.Repeat("0", 64), code[:63]} {
+		wantStatus(t, w.exchange(bad), http.StatusForbidden, "code "+bad)
 	}
+	wantStatus(t, w.call("POST", api.PathWebSession, "{", api.CSRFHeader, "1"), http.StatusBadRequest, "a malformed request")
 }
 
 func TestWebLoginCodeExpires(t *testing.T) {
 	w := newWebServer(t)
-	now := time.Now()
-	var mu sync.Mutex
-	w.s.web.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-
-	fresh := w.loginLink().URL
-	stale := w.loginLink().URL
-	advance(loginCodeTTL - time.Second)
-	wantStatus(t, w.call("GET", fresh, ""), http.StatusSeeOther, "a code just before it expires")
-	advance(time.Second)
-	wantStatus(t, w.call("GET", stale, ""), http.StatusForbidden, "a code at its expiry")
+	clock := w.clock()
+	fresh := codeOf(t, w.loginLink().URL)
+	stale := codeOf(t, w.loginLink().URL)
+	clock.advance(loginCodeTTL - time.Second)
+	wantStatus(t, w.exchange(fresh), http.StatusOK, "a code just before it expires")
+	clock.advance(time.Second)
+	wantStatus(t, w.exchange(stale), http.StatusForbidden, "a code at its expiry")
 }
 
 func TestWebPendingCodesAreBounded(t *testing.T) {
 	w := newWebServer(t)
-	first := w.loginLink().URL
+	first := codeOf(t, w.loginLink().URL)
 	for range maxPendingLogins {
 		w.loginLink()
 	}
 	if n := len(w.s.web.codes); n != maxPendingLogins {
 		t.Errorf("%d codes kept, want at most %d", n, maxPendingLogins)
 	}
-	wantStatus(t, w.call("GET", first, ""), http.StatusForbidden, "the oldest code, pushed out")
+	wantStatus(t, w.exchange(first), http.StatusForbidden, "the oldest code, pushed out")
+}
+
+func TestWebSessionsAreBounded(t *testing.T) {
+	w := newWebServer(t)
+	clock := w.clock()
+	tokens := make([]string, maxSessions)
+	for i := range tokens {
+		tokens[i] = w.session()
+		clock.advance(time.Second)
+	}
+	// The first session was used last: the second, unused longest, makes room.
+	wantStatus(t, w.call("GET", api.PathStatus, "", api.SessionHeader, tokens[0]), http.StatusOK, "the first session")
+	w.session()
+	if n := len(w.s.web.sessions); n != maxSessions {
+		t.Errorf("%d sessions kept, want at most %d", n, maxSessions)
+	}
+	wantStatus(t, w.call("GET", api.PathStatus, "", api.SessionHeader, tokens[1]), http.StatusUnauthorized, "the session unused longest")
+	wantStatus(t, w.call("GET", api.PathStatus, "", api.SessionHeader, tokens[0]), http.StatusOK, "the first session, used since")
 }
 
 func TestWebWrongHostIsRefused(t *testing.T) {
 	w := newWebServer(t)
-	cookie := w.session()
+	token := w.session()
 	_, port, _ := strings.Cut(strings.TrimPrefix(w.srv.URL, "http://"), ":")
 	for _, host := range []string{"evil.example:" + port, "evil.example", "127.0.0.1:1", "localhost", "10.0.0.1:" + port} {
-		body := wantStatus(t, w.call("GET", api.PathStatus, "", "Cookie", cookie, "Host", host), http.StatusForbidden, "Host "+host)
+		body := wantStatus(t, w.call("GET", api.PathStatus, "", api.SessionHeader, token, "Host", host), http.StatusForbidden, "Host "+host)
 		if !strings.Contains(body, "not this node's API address") {
 			t.Errorf("Host %s: answer %q does not say what is wrong", host, body)
 		}
-		wantStatus(t, w.call("GET", w.loginLink().URL, "", "Host", host), http.StatusForbidden, "login link with Host "+host)
+		code := codeOf(t, w.loginLink().URL)
+		wantStatus(t, w.exchange(code, "Host", host), http.StatusForbidden, "trading a code with Host "+host)
+		wantStatus(t, w.exchange(code), http.StatusOK, "the same code with the right Host") // not spent by the refusal
 	}
-	wantStatus(t, w.call("GET", api.PathStatus, "", "Cookie", cookie, "Host", "localhost:"+port), http.StatusOK, "Host localhost")
+	wantStatus(t, w.call("GET", api.PathStatus, "", api.SessionHeader, token, "Host", "localhost:"+port), http.StatusOK, "Host localhost")
 	// The CLI's bearer token is not a browser's: no Host check applies to it.
 	wantStatus(t, w.call("GET", api.PathStatus, "", "Authorization", "Bearer "+testToken, "Host", "anything"), http.StatusOK, "bearer token")
 }
 
 func TestWebChangesNeedTheCSRFHeader(t *testing.T) {
 	w := newWebServer(t)
-	cookie := w.session()
+	token := w.session()
 	for _, h := range []string{"", "0", "true"} {
-		body := wantStatus(t, w.call("POST", api.PathSend, `{"to":"bob","text":"hi"}`, "Cookie", cookie, api.CSRFHeader, h),
+		body := wantStatus(t, w.call("POST", api.PathSend, `{"to":"bob","text":"hi"}`, api.SessionHeader, token, api.CSRFHeader, h),
 			http.StatusForbidden, "X-Parley: "+h)
 		if !strings.Contains(body, api.CSRFHeader) {
 			t.Errorf("answer %q does not name the missing header", body)
 		}
+		wantStatus(t, w.exchange(codeOf(t, w.loginLink().URL), api.CSRFHeader, h), http.StatusForbidden, "trading a code with X-Parley: "+h)
 	}
 	if len(w.f.sent()) != 0 {
 		t.Fatal("a POST without the CSRF header reached the backend")
 	}
-	wantStatus(t, w.call("POST", api.PathSend, `{"to":"bob","text":"hi"}`, "Cookie", cookie, api.CSRFHeader, "1"), http.StatusOK, "with the header")
+	wantStatus(t, w.call("POST", api.PathSend, `{"to":"bob","text":"hi"}`, api.SessionHeader, token, api.CSRFHeader, "1"), http.StatusOK, "with the header")
 }
 
 func TestWebSessionCannotMakeLoginLinks(t *testing.T) {
 	w := newWebServer(t)
-	cookie := w.session()
-	wantStatus(t, w.call("POST", api.PathWebLogin, "", "Cookie", cookie, api.CSRFHeader, "1"), http.StatusForbidden, "login link by session")
+	token := w.session()
+	wantStatus(t, w.call("POST", api.PathWebLogin, "", api.SessionHeader, token, api.CSRFHeader, "1"), http.StatusForbidden, "login link by session")
 }
 
 func TestWebStaticFilesNeedNoLogin(t *testing.T) {
@@ -264,8 +299,7 @@ func TestWebStaticFilesNeedNoLogin(t *testing.T) {
 
 func TestUpload(t *testing.T) {
 	w := newWebServer(t)
-	cookie := w.session()
-	resp := w.call("POST", api.PathUploads+"?to=bob&name=notes.txt", "hello", "Cookie", cookie, api.CSRFHeader, "1")
+	resp := w.call("POST", api.PathUploads+"?to=bob&name=notes.txt", "hello", append(w.auth(), api.CSRFHeader, "1")...)
 	body := wantStatus(t, resp, http.StatusOK, "upload")
 	var tr api.Transfer
 	if err := json.Unmarshal([]byte(body), &tr); err != nil || len(tr.Files) != 1 {

@@ -17,7 +17,8 @@ func openCommand() *cli.Command {
 		Name:  "open",
 		Usage: "print a one-time login link to the web app of the running node, and open it",
 		Description: "The link works once, for 2 minutes, and only on this computer (the node's API\n" +
-			"listens on 127.0.0.1). It logs the browser in until the node restarts.",
+			"listens on 127.0.0.1). It logs that browser tab in until it signs out, 12 hours pass\n" +
+			"without use, 7 days pass, the node restarts, or `parley web logout` ends every session.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "no-browser", Usage: "only print the link; do not start a browser"},
 		},
@@ -44,4 +45,48 @@ func openBrowser(ctx context.Context, url string) {
 	ctx, cancel := context.WithTimeout(ctx, browserWait)
 	defer cancel()
 	exec.CommandContext(ctx, "xdg-open", url).Run()
+}
+
+// webCommand is `parley web logout`: the user's way to end every browser's login.
+func webCommand() *cli.Command {
+	logout := &cli.Command{
+		Name:  "logout",
+		Usage: "end every web app session of the running node, and the login links not used yet",
+		Description: "Every browser tab logged in with `parley open` is signed out at once (its page\n" +
+			"says so); run `parley open` again to log one back in.",
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return usageError("web logout takes no arguments, got %q", c.Args().First())
+			}
+			cl, err := connect(c)
+			if err != nil {
+				return err
+			}
+			n, err := cl.EndWebSessions(c.Context)
+			if err != nil {
+				return fmt.Errorf("end the web sessions: %w", err)
+			}
+			if n == 1 {
+				fmt.Fprintln(c.App.Writer, "ended 1 web session")
+			} else {
+				fmt.Fprintf(c.App.Writer, "ended %d web sessions\n", n)
+			}
+			return nil
+		},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return &exitError{code: 2, err: fmt.Errorf("%w (see `parley web logout --help`)", err)}
+		},
+	}
+	return &cli.Command{
+		Name:            "web",
+		Usage:           "the web app's sessions: parley web logout (`parley open` logs a browser in)",
+		Subcommands:     []*cli.Command{logout},
+		HideHelpCommand: true,
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return usageError("unknown command \"web %s\": use `parley web logout`", c.Args().First())
+			}
+			return cli.ShowSubcommandHelp(c)
+		},
+	}
 }

@@ -1,6 +1,71 @@
-// api.js: the node's local API, as the web app uses it. Every request carries the
-// session cookie (set by the login link) and, for changes, the X-Parley header that
-// proves the request comes from this page.
+// api.js: the node's local API, as the web app uses it. The page logs in by trading
+// the one-time code of a `parley open` link (#login=CODE: a fragment, which the
+// browser never sends to a server) for a session token. It keeps the token in this
+// tab's sessionStorage, which only this exact origin (port included) can read, and
+// sends it in the X-Parley-Session header of every request, with X-Parley: 1 on
+// changes. There is no cookie: browsers send 127.0.0.1's cookies to every port of the
+// machine, so every other local service would get it. The token never goes into a URL.
+
+const TOKEN_KEY = "parley.session";
+let token = sessionStorage.getItem(TOKEN_KEY) || "";
+
+function setToken(t) {
+  token = t;
+  if (t) {
+    sessionStorage.setItem(TOKEN_KEY, t);
+  } else {
+    sessionStorage.removeItem(TOKEN_KEY);
+  }
+}
+
+/** loggedIn reports whether the page holds a session token (the node may still have
+ * ended the session: the next request says). */
+export function loggedIn() {
+  return token !== "";
+}
+
+/** login trades the code of the login link in the page's address, if there is one,
+ * for a session; the code leaves the address (and the history entry) first. It
+ * resolves true once logged in with it, false without a code, and throws an ApiError
+ * when the node refuses the code (used or expired). */
+export async function login() {
+  const m = /^#login=([0-9a-f]{1,128})$/.exec(location.hash);
+  if (!m) {
+    return false;
+  }
+  history.replaceState(null, "", location.pathname + location.search);
+  const s = await request("POST", "/v1/web/session", { code: m[1] });
+  const old = token;
+  setToken(s.token);
+  if (old && old !== s.token) {
+    endSession(old); // this tab's older session: nothing uses it any more
+  }
+  return true;
+}
+
+/** signOut ends this tab's session; everywhere ends every web session of the node. */
+export async function signOut(everywhere) {
+  await request("DELETE", everywhere ? "/v1/web/sessions" : "/v1/web/session"); // a 401 logs out too
+  setToken("");
+  listeners.forEach((fn) => fn(everywhere ? "everywhere" : "signed-out"));
+}
+
+function endSession(t) {
+  fetch("/v1/web/session", { method: "DELETE", headers: { "X-Parley-Session": t, "X-Parley": "1" } }).catch(() => {});
+}
+
+/** headers are the session token and, for changes, the header that proves the request
+ * comes from this page. */
+function headers(method) {
+  const h = {};
+  if (token) {
+    h["X-Parley-Session"] = token;
+  }
+  if (method !== "GET") {
+    h["X-Parley"] = "1";
+  }
+  return h;
+}
 
 /** An answer of the node that is not 2xx. code is the API's error code, or "" when the
  * node does not know the route at all (an older node: the feature is missing). */
@@ -18,16 +83,15 @@ export class ApiError extends Error {
 
 const listeners = new Set();
 
-/** onLoggedOut registers fn to run when the node refuses the session (401). */
+/** onLoggedOut registers fn(reason) to run when the session ends: reason is "ended"
+ * when the node refuses it (401: expired, ended elsewhere, or the node restarted),
+ * "signed-out" or "everywhere" after signOut. */
 export function onLoggedOut(fn) {
   listeners.add(fn);
 }
 
 async function request(method, path, body) {
-  const init = { method, credentials: "same-origin", headers: {} };
-  if (method !== "GET") {
-    init.headers["X-Parley"] = "1";
-  }
+  const init = { method, credentials: "omit", headers: headers(method) };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -53,7 +117,8 @@ async function answer(resp) {
     return data;
   }
   if (resp.status === 401) {
-    listeners.forEach((fn) => fn());
+    setToken("");
+    listeners.forEach((fn) => fn("ended"));
   }
   const code = (data && data.code) || "";
   const message = (data && data.error) || `The node answered ${resp.status} ${resp.statusText}`;
@@ -82,7 +147,9 @@ export function upload(to, file, onProgress) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/v1/uploads" + query({ to, name: file.name }));
-    xhr.setRequestHeader("X-Parley", "1");
+    for (const [name, value] of Object.entries(headers("POST"))) {
+      xhr.setRequestHeader(name, value);
+    }
     xhr.setRequestHeader("Content-Type", "application/octet-stream");
     xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
     xhr.onerror = () => reject(new ApiError(0, "offline", `Uploading ${file.name} failed: the node does not answer.`));
@@ -94,21 +161,98 @@ export function upload(to, file, onProgress) {
   });
 }
 
-/** events opens the node's event stream. onEvent gets each api.Event; onState gets
- * "open", "reconnecting" or "closed" (the node refused: see onLoggedOut). */
+/** events follows the node's event stream until its close() is called. onEvent gets
+ * each api.Event; onState gets "open" or "reconnecting". When the node refuses the
+ * session, the onLoggedOut functions run. EventSource cannot send a header, so this
+ * reads the server-sent events from fetch's streamed body. */
 export function events(onEvent, onState) {
-  const es = new EventSource("/v1/events");
-  const handle = (e) => {
-    try {
-      onEvent(JSON.parse(e.data));
-    } catch (err) {
-      console.error("bad event from the node", err, e.data);
+  const abort = new AbortController();
+  let closed = false;
+  const follow = async () => {
+    let wait = 1000;
+    while (!closed) {
+      let resp = null;
+      try {
+        resp = await fetch("/v1/events", { headers: headers("GET"), credentials: "omit", cache: "no-store", signal: abort.signal });
+      } catch {
+        resp = null; // the node does not answer, or close() was called
+      }
+      if (closed) {
+        return;
+      }
+      if (resp && resp.status === 401) {
+        answer(resp).catch(() => {}); // runs the onLoggedOut functions
+        return;
+      }
+      if (resp && resp.ok) {
+        onState("open");
+        wait = 250;
+        try {
+          await readEvents(resp.body, onEvent);
+        } catch {
+          // the stream broke: connect again
+        }
+        if (closed) {
+          return;
+        }
+      }
+      onState("reconnecting");
+      await sleep(wait);
+      wait = Math.min(Math.max(wait * 2, 1000), 15000);
     }
   };
-  for (const type of ["message", "message_state", "peer", "transfer", "room"]) {
-    es.addEventListener(type, handle);
+  follow();
+  return {
+    close() {
+      closed = true;
+      abort.abort();
+    },
+  };
+}
+
+const maxEventBytes = 1 << 20;
+
+/** readEvents parses a text/event-stream body until it ends: "data:" lines, an event
+ * at each blank line. Event names and comments are skipped: each event's JSON has its
+ * type. */
+async function readEvents(body, onEvent) {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buf = "";
+  let data = [];
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) {
+      return;
+    }
+    buf += decoder.decode(value, { stream: true });
+    let nl;
+    while ((nl = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, nl).replace(/\r$/, "");
+      buf = buf.slice(nl + 1);
+      if (line === "") {
+        if (data.length) {
+          dispatch(data.join("\n"), onEvent);
+        }
+        data = [];
+      } else if (line.startsWith("data:")) {
+        data.push(line.slice(5).replace(/^ /, ""));
+      }
+    }
+    if (buf.length > maxEventBytes) {
+      throw new Error("an event from the node is larger than 1 MiB");
+    }
   }
-  es.onopen = () => onState("open");
-  es.onerror = () => onState(es.readyState === EventSource.CLOSED ? "closed" : "reconnecting");
-  return es;
+}
+
+function dispatch(data, onEvent) {
+  try {
+    onEvent(JSON.parse(data));
+  } catch (err) {
+    console.error("bad event from the node", err, data);
+  }
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

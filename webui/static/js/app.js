@@ -1,5 +1,6 @@
-// app.js: starts the web app: checks the login, loads what the node knows, follows the
-// event stream, and wires the status selector, the history search and notifications.
+// app.js: starts the web app: logs in with the link's code, loads what the node knows,
+// follows the event stream, and wires the status selector, the history search,
+// notifications and signing out.
 
 import * as api from "./api.js";
 import { $, el, fmtTime, toast } from "./dom.js";
@@ -9,9 +10,38 @@ import { initConversation, markReadIfSeen, openConversation, renderConversation 
 import { initTransfers, putTransfer, renderTransfers } from "./transfers.js";
 
 let stream = null;
+let wired = false; // the page's controls have their handlers
 
-async function start() {
+function start() {
   api.onLoggedOut(loggedOut);
+  // A login link opened in this tab changes only the fragment: no new page load.
+  window.addEventListener("hashchange", () => {
+    if (location.hash.startsWith("#login=")) {
+      enter();
+    }
+  });
+  enter();
+}
+
+/** enter logs in with the code of the link in the address, if there is one, and
+ * shows the app; without a session it shows how to get one. */
+async function enter() {
+  try {
+    await api.login();
+  } catch (err) {
+    if (!$("app").hidden) {
+      toast(err.message); // a used link in a tab that is logged in changes nothing
+      return;
+    }
+    showProblem(err.message);
+    if (!api.loggedIn()) {
+      return;
+    }
+  }
+  if (!api.loggedIn()) {
+    $("login-needed").hidden = false;
+    return;
+  }
   try {
     store.me = await api.get("/v1/status");
   } catch (err) {
@@ -20,17 +50,25 @@ async function start() {
     }
     return;
   }
+  $("login-problem").textContent = "";
   $("login-needed").hidden = true;
   $("app").hidden = false;
   $("me").textContent = `${store.me.name} (${store.me.fingerprint || store.me.peer_id.slice(-8)})`;
   document.title = `Parley: ${store.me.name}`;
-  initSidebar(openConversation);
-  initConversation();
-  initTransfers();
-  initPresence();
-  initSearch();
-  initNotifications();
-  onChange(render);
+  if (!wired) {
+    wired = true;
+    initSidebar(openConversation);
+    initConversation();
+    initTransfers();
+    initPresence();
+    initSearch();
+    initNotifications();
+    initSignOut();
+    onChange(render);
+  }
+  if (stream) {
+    stream.close();
+  }
   stream = api.events(onEvent, onStreamState);
   await loadAll();
 }
@@ -175,14 +213,18 @@ function onStreamState(state) {
     box.textContent = "Connected to your node";
   } else if (state === "reconnecting") {
     box.textContent = "Reconnecting to your node…";
-  } else {
-    box.textContent = "Disconnected from your node";
-    api.get("/v1/status").catch(() => {}); // a 401 here shows the login note
   }
   box.dataset.state = state;
 }
 
-function loggedOut() {
+const endedBecause = {
+  ended: "Your session has ended: it was unused for 12 hours or logged in 7 days ago, " +
+    "someone signed out everywhere, or your node restarted.",
+  "signed-out": "You signed out.",
+  everywhere: "You signed out everywhere: every browser logged in to this node is signed out.",
+};
+
+function loggedOut(reason) {
   if (stream) {
     stream.close();
     stream = null;
@@ -190,7 +232,28 @@ function loggedOut() {
   const wasIn = !$("app").hidden;
   $("app").hidden = true;
   $("login-needed").hidden = false;
-  $("login-restart").hidden = !wasIn;
+  // A refusal while the app is not shown (a stale token at load, a request that was
+  // under way when the user signed out) says nothing new.
+  if (wasIn || reason !== "ended") {
+    $("login-ended").textContent = endedBecause[reason] || endedBecause.ended;
+    $("login-ended").hidden = false;
+  }
+}
+
+// Signing out: this tab's session, or every web session of the node (as
+// `parley web logout` does).
+function initSignOut() {
+  for (const [id, everywhere] of [["signout-btn", false], ["signout-all-btn", true]]) {
+    $(id).addEventListener("click", async () => {
+      try {
+        await api.signOut(everywhere);
+      } catch (err) {
+        if (err.status !== 401) {
+          toast(`Could not sign out: ${err.message}`);
+        }
+      }
+    });
+  }
 }
 
 function showProblem(message) {
