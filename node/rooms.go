@@ -38,10 +38,11 @@ func (n *Node) startRooms() error {
 		return fmt.Errorf("start gossipsub: %w", err)
 	}
 	n.roomEngine = room.NewEngine(ps, n.host.ID(), room.Config{
-		OnMessage: n.onRoomMessage,
-		Blocked:   n.isBlocked,
-		Key:       n.cfg.Identity.Key,
-		Logger:    n.log.With("part", "rooms"),
+		OnMessage:    n.onRoomMessage,
+		OnNewerEpoch: n.onNewerEpoch,
+		Blocked:      n.isBlocked,
+		Key:          n.cfg.Identity.Key,
+		Logger:       n.log.With("part", "rooms"),
 	})
 	n.host.SetStreamHandler(room.InviteProtocol, n.serveInvite)
 	n.host.SetStreamHandler(room.SyncProtocol, n.serveSync)
