@@ -137,7 +137,7 @@ func (n *Node) sendToRoom(ctx context.Context, ref, text string) (api.SendResult
 	kind := api.EventMessage
 	if !inserted { // the engine stored it first, as sent
 		kind = api.EventState
-		if err := n.store.SetState(ctx, msg.ID, msg.State); err != nil {
+		if err := n.store.SetState(ctx, msg.Key(), msg.State); err != nil {
 			return api.SendResult{}, err
 		}
 	}
@@ -554,7 +554,7 @@ func (n *Node) markRoomRead(ctx context.Context, ref string) (int, error) {
 	marked := 0
 	for _, m := range msgs {
 		if m.Direction == archive.Incoming && m.State == archive.StateReceived {
-			if err := n.store.SetState(ctx, m.ID, archive.StateRead); err != nil {
+			if err := n.store.SetState(ctx, m.Key(), archive.StateRead); err != nil {
 				return marked, err
 			}
 			marked++

@@ -2,11 +2,16 @@ package node
 
 import (
 	"context"
+	"crypto/rand"
 	"slices"
 	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parley-im/parley/api"
 	"github.com/parley-im/parley/archive"
+	"github.com/parley-im/parley/node/dm"
 	"github.com/parley-im/parley/room"
 )
 
@@ -80,4 +85,39 @@ func TestStaleMemberAsksCreator(t *testing.T) {
 		h, _ := creator.History(ctx, api.HistoryQuery{Peer: "#plans"})
 		return slices.ContainsFunc(h, func(m api.Message) bool { return m.Text == "Bob under the new key" })
 	})
+}
+
+// TestDMCannotTakeARoomMessagesID: a member DMs another, first, with the ID of a room
+// message that member has not received yet; the room message still arrives and is
+// stored, beside the DM. The same DM again is a duplicate, stored once.
+func TestDMCannotTakeARoomMessagesID(t *testing.T) {
+	ctx := context.Background()
+	creator, members, id := startRoom(t, "board", "Bob", "Mal")
+	bob, mal := members[0], members[1]
+	if err := mal.host.Connect(ctx, peer.AddrInfo{ID: bob.ID(), Addrs: bob.host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+
+	real := room.Message{Author: creator.ID(), Clock: time.Now(), Lamport: 1, Text: "the real room message"}
+	rand.Read(real.ID[:])
+	if err := room.SignMessage(&real, id, creator.cfg.Identity.Key); err != nil {
+		t.Fatal(err)
+	}
+	fake := dm.Message{ID: real.ID.String(), SentAt: time.Now().UTC(), Text: "a DM that takes the room message's ID", FromName: "Mal"}
+	for _, want := range []dm.AckStatus{dm.AckStored, dm.AckDuplicate} {
+		if ack, err := mal.dm.Send(ctx, bob.ID(), fake); err != nil || ack.Status != want {
+			t.Fatalf("Mal's DM: %+v, %v; want status %d", ack, err, want)
+		}
+	}
+	if !bob.roomEngine.Deliver(id, real) { // as a sync from the creator brings it
+		t.Fatal("Bob's engine refused the real room message")
+	}
+	waitUntil(t, "the real room message in Bob's archive", func() bool {
+		h, _ := bob.History(ctx, api.HistoryQuery{Peer: "#board"})
+		return slices.ContainsFunc(h, func(m api.Message) bool { return m.Text == real.Text && m.From == creator.ID().String() })
+	})
+	h, err := bob.History(ctx, api.HistoryQuery{Peer: mal.ID().String()})
+	if err != nil || len(h) != 1 || h[0].Text != fake.Text {
+		t.Errorf("Bob's DMs from Mal: %+v, %v; want the one DM, once", h, err)
+	}
 }

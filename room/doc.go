@@ -87,7 +87,8 @@
 // # Order
 //
 // Every member shows messages in one order: by Lamport counter, then author clock, then
-// author ID, then message ID (see Compare). Duplicates, by message ID, are dropped.
+// author ID, then message ID (see Compare). Duplicates, by author and message ID, are
+// dropped: an ID is its author's choice, so another member reusing it is another message.
 //
 // # Frames
 //

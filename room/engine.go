@@ -98,8 +98,16 @@ type joined struct {
 	// no longer stop Publish until the epoch changes.
 	claims  map[peer.ID]uint64
 	refuted map[peer.ID]struct{}
-	seen    map[MessageID]struct{}
-	order   []MessageID // seen, oldest first, for eviction
+	seen    map[seenKey]struct{}
+	order   []seenKey // seen, oldest first, for eviction
+}
+
+// seenKey names a message for dropping duplicates: its ID is the author's choice, so it
+// counts only with the author (another member reusing an ID, before or after the real
+// message, must not make it a duplicate).
+type seenKey struct {
+	author peer.ID
+	id     MessageID
 }
 
 // NewEngine returns an engine publishing as self, which must be the ID of the host ps runs
@@ -125,7 +133,7 @@ func (e *Engine) Join(r Room) error {
 		return fmt.Errorf("join room %s: %w", r.ID, ErrJoined)
 	}
 	snap := r.Clone()
-	j := &joined{room: &snap, seen: map[MessageID]struct{}{}, done: make(chan struct{}),
+	j := &joined{room: &snap, seen: map[seenKey]struct{}{}, done: make(chan struct{}),
 		claims: map[peer.ID]uint64{}, refuted: map[peer.ID]struct{}{}}
 	if err := e.ps.RegisterTopicValidator(r.Topic(), e.validator(r.ID)); err != nil {
 		return fmt.Errorf("join room %s: validator: %w", r.ID, err)
@@ -431,15 +439,16 @@ func (e *Engine) Deliver(id ID, m Message) bool {
 func (e *Engine) firstSight(j *joined, m Message) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if _, dup := j.seen[m.ID]; dup || !j.room.CanPost(m.Author) {
+	k := seenKey{m.Author, m.ID}
+	if _, dup := j.seen[k]; dup || !j.room.CanPost(m.Author) {
 		return false
 	}
 	if len(j.order) == seenCap {
 		delete(j.seen, j.order[0])
 		j.order = j.order[1:]
 	}
-	j.seen[m.ID] = struct{}{}
-	j.order = append(j.order, m.ID)
+	j.seen[k] = struct{}{}
+	j.order = append(j.order, k)
 	j.lamport = max(j.lamport, m.Lamport)
 	return true
 }

@@ -1183,3 +1183,27 @@ func TestSeedLamport(t *testing.T) {
 	}
 	e.SeedLamport(ID{7}, 10) // not joined: no-op, no panic
 }
+
+// TestDuplicatesByAuthorAndID: a message ID is its author's choice, so one member reusing
+// another's ID (here first, by sync) does not make the real message a duplicate; the same
+// author's message again is one.
+func TestDuplicatesByAuthorAndID(t *testing.T) {
+	peers := newPeers(t, 3)
+	a, b, c := peers[0], peers[1], peers[2]
+	r := newTestRoom(t, a, false, b, c)
+	startJoined(t, r, b)
+	real := signed(t, r.ID, a.h.ID(), a.key(), "the real message")
+	taken := Message{ID: real.ID, Author: c.h.ID(), Clock: time.Now(), Lamport: 1, Text: "c took a's ID first"}
+	if err := SignMessage(&taken, r.ID, c.key()); err != nil {
+		t.Fatal(err)
+	}
+	if !b.eng.Deliver(r.ID, taken) {
+		t.Fatal("Deliver refused c's message")
+	}
+	if !b.eng.Deliver(r.ID, real) {
+		t.Error("the real message was dropped as a duplicate of c's, which took its ID first")
+	}
+	if b.eng.Deliver(r.ID, real) || b.eng.Deliver(r.ID, taken) {
+		t.Error("the same author's message again was accepted")
+	}
+}
