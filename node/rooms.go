@@ -121,7 +121,7 @@ func (n *Node) sendToRoom(ctx context.Context, ref, text string) (api.SendResult
 		return api.SendResult{}, fmt.Errorf("%w: %v", ErrBadMessage, err)
 	case errors.Is(err, room.ErrKeyOutOfDate):
 		return api.SendResult{}, fmt.Errorf("%w: not sent: the key of room %q changed (someone was removed) and this node has not received the new one; "+
-			"it will when the room's creator is online, then send again", api.ErrBadRequest, r.Name)
+			"it has asked the room's creator and gets it when the creator is online: then send again", api.ErrBadRequest, r.Name)
 	case err != nil:
 		return api.SendResult{}, err
 	}
