@@ -111,7 +111,11 @@ const (
 
 // Message is one direct message, sent or received.
 type Message struct {
+	// ID is the sender's choice: another sender, or another conversation, may use the
+	// same one. Key names this message alone (the conversation, sender and ID): clients
+	// that keep messages by identity key them by Key.
 	ID         string    `json:"id"`
+	Key        string    `json:"key,omitempty"`
 	From       string    `json:"from"`
 	FromName   string    `json:"from_name,omitempty"`
 	To         string    `json:"to"`

@@ -184,10 +184,17 @@ func (s *Store) Close() error {
 const insertMessage = `
 INSERT INTO messages (id, from_peer, to_peer, room, from_name, body, sent_at, received_at, direction, state, lamport, sig)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (id) DO NOTHING`
+ON CONFLICT (id, from_peer, room, to_peer) DO NOTHING`
 
-// Put stores m. If a message with the same ID already exists it is not
-// stored again (the stored copy is kept unchanged) and inserted is false.
+// keyWhere selects the message with a Key: the ID, sender and conversation.
+const keyWhere = " WHERE id = ? AND from_peer = ? AND room = ? AND to_peer = ?"
+
+func keyArgs(k Key) []any { return []any{k.ID, k.From, k.Room, k.To} }
+
+// Put stores m. If a message with the same Key (ID, sender and conversation) already
+// exists it is not stored again (the stored copy is kept unchanged) and inserted is
+// false. The same ID from another sender, or in another conversation, is another
+// message and is stored beside it.
 // Put returns after the commit: once it returns nil, m survives a crash of
 // the process.
 func (s *Store) Put(ctx context.Context, m Message) (inserted bool, err error) {
@@ -207,12 +214,13 @@ func (s *Store) Put(ctx context.Context, m Message) (inserted bool, err error) {
 	return n == 1, nil
 }
 
-// SetState changes the state of message id; ErrNotFound if there is none.
-func (s *Store) SetState(ctx context.Context, id string, st State) error {
+// SetState changes the state of the message with key k; ErrNotFound if there is none.
+func (s *Store) SetState(ctx context.Context, k Key, st State) error {
+	id := k.ID
 	if !st.valid() {
 		return fmt.Errorf("%w: set state of message %q: unknown state %q", ErrInvalid, id, st)
 	}
-	res, err := s.writer.ExecContext(ctx, "UPDATE messages SET state = ? WHERE id = ?", string(st), id)
+	res, err := s.writer.ExecContext(ctx, "UPDATE messages SET state = ?"+keyWhere, append([]any{string(st)}, keyArgs(k)...)...)
 	if err != nil {
 		return s.wrap(err, "set state of message %q", id)
 	}
@@ -226,9 +234,10 @@ func (s *Store) SetState(ctx context.Context, id string, st State) error {
 	return nil
 }
 
-// Get returns the message with the given ID, or ErrNotFound.
-func (s *Store) Get(ctx context.Context, id string) (Message, error) {
-	row := s.reader.QueryRowContext(ctx, "SELECT "+messageColumns+" FROM messages WHERE id = ?", id)
+// Get returns the message with key k, or ErrNotFound.
+func (s *Store) Get(ctx context.Context, k Key) (Message, error) {
+	id := k.ID
+	row := s.reader.QueryRowContext(ctx, "SELECT "+messageColumns+" FROM messages"+keyWhere, keyArgs(k)...)
 	m, err := scanMessage(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Message{}, fmt.Errorf("get message %q: %w", id, ErrNotFound)

@@ -222,7 +222,7 @@ func TestPutGetRoundTrip(t *testing.T) {
 		Direction: Incoming, State: StateReceived,
 	}
 	mustPut(t, s, want)
-	got, err := s.Get(ctx, "id-1")
+	got, err := s.Get(ctx, want.Key())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +242,7 @@ func TestZeroTimesRoundTrip(t *testing.T) {
 	s := openTestStore(t)
 	want := Message{ID: "out-1", From: "me", To: "you", Text: "x", Direction: Outgoing, State: StateQueued}
 	mustPut(t, s, want)
-	got, err := s.Get(context.Background(), "out-1")
+	got, err := s.Get(context.Background(), want.Key())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +264,7 @@ func TestPutDuplicateStoredOnce(t *testing.T) {
 	if n := rowCount(t, s); n != 1 {
 		t.Errorf("row count = %d, want 1", n)
 	}
-	got, err := s.Get(ctx, "dup")
+	got, err := s.Get(ctx, first.Key())
 	if err != nil || !sameMessage(got, first) {
 		t.Errorf("Get = %+v, %v; want the first copy", got, err)
 	}
@@ -304,15 +304,15 @@ func TestSetState(t *testing.T) {
 	m.Direction, m.State = Outgoing, StateQueued
 	mustPut(t, s, m)
 	for _, st := range []State{StateSent, StateDelivered, StateRead} {
-		if err := s.SetState(ctx, "m1", st); err != nil {
+		if err := s.SetState(ctx, m.Key(), st); err != nil {
 			t.Fatal(err)
 		}
-		got, err := s.Get(ctx, "m1")
+		got, err := s.Get(ctx, m.Key())
 		if err != nil || got.State != st {
 			t.Fatalf("after SetState(%q): Get = %q, %v", st, got.State, err)
 		}
 	}
-	if err := s.SetState(ctx, "m1", "bogus"); !errors.Is(err, ErrInvalid) {
+	if err := s.SetState(ctx, m.Key(), "bogus"); !errors.Is(err, ErrInvalid) {
 		t.Errorf("SetState(bogus) = %v, want ErrInvalid", err)
 	}
 }
@@ -320,10 +320,10 @@ func TestSetState(t *testing.T) {
 func TestNotFound(t *testing.T) {
 	s := openTestStore(t)
 	ctx := context.Background()
-	if _, err := s.Get(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Get(ctx, Key{ID: "nope"}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Get = %v, want ErrNotFound", err)
 	}
-	if err := s.SetState(ctx, "nope", StateRead); !errors.Is(err, ErrNotFound) {
+	if err := s.SetState(ctx, Key{ID: "nope"}, StateRead); !errors.Is(err, ErrNotFound) {
 		t.Errorf("SetState = %v, want ErrNotFound", err)
 	}
 }
@@ -668,7 +668,7 @@ func assertAllStored(t *testing.T, path string, printed []string) {
 		t.Fatal(err)
 	}
 	for _, id := range printed {
-		if _, err := s.Get(ctx, id); err != nil {
+		if _, err := s.Get(ctx, Key{ID: id, From: "peer", To: "me"}); err != nil {
 			t.Errorf("after kill -9: message %s, whose Put returned, is lost: %v", id, err)
 		}
 	}
@@ -706,4 +706,65 @@ func BenchmarkPutParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestIDsAreScopedBySenderAndConversation: a message ID is unique only for one sender in
+// one conversation. The same ID in a DM and in a room, or from two senders in one room,
+// is two messages; the same sender repeating an ID in the same conversation is a
+// duplicate, stored once.
+func TestIDsAreScopedBySenderAndConversation(t *testing.T) {
+	s := openTestStore(t)
+	ctx := context.Background()
+	dmFirst := newMessage("x", "mallory", "me", "a DM holding the room message's ID", base)
+	roomMsg := newMessage("x", "alice", "", "the real room message", base.Add(time.Minute))
+	roomMsg.Room = "room1"
+	sameRoomOther := newMessage("x", "mallory", "", "mallory's room message with alice's ID", base.Add(2*time.Minute))
+	sameRoomOther.Room = "room1"
+	otherRoom := roomMsg
+	otherRoom.Room, otherRoom.Text = "room2", "alice in another room"
+	for _, m := range []Message{dmFirst, roomMsg, sameRoomOther, otherRoom} {
+		inserted, err := s.Put(ctx, m)
+		if err != nil || !inserted {
+			t.Errorf("Put(%q from %s in %q) = %v, %v; want stored", m.Text, m.From, m.Room, inserted, err)
+		}
+	}
+	for _, dup := range []Message{dmFirst, roomMsg} {
+		dup.Text = "a repeat"
+		if inserted, err := s.Put(ctx, dup); err != nil || inserted {
+			t.Errorf("repeat from %s in %q: Put = %v, %v; want a duplicate", dup.From, dup.Room, inserted, err)
+		}
+	}
+	if n := rowCount(t, s); n != 4 {
+		t.Errorf("row count = %d, want 4", n)
+	}
+	if got := mustList(t, s, Query{Room: "room1"}); len(got) != 2 || got[0].Text != roomMsg.Text || got[1].Text != sameRoomOther.Text {
+		t.Errorf("room1 holds %+v; want alice's message, then mallory's", got)
+	}
+	if got := mustList(t, s, Query{Search: "repeat"}); len(got) != 0 {
+		t.Errorf("a repeat reached the search index: %q", ids(got))
+	}
+}
+
+// TestKeyedLookupsKeepSendersApart: with one ID held by two senders, Get and SetState
+// reach only the message of the sender and conversation named.
+func TestKeyedLookupsKeepSendersApart(t *testing.T) {
+	s := openTestStore(t)
+	ctx := context.Background()
+	mine := newMessage("x", "me", "bob", "my DM to bob", base)
+	mine.Direction, mine.State = Outgoing, StateDelivered
+	theirs := newMessage("x", "mallory", "", "mallory's room message with my DM's ID", base)
+	theirs.Room = "room1"
+	mustPut(t, s, mine, theirs)
+	if err := s.SetState(ctx, theirs.Key(), StateRead); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(ctx, mine.Key()); err != nil || got.State != StateDelivered || got.Text != mine.Text {
+		t.Errorf("my DM after a state change of mallory's message: %+v, %v", got, err)
+	}
+	if _, err := s.Get(ctx, Key{ID: "x", From: "mallory", To: "bob"}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get of mallory's ID in my conversation with bob = %v, want ErrNotFound", err)
+	}
+	if mine.Key().String() == theirs.Key().String() {
+		t.Errorf("two messages share the key %q", mine.Key())
+	}
 }

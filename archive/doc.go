@@ -25,8 +25,9 @@
 //
 //	messages      one row per message; seq INTEGER PRIMARY KEY AUTOINCREMENT
 //	              gives messages with the same sent_at a stable order;
-//	              id is UNIQUE, so a message is stored once however often
-//	              it arrives; times are integer unix nanoseconds, UTC,
+//	              id was UNIQUE (version 5 scopes it, see below), so a
+//	              message is stored once however often it arrives;
+//	              times are integer unix nanoseconds, UTC,
 //	              with 0 standing for the zero time.
 //	messages_fts  FTS5 external-content index over messages.body, kept in
 //	              sync by the messages_ai/_ad/_au triggers.
@@ -39,6 +40,16 @@
 //	                 since SQLite's NOCASE folds only ASCII.
 //	messages_queued  a partial index on (to_peer, sent_at, seq) of the
 //	                 queued messages, for offline delivery.
+//
+// Version 3 adds rooms and the room messages' Lamport counter and signature;
+// version 4 contact verification. Version 5 replaces the UNIQUE index on id
+// with one on (id, from_peer, room, to_peer), a message's Key: an ID is the
+// sender's choice, so it is unique only for one sender in one conversation
+// (a room, or a direct message's recipient). Otherwise a sender could store
+// a message under another's ID first, in another conversation, and have the
+// real one dropped as a duplicate. Get and SetState take a Key, so nothing
+// reaches another sender's message by ID alone. Rows unique by id are unique
+// by Key too, so the migration only swaps the index.
 //
 // Migrations run in order inside one immediate transaction at Open; each
 // bumps user_version. An archive written by a newer parley is refused.

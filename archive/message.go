@@ -42,7 +42,7 @@ func (d Direction) valid() bool {
 
 // Message is one archived message.
 type Message struct {
-	ID         string    `json:"id"`                   // globally unique, chosen by the sender
+	ID         string    `json:"id"`                   // chosen by the sender; unique with From, Room and To (Key)
 	From       string    `json:"from"`                 // peer ID string of the author
 	To         string    `json:"to"`                   // peer ID string of the recipient ("" for rooms)
 	Room       string    `json:"room,omitempty"`       // room ID; "" for direct messages
@@ -54,6 +54,26 @@ type Message struct {
 	State      State     `json:"state"`
 	Lamport    uint64    `json:"lamport,omitempty"` // room messages: the author's Lamport counter
 	Sig        []byte    `json:"-"`                 // room messages: the author's signature, for sync
+}
+
+// Key names one archived message. Its ID is the sender's choice, so it is unique only
+// together with the sender and the conversation: a room (Room set, To empty) or a direct
+// message's recipient (To set, Room empty). Another sender's message with the same ID
+// is another message.
+type Key struct {
+	ID, From, To, Room string
+}
+
+// Key is m's key.
+func (m Message) Key() Key { return Key{ID: m.ID, From: m.From, To: m.To, Room: m.Room} }
+
+// String is k as one opaque token, the same for the same message everywhere: the
+// conversation, the sender and the ID.
+func (k Key) String() string {
+	if k.Room != "" {
+		return "room:" + k.Room + "/" + k.From + "/" + k.ID
+	}
+	return "dm:" + k.To + "/" + k.From + "/" + k.ID
 }
 
 // The times a nanosecond int64 can hold; time.Time.UnixNano is undefined

@@ -44,7 +44,7 @@ func TestQueuedOrder(t *testing.T) {
 		t.Errorf("Queued(bob) = %s, want %s", ids(got), ids(want))
 	}
 	// Delivered messages leave the queue; the rest keep their order.
-	if err := s.SetState(context.Background(), "z", StateDelivered); err != nil {
+	if err := s.SetState(context.Background(), want[1].Key(), StateDelivered); err != nil {
 		t.Fatal(err)
 	}
 	if got := ids(mustQueued(t, s, "bob")); got != "early,b,y,late" {
@@ -71,8 +71,8 @@ func TestQueuedRecipients(t *testing.T) {
 	if err != nil || !slices.Equal(got, []string{"bob", "carol"}) {
 		t.Errorf("QueuedRecipients = %q, %v; want [bob carol]", got, err)
 	}
-	for _, id := range []string{"c1", "b1", "c2"} {
-		if err := s.SetState(ctx, id, StateDelivered); err != nil {
+	for _, k := range []Key{{ID: "c1", From: "me", To: "carol"}, {ID: "b1", From: "me", To: "bob"}, {ID: "c2", From: "me", To: "carol"}} {
+		if err := s.SetState(ctx, k, StateDelivered); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -83,6 +83,14 @@ CREATE INDEX messages_room ON messages (room, lamport, sent_at, from_peer, id) W
 ALTER TABLE contacts ADD COLUMN verified INTEGER NOT NULL DEFAULT 0 CHECK (verified IN (0, 1));
 ALTER TABLE contacts ADD COLUMN verified_at INTEGER NOT NULL DEFAULT 0;
 `,
+	// 5: a message ID is unique per sender and conversation (a room, or a DM's
+	// recipient), not on its own: a sender could otherwise take another's ID first, in
+	// another conversation, and have the real message dropped as a duplicate. Rows made
+	// under the old index are unique under this one too.
+	`
+DROP INDEX messages_id;
+CREATE UNIQUE INDEX messages_key ON messages (id, from_peer, room, to_peer);
+`,
 }
 
 // currentVersion is the version Open migrates to: every migration.

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // openAtVersion creates an archive at path with the schema of an older
@@ -196,5 +197,45 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, m.ID, m.From, m.To, m.Room, m.FromName, 
 		if err != nil {
 			t.Fatalf("store %q at an old version: %v", m.ID, err)
 		}
+	}
+}
+
+// TestMigrateFromVersion4: an archive made when message IDs were unique on their own
+// keeps its messages, still refuses a sender's repeat, and then takes the same ID from
+// another sender or in another conversation.
+func TestMigrateFromVersion4(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "archive.db")
+	old := openAtVersion(t, path, 4)
+	dm := newMessage("x", "mallory", "me", "a DM sent first", base)
+	putV1(t, old, dm) // what parley at version 4 stored, as it stored it
+	room := newMessage("x", "alice", "", "the room message", base.Add(time.Minute))
+	room.Room = "room1"
+	if _, err := old.writer.Exec("INSERT INTO messages (id, from_peer, to_peer, room, body, sent_at, direction, state) VALUES ('x', 'alice', '', 'room1', 'y', 1, 'in', 'received')"); err == nil {
+		t.Fatal("version 4 took the same ID twice; the test is not testing a migration")
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v := userVersion(t, s); v != currentVersion {
+		t.Errorf("after Open: version %d, want %d", v, currentVersion)
+	}
+	if inserted, err := s.Put(ctx, dm); err != nil || inserted {
+		t.Errorf("the DM again after migration: %v, %v; want a duplicate", inserted, err)
+	}
+	if inserted, err := s.Put(ctx, room); err != nil || !inserted {
+		t.Errorf("the room message after migration: %v, %v; want stored", inserted, err)
+	}
+	if got := ids(mustList(t, s, Query{})); got != "x,x" {
+		t.Errorf("after migration the archive holds %q, want x,x", got)
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Error(err)
 	}
 }

@@ -26,7 +26,7 @@ func TestKillDuringBurst(t *testing.T) {
 		// --message-rate 0: the burst is far faster than a peer may send by default.
 		Name: "Rita", Args: append(loopbackArgs(), "--peer", sender.Status().Addrs[0], "--message-rate", "0"),
 	})
-	receiverID := receiver.Status().PeerID
+	receiverID, senderID := receiver.Status().PeerID, sender.Status().PeerID
 	testnode.WaitFor(t, 30*time.Second, "Sam connected to Rita", func() bool { return isOnline(sender.Peers(), receiverID) })
 
 	var acked []string
@@ -36,13 +36,13 @@ func TestKillDuringBurst(t *testing.T) {
 		testnode.WaitFor(t, 30*time.Second, "Sam reconnected to Rita", func() bool { return isOnline(sender.Peers(), receiverID) })
 	}
 	receiver.Stop()
-	assertArchived(t, receiver.Home, acked, archive.StateReceived)
+	assertArchived(t, receiver.Home, senderID, receiverID, acked, archive.StateReceived)
 
 	receiver.Restart()
 	senderAcked := burstUntilKilled(t, sender, receiverID, sender, 50)
 	sender.Restart() // no stale lock or damaged archive keeps it from starting
 	sender.Stop()
-	assertArchived(t, sender.Home, senderAcked, archive.StateDelivered)
+	assertArchived(t, sender.Home, senderID, receiverID, senderAcked, archive.StateDelivered)
 }
 
 func loopbackArgs() []string {
@@ -104,8 +104,8 @@ func burstUntilKilled(t *testing.T, sender *testnode.Node, to string, victim *te
 }
 
 // assertArchived opens the archive of a stopped node directly, checks its integrity and
-// that every id is there in state want (or a later state).
-func assertArchived(t *testing.T, home string, ids []string, want archive.State) {
+// that every id, a message from `from` to `to`, is there in state want (or a later state).
+func assertArchived(t *testing.T, home, from, to string, ids []string, want archive.State) {
 	t.Helper()
 	store, err := archive.Open(filepath.Join(home, "archive.db"))
 	if err != nil {
@@ -117,7 +117,7 @@ func assertArchived(t *testing.T, home string, ids []string, want archive.State)
 		t.Fatalf("archive of %s after kill -9: %v", home, err)
 	}
 	for _, id := range ids {
-		m, err := store.Get(ctx, id)
+		m, err := store.Get(ctx, archive.Key{ID: id, From: from, To: to})
 		if err != nil {
 			t.Errorf("acknowledged message %s lost from %s: %v", id, home, err)
 			continue

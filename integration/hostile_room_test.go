@@ -309,3 +309,73 @@ func frame(payload []byte) []byte {
 	}
 	return b.Bytes()
 }
+
+// epochClaim is an envelope claiming epoch that no key opens: the epoch is cleartext.
+func epochClaim(epoch uint64) []byte {
+	env := room.Envelope{Epoch: epoch, Ciphertext: bytes.Repeat([]byte("no key opens this"), 4)}
+	rand.Read(env.Nonce[:])
+	return room.AppendEnvelope(nil, env)
+}
+
+// TestRoomEpochClaimsCannotSilence: a member, and then the same peer once removed,
+// publishes envelopes claiming epoch 2^62, the held epoch + 2^40 and the next epoch; every
+// member, the creator included, still posts and receives (a member held back by the
+// next-epoch claim asks the creator and posts again once it answers).
+func TestRoomEpochClaimsCannotSilence(t *testing.T) {
+	nodes, _ := loopbackRoom(t, "lab", 3)
+	owner := nodes[0]
+	rid, err := room.ParseID(roomCLI[api.RoomList](t, owner, "ls").Rooms[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spy := newRoomSpy(t, owner.Status().Addrs[0])
+	topic, err := spy.ps.Join(rid.Topic())
+	if err != nil {
+		t.Fatal(err)
+	}
+	roomCLI[api.Room](t, owner, "invite", "lab", spy.h.ID().String())
+	var r room.Room
+	select {
+	case inv := <-spy.invite:
+		r = inv.State
+	case <-time.After(30 * time.Second):
+		t.Fatal("the spy's invitation never came")
+	}
+	for i, n := range nodes {
+		waitRoomMembers(t, n, "lab", 4, fmt.Sprintf("n%d", i))
+	}
+	testnode.WaitFor(t, 30*time.Second, "the spy on the topic", func() bool { return len(spy.ps.ListPeers(rid.Topic())) > 0 })
+
+	claim := func(who string) {
+		for _, e := range []uint64{1 << 62, r.Epoch + 1<<40, r.Epoch + 1, 1<<64 - 1} {
+			spy.publish(topic, r, room.Message{}, epochClaim(e))
+		}
+		spy.publish(topic, r, spyMessage(spy.h.ID(), 1, "claims sent by the "+who), nil)
+	}
+	everyonePosts := func(round string) {
+		t.Helper()
+		var texts []string
+		for i, n := range nodes {
+			text := fmt.Sprintf("n%d posts %s", i, round)
+			testnode.WaitFor(t, 30*time.Second, text, func() bool {
+				_, err := n.TryCLI("send", "#lab", text)
+				return err == nil
+			})
+			texts = append(texts, text)
+		}
+		for _, n := range nodes {
+			waitRoomTexts(t, n, "lab", texts)
+		}
+	}
+
+	claim("member")
+	waitRoomTexts(t, nodes[1], "lab", []string{"claims sent by the member"})
+	everyonePosts("after a member's claims")
+
+	roomCLI[api.Room](t, owner, "remove", "lab", spy.h.ID().String())
+	for i, n := range nodes {
+		waitRoomMembers(t, n, "lab", 3, fmt.Sprintf("n%d", i))
+	}
+	claim("removed member")
+	everyonePosts("after a removed member's claims")
+}

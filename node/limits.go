@@ -5,6 +5,7 @@ import (
 
 	"github.com/parley-im/parley/internal/ratelimit"
 	"github.com/parley-im/parley/node/dm"
+	"github.com/parley-im/parley/room"
 )
 
 // DefaultMessageRate is how many direct messages (and read receipts) per second one
@@ -31,6 +32,10 @@ const (
 	inviteBurst = 30
 	syncRate    = 1
 	syncBurst   = 30
+	// askRate: how often we ask a room's creator for its state when members' posts claim
+	// a newer epoch (one ask per room per 5 s, bursts of 2).
+	askRate  = 0.2
+	askBurst = 2
 )
 
 // peerLimits are the per-peer rate limiters of the node's protocols.
@@ -39,6 +44,7 @@ type peerLimits struct {
 	offers   *ratelimit.Limiter[peer.ID]
 	invites  *ratelimit.Limiter[peer.ID]
 	syncs    *ratelimit.Limiter[peer.ID]
+	asks     *ratelimit.Limiter[room.ID] // our own asks for a room's state, per room
 }
 
 // newPeerLimits builds the limiters for a message rate: 0 means DefaultMessageRate and a
@@ -48,6 +54,7 @@ func newPeerLimits(messageRate float64) peerLimits {
 		offers:  ratelimit.New[peer.ID](ratelimit.Config{Rate: offerRate, Burst: offerBurst}),
 		invites: ratelimit.New[peer.ID](ratelimit.Config{Rate: inviteRate, Burst: inviteBurst}),
 		syncs:   ratelimit.New[peer.ID](ratelimit.Config{Rate: syncRate, Burst: syncBurst}),
+		asks:    ratelimit.New[room.ID](ratelimit.Config{Rate: askRate, Burst: askBurst}),
 	}
 	if messageRate == 0 {
 		messageRate = DefaultMessageRate

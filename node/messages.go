@@ -65,7 +65,7 @@ func (n *Node) newOutgoing(id peer.ID, text string) (dm.Message, archive.Message
 }
 
 func (n *Node) setOutgoingState(ctx context.Context, m archive.Message, st archive.State, rtt time.Duration) (api.SendResult, error) {
-	if err := n.store.SetState(context.WithoutCancel(ctx), m.ID, st); err != nil {
+	if err := n.store.SetState(context.WithoutCancel(ctx), m.Key(), st); err != nil {
 		return api.SendResult{}, fmt.Errorf("record delivery state of %s: %w", m.ID, err)
 	}
 	m.State = st
@@ -204,7 +204,7 @@ func (n *Node) displayName(id peer.ID) string {
 // apiMessage is m as clients see it, with the recipient's name for outgoing messages.
 func (n *Node) apiMessage(m archive.Message) api.Message {
 	am := api.Message{
-		ID: m.ID, From: m.From, FromName: m.FromName, To: m.To, Room: m.Room, Text: m.Text,
+		ID: m.ID, Key: m.Key().String(), From: m.From, FromName: m.FromName, To: m.To, Room: m.Room, Text: m.Text,
 		SentAt: m.SentAt, ReceivedAt: m.ReceivedAt, Direction: string(m.Direction), State: string(m.State),
 	}
 	if m.Room != "" {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/parley-im/parley/api"
+	"github.com/parley-im/parley/archive"
 	"github.com/parley-im/parley/crypto"
 )
 
@@ -161,7 +162,7 @@ func TestReadReceipts(t *testing.T) {
 		t.Fatalf("MarkConversationRead: %d, %v", marked, err)
 	}
 	waitUntil(t, "the sender's message read", func() bool {
-		m, err := a.store.Get(ctx, res.Message.ID)
+		m, err := a.store.Get(ctx, archive.Key{ID: res.Message.ID, From: res.Message.From, To: res.Message.To})
 		return err == nil && m.State == "read"
 	})
 	// A receipt for a message the peer never received is ignored.

@@ -52,22 +52,23 @@ func (n *Node) enqueue(ctx context.Context, id peer.ID, m archive.Message) (api.
 	n.publishMessage(api.EventMessage, m)
 	if connected {
 		n.flushAsync(id)
-		n.awaitDelivery(ctx, events, m.ID)
-		if now, err := n.store.Get(ctx, m.ID); err == nil {
+		n.awaitDelivery(ctx, events, m.Key().String())
+		if now, err := n.store.Get(ctx, m.Key()); err == nil {
 			m = now
 		}
 	}
 	return api.SendResult{Message: n.apiMessage(m)}, nil
 }
 
-// awaitDelivery waits until message id leaves the queue, ctx ends or dm.AckTimeout passes.
-func (n *Node) awaitDelivery(ctx context.Context, events <-chan api.Event, id string) {
+// awaitDelivery waits until the message with key (archive.Key.String) leaves the queue,
+// ctx ends or dm.AckTimeout passes.
+func (n *Node) awaitDelivery(ctx context.Context, events <-chan api.Event, key string) {
 	timeout := time.NewTimer(dm.AckTimeout)
 	defer timeout.Stop()
 	for {
 		select {
 		case e, ok := <-events:
-			if !ok || (e.Type == api.EventState && e.Message != nil && e.Message.ID == id) {
+			if !ok || (e.Type == api.EventState && e.Message != nil && e.Message.Key == key) {
 				return
 			}
 		case <-timeout.C:

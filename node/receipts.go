@@ -33,7 +33,7 @@ func (n *Node) MarkConversationRead(ctx context.Context, who string) (int, error
 	var ids []string
 	for _, m := range msgs {
 		if m.Direction == archive.Incoming && m.State == archive.StateReceived {
-			if err := n.store.SetState(ctx, m.ID, archive.StateRead); err != nil {
+			if err := n.store.SetState(ctx, m.Key(), archive.StateRead); err != nil {
 				return len(ids), err
 			}
 			ids = append(ids, m.ID)
@@ -57,14 +57,16 @@ func (n *Node) sendReceipts(id peer.ID, ids []string) {
 }
 
 // MarkRead implements dm.Inbox: from's user has seen our messages ids. Only messages we
-// sent to that very peer change state.
+// sent to that very peer change state: the lookup is by the archive's key (ID, us as the
+// sender, from as the recipient), so a receipt never reaches a message with the same ID
+// elsewhere.
 func (n *Node) MarkRead(ctx context.Context, from peer.ID, ids []string) error {
 	for _, msgID := range ids {
-		m, err := n.store.Get(ctx, msgID)
-		if err != nil || m.Direction != archive.Outgoing || m.To != from.String() || m.State == archive.StateRead {
+		m, err := n.store.Get(ctx, archive.Key{ID: msgID, From: n.host.ID().String(), To: from.String()})
+		if err != nil || m.Direction != archive.Outgoing || m.State == archive.StateRead {
 			continue
 		}
-		if err := n.store.SetState(ctx, msgID, archive.StateRead); err != nil {
+		if err := n.store.SetState(ctx, m.Key(), archive.StateRead); err != nil {
 			return fmt.Errorf("mark %s read: %w", msgID, err)
 		}
 		m.State = archive.StateRead

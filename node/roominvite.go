@@ -54,6 +54,10 @@ func (n *Node) serveInvite(s network.Stream) {
 		s.Reset()
 		return
 	}
+	if inv.Kind == room.KindAsk {
+		n.answerAsk(s, from, inv.State.ID)
+		return
+	}
 	answer := room.InviteOK
 	n.roomMu.Lock()
 	err = n.applyInvite(from, inv)
@@ -86,7 +90,9 @@ func (n *Node) applyInvite(from peer.ID, inv room.Invite) error {
 	}
 	if holding {
 		if st.Epoch == held.Epoch && st.Version == held.Version {
-			return nil
+			// The creator confirms the state we hold: that clears any claim of a newer
+			// epoch a member's post made (room.Engine.Update).
+			return n.roomEngine.Update(st)
 		}
 		if err := n.updateRoom(ctx, st); err != nil {
 			if errors.Is(err, room.ErrStale) {
@@ -289,4 +295,89 @@ func (n *Node) joinedRooms() []room.Room {
 		}
 	}
 	return out
+}
+
+// onNewerEpoch runs when a member's post claims a newer epoch than the room's we hold: we
+// may have missed a rotation, so we ask the creator for its state instead of waiting for
+// it to push one (the room engine may refuse our posts until then). Called from the
+// topic's validator: it only starts the ask, at most one per room per few seconds.
+func (n *Node) onNewerEpoch(id room.ID, author peer.ID, epoch uint64) {
+	r, ok := n.roomEngine.Room(id)
+	if !ok || r.Creator == n.host.ID() || !n.limits.asks.Allow(id).Allowed {
+		return
+	}
+	n.log.Debug("asking the room's creator for its state", "room", id, "held", r.Epoch, "claimed", epoch, "by", author)
+	n.goRun(func() {
+		if err := n.askRoomState(n.ctx, r.Creator, id); err != nil {
+			n.log.Info("room creator not asked for the room's state", "room", r.Name, "creator", n.displayName(r.Creator), "err", err)
+		}
+	})
+}
+
+// askRoomState asks a room's creator for its current state and applies the answer as if
+// the creator had pushed it.
+func (n *Node) askRoomState(ctx context.Context, creator peer.ID, id room.ID) error {
+	ctx, cancel := context.WithTimeout(ctx, inviteTimeout)
+	defer cancel()
+	s, err := n.host.NewStream(network.WithAllowLimitedConn(ctx, "room state ask"), creator, room.InviteProtocol)
+	if err != nil {
+		return fmt.Errorf("%s is not reachable: %w", n.displayName(creator), err)
+	}
+	defer s.Close()
+	s.SetDeadline(time.Now().Add(inviteTimeout))
+	inv, err := exchangeAsk(s, id)
+	if err != nil {
+		s.Reset()
+		return fmt.Errorf("ask %s: %w", n.displayName(creator), err)
+	}
+	n.roomMu.Lock()
+	defer n.roomMu.Unlock()
+	return n.applyInvite(creator, inv)
+}
+
+// exchangeAsk writes an ask for room id on s and reads the answer: an update for that room.
+func exchangeAsk(s network.Stream, id room.ID) (room.Invite, error) {
+	if err := room.WriteFrame(s, room.AppendInvite(nil, room.Invite{Kind: room.KindAsk, State: room.Room{ID: id}})); err != nil {
+		return room.Invite{}, err
+	}
+	s.CloseWrite()
+	br := bufio.NewReader(s)
+	answer, err := br.ReadByte()
+	switch {
+	case err != nil:
+		return room.Invite{}, fmt.Errorf("no answer: %w", err)
+	case answer != room.InviteOK:
+		return room.Invite{}, errors.New("refused (not a member, or asked too often)")
+	}
+	payload, err := room.ReadFrame(br, maxInviteFrame)
+	if err != nil {
+		return room.Invite{}, err
+	}
+	inv, err := room.ParseInvite(payload)
+	if err != nil {
+		return room.Invite{}, err
+	}
+	if inv.Kind != room.KindUpdate || inv.State.ID != id {
+		return room.Invite{}, fmt.Errorf("answered with a %s for room %s, not the state of room %s", inv.Kind, inv.State.ID, id)
+	}
+	return inv, nil
+}
+
+// answerAsk answers a member's ask for a room's state: if we created the room and the
+// asker is a member now, InviteOK and our current state; else InviteRefused.
+func (n *Node) answerAsk(s network.Stream, from peer.ID, id room.ID) {
+	defer s.Close()
+	r, ok := n.roomEngine.Room(id)
+	if !ok || r.Creator != n.host.ID() || !r.IsMember(from) {
+		n.log.Debug("room state ask refused", "peer", from, "room", id)
+		s.Write([]byte{room.InviteRefused})
+		return
+	}
+	if _, err := s.Write([]byte{room.InviteOK}); err != nil {
+		s.Reset()
+		return
+	}
+	if err := room.WriteFrame(s, room.AppendInvite(nil, room.Invite{Kind: room.KindUpdate, State: r})); err != nil {
+		s.Reset()
+	}
 }

@@ -38,10 +38,11 @@ func (n *Node) startRooms() error {
 		return fmt.Errorf("start gossipsub: %w", err)
 	}
 	n.roomEngine = room.NewEngine(ps, n.host.ID(), room.Config{
-		OnMessage: n.onRoomMessage,
-		Blocked:   n.isBlocked,
-		Key:       n.cfg.Identity.Key,
-		Logger:    n.log.With("part", "rooms"),
+		OnMessage:    n.onRoomMessage,
+		OnNewerEpoch: n.onNewerEpoch,
+		Blocked:      n.isBlocked,
+		Key:          n.cfg.Identity.Key,
+		Logger:       n.log.With("part", "rooms"),
 	})
 	n.host.SetStreamHandler(room.InviteProtocol, n.serveInvite)
 	n.host.SetStreamHandler(room.SyncProtocol, n.serveSync)
@@ -120,7 +121,7 @@ func (n *Node) sendToRoom(ctx context.Context, ref, text string) (api.SendResult
 		return api.SendResult{}, fmt.Errorf("%w: %v", ErrBadMessage, err)
 	case errors.Is(err, room.ErrKeyOutOfDate):
 		return api.SendResult{}, fmt.Errorf("%w: not sent: the key of room %q changed (someone was removed) and this node has not received the new one; "+
-			"it will when the room's creator is online, then send again", api.ErrBadRequest, r.Name)
+			"it has asked the room's creator and gets it when the creator is online: then send again", api.ErrBadRequest, r.Name)
 	case err != nil:
 		return api.SendResult{}, err
 	}
@@ -136,7 +137,7 @@ func (n *Node) sendToRoom(ctx context.Context, ref, text string) (api.SendResult
 	kind := api.EventMessage
 	if !inserted { // the engine stored it first, as sent
 		kind = api.EventState
-		if err := n.store.SetState(ctx, msg.ID, msg.State); err != nil {
+		if err := n.store.SetState(ctx, msg.Key(), msg.State); err != nil {
 			return api.SendResult{}, err
 		}
 	}
@@ -553,7 +554,7 @@ func (n *Node) markRoomRead(ctx context.Context, ref string) (int, error) {
 	marked := 0
 	for _, m := range msgs {
 		if m.Direction == archive.Incoming && m.State == archive.StateReceived {
-			if err := n.store.SetState(ctx, m.ID, archive.StateRead); err != nil {
+			if err := n.store.SetState(ctx, m.Key(), archive.StateRead); err != nil {
 				return marked, err
 			}
 			marked++

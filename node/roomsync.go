@@ -237,7 +237,7 @@ func (n *Node) syncRoomsPeriodically() {
 }
 
 func (n *Node) markRoomMessageDelivered(m archive.Message) {
-	if err := n.store.SetState(n.ctx, m.ID, archive.StateDelivered); err != nil {
+	if err := n.store.SetState(n.ctx, m.Key(), archive.StateDelivered); err != nil {
 		return
 	}
 	m.State = archive.StateDelivered

@@ -87,7 +87,8 @@
 // # Order
 //
 // Every member shows messages in one order: by Lamport counter, then author clock, then
-// author ID, then message ID (see Compare). Duplicates, by message ID, are dropped.
+// author ID, then message ID (see Compare). Duplicates, by author and message ID, are
+// dropped: an ID is its author's choice, so another member reusing it is another message.
 //
 // # Frames
 //
@@ -120,9 +121,30 @@
 // InviteProtocol: the sender writes one frame (AppendInvite, at most MaxInvite bytes) and
 // the receiver answers one byte, InviteOK or InviteRefused.
 //
-//	1 kind  varint  1 invite, 2 update (members or key changed), 3 left (the sender left)
+//	1 kind  varint  1 invite, 2 update (members or key changed), 3 left (the sender left),
+//	                4 ask (the sender asks the creator for the room's state)
 //	2 state bytes   the room state; kinds 1 and 2
-//	3 id    bytes   the room ID; kind 3 only
+//	3 id    bytes   the room ID; kinds 3 and 4 only
+//
+// An ask is answered by the room's creator, if the asker is a member now, with InviteOK
+// and then one more frame: an update (kind 2) holding the creator's current state, which
+// the asker takes as if the creator had pushed it. Anyone else answers InviteRefused;
+// a node older than kind 4 resets the stream (an unknown kind is malformed). Asks count
+// against the invite protocol's per-peer rate limit, and a member asks about a room at
+// most once per few seconds.
+//
+// # Epoch claims
+//
+// The envelope's epoch is cleartext and anyone who can post may write any number there,
+// so it is a claim, never a fact. A member that sees a member's envelope sealed under an
+// epoch newer than its own may have missed a rotation (a removal while it was away): it
+// asks the creator for the state (Config.OnNewerEpoch), and if the claim is at most
+// MaxEpochStep ahead it stops posting under its key (ErrKeyOutOfDate), which a removed
+// member may hold, until the creator's state arrives. That state is authoritative: its
+// arrival (Engine.Update) clears the mark, and an author whose claim it shows false no
+// longer stops posting until the epoch changes. The creator never takes a claim: it makes
+// the rotations. So a member claiming a huge epoch silences nobody, and one claiming the
+// next epoch holds another member back only until the creator answers.
 //
 // # Sync protocol
 //

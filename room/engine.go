@@ -34,6 +34,11 @@ var (
 // later and fall outside every catch-up window until its time came.
 const MaxClockSkew = 10 * time.Minute
 
+// MaxEpochStep bounds the epoch claims that stop this node from posting: an envelope
+// sealed under an epoch above held+MaxEpochStep is too far ahead to be a rotation this
+// node missed while away; it is still reported (Config.OnNewerEpoch), never believed.
+const MaxEpochStep = 8
+
 // seenCap bounds the message IDs remembered per room for dropping duplicates.
 const seenCap = 8192
 
@@ -49,6 +54,11 @@ type Config struct {
 	// messages from the topic, and from Deliver's caller for synced ones. It must return
 	// quickly. Arrival order may differ between members; show messages sorted by Compare.
 	OnMessage func(room ID, m Message)
+	// OnNewerEpoch is told, from the topic's validator, that a member sealed a message
+	// under an epoch newer than the held one: this node may have missed a rotation and
+	// should ask the room's creator for its state. Never called on the creator, whose
+	// own state is authoritative. It must return quickly.
+	OnNewerEpoch func(room ID, author peer.ID, epoch uint64)
 	// Blocked reports authors whose messages are dropped. Called concurrently.
 	Blocked func(peer.ID) bool
 	Logger  *slog.Logger
@@ -80,10 +90,24 @@ type joined struct {
 	done    chan struct{}
 	lamport uint64 // highest Lamport counter seen or sent
 	// newer is the highest epoch a member's message was sealed under, when above
-	// room's: the key held is out of date and Publish refuses until an Update.
+	// room's (by at most MaxEpochStep): the key held may be out of date and Publish
+	// refuses until the creator's state arrives (Update), which clears it.
 	newer uint64
-	seen  map[MessageID]struct{}
-	order []MessageID // seen, oldest first, for eviction
+	// claims is the highest epoch each author claimed since the last Update; refuted
+	// holds authors whose claim the creator's state since showed false: their claims
+	// no longer stop Publish until the epoch changes.
+	claims  map[peer.ID]uint64
+	refuted map[peer.ID]struct{}
+	seen    map[seenKey]struct{}
+	order   []seenKey // seen, oldest first, for eviction
+}
+
+// seenKey names a message for dropping duplicates: its ID is the author's choice, so it
+// counts only with the author (another member reusing an ID, before or after the real
+// message, must not make it a duplicate).
+type seenKey struct {
+	author peer.ID
+	id     MessageID
 }
 
 // NewEngine returns an engine publishing as self, which must be the ID of the host ps runs
@@ -109,7 +133,8 @@ func (e *Engine) Join(r Room) error {
 		return fmt.Errorf("join room %s: %w", r.ID, ErrJoined)
 	}
 	snap := r.Clone()
-	j := &joined{room: &snap, seen: map[MessageID]struct{}{}, done: make(chan struct{})}
+	j := &joined{room: &snap, seen: map[seenKey]struct{}{}, done: make(chan struct{}),
+		claims: map[peer.ID]uint64{}, refuted: map[peer.ID]struct{}{}}
 	if err := e.ps.RegisterTopicValidator(r.Topic(), e.validator(r.ID)); err != nil {
 		return fmt.Errorf("join room %s: validator: %w", r.ID, err)
 	}
@@ -134,7 +159,10 @@ func (e *Engine) Join(r Room) error {
 // Update replaces a joined room's state with r: new members, or a rotated key. It refuses
 // with ErrNotSameRoom a state whose Creator or Nonce differs from the held one, and with
 // ErrStale a state of an older epoch, of another key in the same epoch, or of an older
-// Version in the same epoch. The same epoch and Version again is accepted.
+// Version in the same epoch. The same epoch and Version again is accepted. Only the
+// creator's state may be passed: it is authoritative, so it clears every claim of a
+// newer epoch seen (ErrKeyOutOfDate ends), and an author whose claim it shows false
+// cannot stop Publish again until the epoch changes.
 func (e *Engine) Update(r Room) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -148,7 +176,15 @@ func (e *Engine) Update(r Room) error {
 	snap := r.Clone()
 	if r.Epoch > j.room.Epoch {
 		j.prev = j.room
+		clear(j.refuted)
 	}
+	for author, epoch := range j.claims {
+		if epoch > r.Epoch {
+			j.refuted[author] = struct{}{}
+		}
+	}
+	clear(j.claims)
+	j.newer = 0
 	j.room = &snap
 	return nil
 }
@@ -300,7 +336,7 @@ func (e *Engine) validator(id ID) pubsub.ValidatorEx {
 		}
 		switch {
 		case errors.Is(err, ErrEpoch):
-			e.noteEpoch(id, r, msg.Data)
+			e.noteEpoch(id, r, author, msg.Data)
 			return pubsub.ValidationIgnore
 		case err != nil:
 			e.cfg.Logger.Debug("room message dropped", "room", id, "author", author, "err", err)
@@ -320,18 +356,36 @@ func (e *Engine) validator(id ID) pubsub.ValidatorEx {
 	}
 }
 
-// noteEpoch records that a member (as far as this node knows) sealed data under an epoch
-// newer than r's, which means this node missed a rotation.
-func (e *Engine) noteEpoch(id ID, r *Room, data []byte) {
+// noteEpoch records that author, a member as far as this node knows, sealed data under an
+// epoch newer than r's: this node may have missed a rotation. The creator ignores it (its
+// state is the room's). A claim within MaxEpochStep of the held epoch, from an author
+// not refuted, stops Publish until the creator's state arrives; every claim is reported
+// to OnNewerEpoch, so the node asks the creator instead of waiting.
+func (e *Engine) noteEpoch(id ID, r *Room, author peer.ID, data []byte) {
 	env, err := ParseEnvelope(data)
-	if err != nil || env.Epoch <= r.Epoch {
+	if err != nil || env.Epoch <= r.Epoch || r.Creator == e.self {
 		return
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if j := e.rooms[id]; j != nil && j.room == r && env.Epoch > j.newer {
-		j.newer = env.Epoch
-		e.cfg.Logger.Info("room key out of date: a member posts under a newer epoch", "room", id, "held", r.Epoch, "seen", env.Epoch)
+	if j := e.rooms[id]; j != nil && j.room == r {
+		e.believe(j, id, author, env.Epoch)
+	}
+	e.mu.Unlock()
+	if e.cfg.OnNewerEpoch != nil {
+		e.cfg.OnNewerEpoch(id, author, env.Epoch)
+	}
+}
+
+// believe marks j's key out of date for a bounded claim from an author not refuted.
+// Called with e.mu held.
+func (e *Engine) believe(j *joined, id ID, author peer.ID, epoch uint64) {
+	if _, lied := j.refuted[author]; lied || epoch-j.room.Epoch > MaxEpochStep {
+		return
+	}
+	j.claims[author] = max(j.claims[author], epoch)
+	if epoch > j.newer {
+		j.newer = epoch
+		e.cfg.Logger.Info("room key may be out of date: a member posts under a newer epoch", "room", id, "held", j.room.Epoch, "seen", epoch, "author", author)
 	}
 }
 
@@ -385,15 +439,16 @@ func (e *Engine) Deliver(id ID, m Message) bool {
 func (e *Engine) firstSight(j *joined, m Message) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if _, dup := j.seen[m.ID]; dup || !j.room.CanPost(m.Author) {
+	k := seenKey{m.Author, m.ID}
+	if _, dup := j.seen[k]; dup || !j.room.CanPost(m.Author) {
 		return false
 	}
 	if len(j.order) == seenCap {
 		delete(j.seen, j.order[0])
 		j.order = j.order[1:]
 	}
-	j.seen[m.ID] = struct{}{}
-	j.order = append(j.order, m.ID)
+	j.seen[k] = struct{}{}
+	j.order = append(j.order, k)
 	j.lamport = max(j.lamport, m.Lamport)
 	return true
 }

@@ -27,8 +27,9 @@ type testPeer struct {
 	ps  *pubsub.PubSub
 	eng *Engine // nil until start
 
-	mu  sync.Mutex
-	got []Message
+	mu    sync.Mutex
+	got   []Message
+	asked []uint64 // epochs reported to OnNewerEpoch
 }
 
 func newPeers(t *testing.T, n int) []*testPeer {
@@ -72,6 +73,10 @@ func (p *testPeer) start(t *testing.T, blocked func(peer.ID) bool) {
 	p.eng = NewEngine(p.ps, p.h.ID(), Config{Key: p.key(), Blocked: blocked, OnMessage: func(_ ID, m Message) {
 		p.mu.Lock()
 		p.got = append(p.got, m)
+		p.mu.Unlock()
+	}, OnNewerEpoch: func(_ ID, _ peer.ID, epoch uint64) {
+		p.mu.Lock()
+		p.asked = append(p.asked, epoch)
 		p.mu.Unlock()
 	}})
 	t.Cleanup(func() {
@@ -524,6 +529,72 @@ func TestStaleMemberStopsPosting(t *testing.T) {
 	if got := c.texts(); slices.Contains(got, "secret plans") || !slices.Contains(got, "before anyone posts under the new key") {
 		t.Errorf("the removed member accepted %q: it must miss b's post under the new key (and has the one before)", got)
 	}
+}
+
+// publishClaim publishes on topic an envelope claiming epoch that nobody can open.
+func publishClaim(t *testing.T, topic *pubsub.Topic, epoch uint64) {
+	t.Helper()
+	env := AppendEnvelope(nil, Envelope{Epoch: epoch, Ciphertext: bytes.Repeat([]byte("not sealed"), 8)})
+	if err := topic.Publish(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEpochClaimsCannotSilence: a member claiming a far newer epoch (2^62, held+2^40)
+// silences nobody, and the creator ignores every claim; a claim of the next epoch stops
+// another member posting only until the creator's state arrives, and the same author's
+// claim, refuted by that state, does not stop it again.
+func TestEpochClaimsCannotSilence(t *testing.T) {
+	peers := newPeers(t, 3)
+	a, b, c := peers[0], peers[1], peers[2] // c is a member with a client of its own
+	r := newTestRoom(t, a, false, b, c)
+	startJoined(t, r, a, b)
+	ctopic, csub := rawSub(t, c, r.Topic())
+	waitTopic(t, r.Topic(), peers...)
+
+	publishClaim(t, ctopic, 1<<62)
+	publishClaim(t, ctopic, r.Epoch+1<<40)
+	settle()
+	for name, p := range map[string]*testPeer{"creator": a, "member": b} {
+		if _, err := p.eng.Publish(context.Background(), r.ID, "after a huge claim from "+name); err != nil {
+			t.Errorf("%s after a member claimed epoch 2^62: %v", name, err)
+		}
+	}
+	for range 4 { // c's two claims, then the two posts
+		nextData(t, csub)
+	}
+
+	publishClaim(t, ctopic, r.Epoch+1)
+	waitFor(t, "b to see the next-epoch claim", func() bool { return newerSeen(b, r.ID) == r.Epoch+1 })
+	if _, err := b.eng.Publish(context.Background(), r.ID, "held back"); !errors.Is(err, ErrKeyOutOfDate) {
+		t.Fatalf("b after a next-epoch claim: %v, want ErrKeyOutOfDate", err)
+	}
+	if _, err := a.eng.Publish(context.Background(), r.ID, "the creator posts"); err != nil {
+		t.Fatalf("the creator after a next-epoch claim: %v", err)
+	}
+	if err := b.eng.Update(r); err != nil { // the creator's answer: its state, unchanged
+		t.Fatal(err)
+	}
+	if _, err := b.eng.Publish(context.Background(), r.ID, "after the creator's state"); err != nil {
+		t.Fatalf("b after the creator's state: %v", err)
+	}
+	publishClaim(t, ctopic, r.Epoch+2)
+	waitFor(t, "b to report the refuted author's claim", func() bool { return slices.Contains(b.askedEpochs(), r.Epoch+2) })
+	if _, err := b.eng.Publish(context.Background(), r.ID, "a refuted claim again"); err != nil {
+		t.Fatalf("b after a refuted author's claim: %v", err)
+	}
+	if got := a.askedEpochs(); len(got) != 0 || newerSeen(a, r.ID) != 0 {
+		t.Errorf("the creator noted claims %v (mark %d); its own state is the room's", got, newerSeen(a, r.ID))
+	}
+	if got := b.askedEpochs(); !slices.Contains(got, 1<<62) || !slices.Contains(got, r.Epoch+1) {
+		t.Errorf("b reported %v; every claim should make it ask the creator", got)
+	}
+}
+
+func (p *testPeer) askedEpochs() []uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.asked)
 }
 
 func TestBlockedAuthorDropped(t *testing.T) {
@@ -1111,4 +1182,28 @@ func TestSeedLamport(t *testing.T) {
 		t.Errorf("after SeedLamport(max uint64): Lamport %d, want MaxLamport", l)
 	}
 	e.SeedLamport(ID{7}, 10) // not joined: no-op, no panic
+}
+
+// TestDuplicatesByAuthorAndID: a message ID is its author's choice, so one member reusing
+// another's ID (here first, by sync) does not make the real message a duplicate; the same
+// author's message again is one.
+func TestDuplicatesByAuthorAndID(t *testing.T) {
+	peers := newPeers(t, 3)
+	a, b, c := peers[0], peers[1], peers[2]
+	r := newTestRoom(t, a, false, b, c)
+	startJoined(t, r, b)
+	real := signed(t, r.ID, a.h.ID(), a.key(), "the real message")
+	taken := Message{ID: real.ID, Author: c.h.ID(), Clock: time.Now(), Lamport: 1, Text: "c took a's ID first"}
+	if err := SignMessage(&taken, r.ID, c.key()); err != nil {
+		t.Fatal(err)
+	}
+	if !b.eng.Deliver(r.ID, taken) {
+		t.Fatal("Deliver refused c's message")
+	}
+	if !b.eng.Deliver(r.ID, real) {
+		t.Error("the real message was dropped as a duplicate of c's, which took its ID first")
+	}
+	if b.eng.Deliver(r.ID, real) || b.eng.Deliver(r.ID, taken) {
+		t.Error("the same author's message again was accepted")
+	}
 }

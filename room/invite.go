@@ -9,7 +9,9 @@ import (
 )
 
 // InviteProtocol is the libp2p protocol on which an owner hands a member a room's state
-// and a member says it left: one Invite frame, answered by one reply byte.
+// and a member says it left: one Invite frame, answered by one reply byte. A member that
+// asks the creator for the state (KindAsk) gets, after an InviteOK byte, one Invite frame
+// of KindUpdate with the creator's current state.
 const InviteProtocol = "/parley/room-invite/1.0.0"
 
 // MaxInvite bounds an encoded Invite frame.
@@ -29,6 +31,9 @@ const (
 	KindInvite InviteKind = 1 // you are invited: here is the room
 	KindUpdate InviteKind = 2 // new members or a rotated key for a room you are in
 	KindLeft   InviteKind = 3 // the sender left the room; only State.ID is set
+	// KindAsk: the sender, a member, asks the creator for the room's current state (it
+	// saw a member post under a newer epoch); only State.ID is set.
+	KindAsk InviteKind = 4
 )
 
 func (k InviteKind) String() string {
@@ -39,9 +44,14 @@ func (k InviteKind) String() string {
 		return "update"
 	case KindLeft:
 		return "left"
+	case KindAsk:
+		return "ask"
 	}
 	return fmt.Sprintf("InviteKind(%d)", uint8(k))
 }
+
+// bareID reports whether frames of kind k carry only a room ID, no state.
+func (k InviteKind) bareID() bool { return k == KindLeft || k == KindAsk }
 
 // Invite is the one frame of the invite protocol.
 type Invite struct {
@@ -50,15 +60,15 @@ type Invite struct {
 }
 
 // AppendInvite appends inv's protobuf encoding to b: the kind, then the room's state, or
-// for KindLeft only the room's ID.
+// for KindLeft and KindAsk only the room's ID.
 //
 //	1 kind  varint
 //	2 state bytes   AppendState (KindInvite, KindUpdate)
-//	3 id    bytes   16 bytes (KindLeft)
+//	3 id    bytes   16 bytes (KindLeft, KindAsk)
 func AppendInvite(b []byte, inv Invite) []byte {
 	b = protowire.AppendTag(b, 1, protowire.VarintType)
 	b = protowire.AppendVarint(b, uint64(inv.Kind))
-	if inv.Kind == KindLeft {
+	if inv.Kind.bareID() {
 		b = protowire.AppendTag(b, 3, protowire.BytesType)
 		return protowire.AppendBytes(b, inv.State.ID[:])
 	}
@@ -96,13 +106,13 @@ func ParseInvite(p []byte) (Invite, error) {
 	if err != nil {
 		return Invite{}, err
 	}
-	if !sawKind || kind < uint64(KindInvite) || kind > uint64(KindLeft) {
+	if !sawKind || kind < uint64(KindInvite) || kind > uint64(KindAsk) {
 		return Invite{}, fmt.Errorf("%w: invite kind %d", ErrMalformed, kind)
 	}
 	inv.Kind = InviteKind(kind)
-	if inv.Kind == KindLeft {
+	if inv.Kind.bareID() {
 		if state != nil || len(id) != len(inv.State.ID) {
-			return Invite{}, fmt.Errorf("%w: a left notice carries a 16-byte room id and no state", ErrMalformed)
+			return Invite{}, fmt.Errorf("%w: a %s frame carries a 16-byte room id and no state", ErrMalformed, inv.Kind)
 		}
 		copy(inv.State.ID[:], id)
 		return inv, nil

@@ -45,6 +45,7 @@ const (
 		"420400027001" + "4a105e0000000000000000000000000000ed" + "5007"
 	goldenInviteHex = "08011275" + goldenStateHex
 	goldenLeftHex   = "08031a10" + goldenDerivedIDHex
+	goldenAskHex    = "08041a10" + goldenDerivedIDHex
 )
 
 func equalState(a, b Room) bool {
@@ -119,6 +120,7 @@ func TestGoldenInvite(t *testing.T) {
 	}{
 		{Invite{Kind: KindInvite, State: goldenState()}, goldenInviteHex},
 		{Invite{Kind: KindLeft, State: Room{ID: goldenState().ID}}, goldenLeftHex},
+		{Invite{Kind: KindAsk, State: Room{ID: goldenState().ID}}, goldenAskHex},
 	} {
 		enc := AppendInvite(nil, c.inv)
 		if got := hex.EncodeToString(enc); got != c.hex {
@@ -284,7 +286,8 @@ func TestParseInviteRejects(t *testing.T) {
 	cases := map[string][]byte{
 		"empty":             nil,
 		"kind 0":            enc(0, state),
-		"kind 4":            enc(4, state),
+		"ask with state":    enc(4, state, id),
+		"kind 5":            enc(5, nil, id),
 		"no kind":           enc(1, state)[2:],
 		"invite no state":   enc(1),
 		"invite with id":    enc(1, state, id),
@@ -344,6 +347,9 @@ func FuzzParseInvite(f *testing.F) {
 	f.Add(AppendInvite(nil, Invite{Kind: KindInvite, State: goldenState()}))
 	f.Add(AppendInvite(nil, Invite{Kind: KindUpdate, State: bigState(5)}))
 	f.Add(AppendInvite(nil, Invite{Kind: KindLeft, State: Room{ID: goldenRoom.ID}}))
+	f.Add(AppendInvite(nil, Invite{Kind: KindAsk, State: Room{ID: goldenRoom.ID}}))
+	f.Add([]byte{0x08, 0x04, 0x12, 0x00}) // an ask with a state
+	f.Add([]byte{0x08, 0x05, 0x1a, 0x00}) // an unknown kind
 	f.Add([]byte{0x08, 0x03, 0x12, 0x00})
 	f.Add([]byte{0x08, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, in []byte) {

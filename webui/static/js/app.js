@@ -147,7 +147,7 @@ function onEvent(e) {
 }
 
 function onMessage(type, m) {
-  const isNew = !store.messages.has(m.id);
+  const isNew = !store.messages.has(m.key);
   putMessage(m);
   if (type !== "message" || !isNew || m.direction !== "in") {
     return;
@@ -405,7 +405,7 @@ function notify(m) {
   }
   const who = m.from_name || nameOf(m.from);
   const title = m.room ? `${who} in # ${m.room_name || "a room"}` : who;
-  const n = new Notification(title, { body: m.text.slice(0, 200), tag: m.id });
+  const n = new Notification(title, { body: m.text.slice(0, 200), tag: m.key });
   n.onclick = () => {
     window.focus();
     openConversation(conversationOf(m));

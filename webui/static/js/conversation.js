@@ -5,7 +5,7 @@ import * as api from "./api.js";
 import { $, el, fmtTime, presenceBadge, toast } from "./dom.js";
 import { changed, isMe, memberPresence, messagesOf, nameOf, presenceOf, putMessage, sameConversation, store, unreadIn } from "./store.js";
 
-const items = new Map(); // message id → its <li> in #messages
+const items = new Map(); // message key → its <li> in #messages
 
 const stateLabels = {
   queued: "Queued: will be delivered when they are online",
@@ -74,7 +74,7 @@ export async function markReadIfSeen() {
     await api.post("/v1/read", { peer: conv.kind === "room" ? "#" + conv.id : conv.id });
     for (const m of store.messages.values()) {
       if (m.direction === "in" && m.state === "received" && sameConversation(conversationOfRead(m), conv)) {
-        store.messages.set(m.id, { ...m, state: "read" });
+        store.messages.set(m.key, { ...m, state: "read" });
       }
     }
     changed();
@@ -182,10 +182,10 @@ function renderMessages(conv) {
   let prev = null;
   const messages = messagesOf(conv);
   for (const m of messages) {
-    let li = items.get(m.id);
+    let li = items.get(m.key);
     if (!li) {
       li = messageItem(m);
-      items.set(m.id, li);
+      items.set(m.key, li);
     } else if (li.dataset.state !== m.state) {
       li.dataset.state = m.state;
       li.querySelector(".state").replaceChildren(...stateBadge(m));

@@ -6,7 +6,7 @@ export const store = {
   presence: { presence: "online", status: "" },
   peers: new Map(), // peer_id → api.Peer
   contacts: new Map(), // peer_id → api.Contact (buddies and blocked peers)
-  messages: new Map(), // message id → api.Message
+  messages: new Map(), // message key (conversation, sender, ID) → api.Message
   rooms: new Map(), // room id → api.Room
   invites: new Map(), // room id → api.RoomInvite
   roomsSupported: true,
@@ -134,13 +134,15 @@ export function isBuddy(peerID) {
   return !!c && c.contact && !c.blocked;
 }
 
-/** putMessage stores m, keeping the furthest state when events race with answers. */
+/** putMessage stores m, keeping the furthest state when events race with answers.
+ * Messages are kept by the node's key (conversation, sender, ID): an ID alone is the
+ * sender's choice, and another sender may reuse it. */
 export function putMessage(m) {
-  const old = store.messages.get(m.id);
+  const old = store.messages.get(m.key);
   if (old && stateRank(old.state) > stateRank(m.state)) {
     m = { ...m, state: old.state };
   }
-  store.messages.set(m.id, m);
+  store.messages.set(m.key, m);
 }
 
 const ranks = { failed: 1, queued: 1, sent: 2, received: 2, delivered: 3, read: 4 };
