@@ -39,6 +39,8 @@ type peerLimits struct {
 	offers   *ratelimit.Limiter[peer.ID]
 	invites  *ratelimit.Limiter[peer.ID]
 	syncs    *ratelimit.Limiter[peer.ID]
+
+	strangers *ratelimit.Budget // direct messages from all strangers together (strangers.go)
 }
 
 // newPeerLimits builds the limiters for a message rate: 0 means DefaultMessageRate and a
@@ -48,6 +50,8 @@ func newPeerLimits(messageRate float64) peerLimits {
 		offers:  ratelimit.New[peer.ID](ratelimit.Config{Rate: offerRate, Burst: offerBurst}),
 		invites: ratelimit.New[peer.ID](ratelimit.Config{Rate: inviteRate, Burst: inviteBurst}),
 		syncs:   ratelimit.New[peer.ID](ratelimit.Config{Rate: syncRate, Burst: syncBurst}),
+
+		strangers: newStrangerBudget(),
 	}
 	if messageRate == 0 {
 		messageRate = DefaultMessageRate
