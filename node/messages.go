@@ -141,6 +141,9 @@ func (n *Node) Deliver(ctx context.Context, from peer.ID, m dm.Message) (dm.AckS
 	}
 	n.publishMessage(api.EventMessage, msg)
 	n.hooks.onMessage(n.apiMessage(msg))
+	if n.isKnown(from) {
+		n.flushAsync(from) // it writes to us, so it takes our queued messages now (one it refused, say)
+	}
 	return dm.AckStored, nil
 }
 

@@ -138,3 +138,54 @@ func TestConnManagerProtectsOnlyKnownPeers(t *testing.T) {
 	}
 	want("after unblocking Cat", map[string]bool{"Cat, written to": true})
 }
+
+// TestStrangersShareBytes: the share's byte side binds too: strangers sending the
+// largest messages get about 1 MiB stored between them, while message tokens remain.
+func TestStrangersShareBytes(t *testing.T) {
+	const strangers, each = 3, 15
+	a := startNode(t, "Ann")
+	ctx := context.Background()
+	text := strings.Repeat("y", dm.MaxText)
+	stored, storedBytes, refused := 0, 0, 0
+	for s := range strangers {
+		h := newRawHost(t, a)
+		for i := range each {
+			id := fmt.Sprintf("big-%d-%d", s, i)
+			ack, err := sendRawDM(ctx, h, a.ID(), id, text)
+			switch {
+			case err == nil && ack.Status == dm.AckStored:
+				stored++
+				storedBytes += len(id) + len(text)
+			case err == nil && ack.Status == dm.AckRejected && ack.Reason == dm.ReasonStrangers:
+				refused++
+			default:
+				t.Fatalf("stranger %d message %d: %+v, %v", s, i, ack, err)
+			}
+		}
+	}
+	t.Logf("%d strangers sent %d messages of %d KiB: %d stored (%d KiB), %d refused", strangers, strangers*each, dm.MaxText>>10, stored, storedBytes>>10, refused)
+	if storedBytes > strangerBytes+dm.MaxText || stored >= strangerMessages || refused == 0 {
+		t.Errorf("%d messages, %d bytes stored, %d refused; want at most %d bytes", stored, storedBytes, refused, strangerBytes)
+	}
+}
+
+// TestStrangerDuplicateGivesShareBack: a stranger resending a stored message (its ACK
+// was lost, say) is answered "duplicate" and costs the share nothing more.
+func TestStrangerDuplicateGivesShareBack(t *testing.T) {
+	a := startNode(t, "Ann")
+	h := newRawHost(t, a)
+	ctx := context.Background()
+	for i := range 5 {
+		ack, err := sendRawDM(ctx, h, a.ID(), "same-id", "again")
+		want := dm.AckDuplicate
+		if i == 0 {
+			want = dm.AckStored
+		}
+		if err != nil || ack.Status != want {
+			t.Fatalf("send %d: %+v, %v; want status %d", i, ack, err, want)
+		}
+	}
+	if ev, _ := a.limits.strangers.Remaining(); ev != strangerMessages-1 {
+		t.Errorf("the share holds %d messages after one stored and four duplicates, want %d", ev, strangerMessages-1)
+	}
+}
