@@ -40,18 +40,16 @@ type peerLimits struct {
 	invites  *ratelimit.Limiter[peer.ID]
 	syncs    *ratelimit.Limiter[peer.ID]
 
-	strangers *ratelimit.Budget // direct messages from all strangers together (strangers.go)
+	strangers *ratelimit.Budget // direct messages from all strangers together (strangers.go); nil: no limit
 }
 
 // newPeerLimits builds the limiters for a message rate: 0 means DefaultMessageRate and a
-// negative rate no limit on messages.
+// negative rate no limit on messages, neither per peer nor the strangers' share.
 func newPeerLimits(messageRate float64) peerLimits {
 	l := peerLimits{
 		offers:  ratelimit.New[peer.ID](ratelimit.Config{Rate: offerRate, Burst: offerBurst}),
 		invites: ratelimit.New[peer.ID](ratelimit.Config{Rate: inviteRate, Burst: inviteBurst}),
 		syncs:   ratelimit.New[peer.ID](ratelimit.Config{Rate: syncRate, Burst: syncBurst}),
-
-		strangers: newStrangerBudget(),
 	}
 	if messageRate == 0 {
 		messageRate = DefaultMessageRate
@@ -60,6 +58,7 @@ func newPeerLimits(messageRate float64) peerLimits {
 		l.messages = ratelimit.New[peer.ID](ratelimit.Config{
 			Rate: messageRate, Burst: max(1, int(messageRate*messageBurstSeconds)),
 		})
+		l.strangers = newStrangerBudget()
 	}
 	return l
 }

@@ -54,7 +54,7 @@ type Config struct {
 	AwayAfter   time.Duration    // idle time before presence turns away by itself; 0 = never
 	Retain      time.Duration    // purge messages older than this, hourly; 0 = keep everything
 	OnMessage   string           // shell command run for every incoming message (sh -c)
-	MessageRate float64          // direct messages per second one peer may send; 0: DefaultMessageRate; < 0: no limit
+	MessageRate float64          // direct messages per second one peer may send; 0: DefaultMessageRate; < 0: no limit (nor a strangers' share)
 	Transfers   TransferConfig   // file transfers
 	Logger      *slog.Logger     // nil: discard
 }

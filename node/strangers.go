@@ -17,7 +17,8 @@ import (
 // budget for all of them together: strangerMessages direct messages and strangerBytes
 // bytes (text, ID and name) at once, refilling evenly over an hour. A message over it is
 // refused with dm.ReasonStrangers and stays queued at its sender, which retries. Known
-// peers never draw on it, and only they are protected from connection trimming.
+// peers never draw on it, and only they are protected from connection trimming. With no
+// limit on messages (`up --message-rate 0`) there is no share either.
 const (
 	strangerMessages = 200
 	strangerBytes    = 1 << 20
@@ -94,7 +95,7 @@ func (n *Node) loadKnown(ctx context.Context) error {
 // sender pays nothing. It returns what gives the charge back (for a message that stores
 // nothing, a duplicate), or an error wrapping dm.ErrInboxFull when the budget is used up.
 func (n *Node) admitStranger(from peer.ID, m dm.Message) (refund func(), err error) {
-	if n.isKnown(from) {
+	if n.limits.strangers == nil || n.isKnown(from) {
 		return func() {}, nil
 	}
 	size := int64(len(m.ID) + len(m.Text) + len(m.FromName))
