@@ -2,6 +2,7 @@ package archive
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 )
@@ -19,8 +20,39 @@ func TestRecipients(t *testing.T) {
 		outgoing("c2", "carol", "x", base, StateFailed),
 		room, in,
 	)
-	got, err := s.Recipients(context.Background())
+	got, err := s.Recipients(context.Background(), "me")
 	if err != nil || !slices.Equal(got, []string{"bob", "carol"}) {
 		t.Errorf("Recipients = %q, %v; want [bob carol]", got, err)
+	}
+}
+
+// BenchmarkRecipients: the node asks for the peers written to at every start. Every
+// third of 100,000 messages goes out, to one of 500 peers; the rest come in.
+//
+//	go test -run XXX -bench Recipients ./archive/
+func BenchmarkRecipients(b *testing.B) {
+	s := openTestStore(b)
+	tx, err := s.writer.Begin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 100000 {
+		dir, to := "in", "me"
+		if i%3 == 0 {
+			dir, to = "out", fmt.Sprint("peer", i%500)
+		}
+		if _, err := tx.Exec("INSERT INTO messages (id, from_peer, to_peer, body, sent_at, direction, state) VALUES (?, 'x', ?, 'text', ?, ?, 'sent')",
+			fmt.Sprint(i), to, i, dir); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if got, err := s.Recipients(context.Background(), "me"); err != nil || len(got) != 500 {
+			b.Fatalf("%d recipients, %v", len(got), err)
+		}
 	}
 }

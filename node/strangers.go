@@ -75,7 +75,7 @@ func (n *Node) noteWrittenTo(id peer.ID) {
 // loadKnown fills the set of peers written to from the archive (so it survives
 // restarts) and protects those and the contacts.
 func (n *Node) loadKnown(ctx context.Context) error {
-	ids, err := n.store.Recipients(ctx)
+	ids, err := n.store.Recipients(ctx, n.host.ID().String())
 	if err != nil {
 		return fmt.Errorf("load the peers written to: %w", err)
 	}
