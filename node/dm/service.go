@@ -48,8 +48,7 @@ type Option func(*Service)
 // WithLimiter has every inbound MESSAGE and READ frame take a token from the sending
 // peer's bucket. A frame over the limit is answered with an ACK of status AckRejected
 // and ReasonRate (nothing is stored; an honest sender queues the message and retries
-// later), and a
-// peer the limiter calls abusive has its connections closed.
+// later), and a peer the limiter calls abusive has its connections closed.
 func WithLimiter(l *ratelimit.Limiter[peer.ID]) Option {
 	return func(s *Service) { s.limit = l }
 }
