@@ -56,6 +56,19 @@ func (b *contactBook) get(id peer.ID) (archive.Contact, bool) {
 	return c, ok
 }
 
+// ids lists the contacts in the buddy list that are not blocked.
+func (b *contactBook) ids() []peer.ID {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	var out []peer.ID
+	for id, c := range b.byID {
+		if c.Contact && !c.Blocked {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // isContact reports whether id is in the buddy list (and not blocked).
 func (b *contactBook) isContact(id peer.ID) bool {
 	c, ok := b.get(id)
@@ -282,7 +295,7 @@ func (n *Node) saveContact(ctx context.Context, id peer.ID, c archive.Contact) (
 		return api.Contact{}, err
 	}
 	n.contacts.put(id, c)
-	n.connMgr.Protect(id, protectTag)
+	n.updateProtection(id)
 	return n.apiContact(c), nil
 }
 
@@ -303,6 +316,7 @@ func (n *Node) RemoveContact(ctx context.Context, who string) error {
 	} else {
 		n.contacts.remove(id)
 	}
+	n.updateProtection(id) // still protected if the user wrote to it
 	return nil
 }
 
@@ -330,6 +344,7 @@ func (n *Node) SetBlocked(ctx context.Context, who string, blocked bool) (api.Co
 	default:
 		n.contacts.put(id, c)
 	}
+	n.updateProtection(id)
 	if blocked {
 		n.log.Info("blocked peer; closing its connections", "peer", n.displayName(id))
 		n.host.Network().ClosePeer(id)

@@ -72,7 +72,8 @@ func IsUDPAddr(a string) bool {
 }
 
 // newHost builds the libp2p host: TCP and QUIC, TLS then Noise, yamux, and a connection
-// manager whose protected peers (our conversations) are never trimmed. Port mapping
+// manager whose protected peers (contacts and peers the user wrote to, strangers.go) are
+// never trimmed. Port mapping
 // (UPnP/NAT-PMP) stays off: Parley never asks a router to open ports. With a network key
 // (a libp2p PSK) the host is TCP only: go-libp2p refuses QUIC in a private network.
 func newHost(key lcrypto.PrivKey, listen []string, psk pnet.PSK, g corecm.ConnectionGater, addrs config.AddrsFactory) (host.Host, *connmgr.BasicConnMgr, error) {

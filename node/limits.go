@@ -45,10 +45,12 @@ type peerLimits struct {
 	invites  *ratelimit.Limiter[peer.ID]
 	syncs    *ratelimit.Limiter[peer.ID]
 	asks     *ratelimit.Limiter[room.ID] // our own asks for a room's state, per room
+
+	strangers *ratelimit.Budget // direct messages from all strangers together (strangers.go); nil: no limit
 }
 
 // newPeerLimits builds the limiters for a message rate: 0 means DefaultMessageRate and a
-// negative rate no limit on messages.
+// negative rate no limit on messages, neither per peer nor the strangers' share.
 func newPeerLimits(messageRate float64) peerLimits {
 	l := peerLimits{
 		offers:  ratelimit.New[peer.ID](ratelimit.Config{Rate: offerRate, Burst: offerBurst}),
@@ -63,6 +65,7 @@ func newPeerLimits(messageRate float64) peerLimits {
 		l.messages = ratelimit.New[peer.ID](ratelimit.Config{
 			Rate: messageRate, Burst: max(1, int(messageRate*messageBurstSeconds)),
 		})
+		l.strangers = newStrangerBudget()
 	}
 	return l
 }

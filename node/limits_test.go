@@ -39,10 +39,13 @@ func TestMessengerLimits(t *testing.T) {
 }
 
 func TestNewPeerLimits(t *testing.T) {
-	if l := newPeerLimits(-1); l.messages != nil || l.dmOptions() != nil || l.offers == nil {
-		t.Fatalf("a negative rate must turn off the message limit only: %+v", l)
+	if l := newPeerLimits(-1); l.messages != nil || l.dmOptions() != nil || l.strangers != nil || l.offers == nil {
+		t.Fatalf("a negative rate must turn off the message limits (per peer and the strangers' share) only: %+v", l)
 	}
 	l := newPeerLimits(0)
+	if l.strangers == nil {
+		t.Fatal("the default limits have no strangers' share")
+	}
 	p := peer.ID("a peer")
 	allowed := 0
 	for range 10 * DefaultMessageRate * messageBurstSeconds {

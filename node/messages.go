@@ -30,6 +30,7 @@ func (n *Node) Send(ctx context.Context, to, text string) (api.SendResult, error
 	if err != nil {
 		return api.SendResult{}, err
 	}
+	n.noteWrittenTo(id) // a peer the user writes to is no stranger
 	if n.mustQueue(ctx, id) {
 		return n.enqueue(ctx, id, stored)
 	}
@@ -91,8 +92,8 @@ func (n *Node) Ping(ctx context.Context, to string) (time.Duration, error) {
 	return rtt, nil
 }
 
-// deliver connects if needed and sends m, protecting the connection: people we talk to
-// stay connected.
+// deliver connects if needed and sends m. The peer is protected from connection
+// trimming already: the user wrote to it (noteWrittenTo).
 func (n *Node) deliver(ctx context.Context, id peer.ID, m dm.Message) error {
 	if !n.reachable(id) {
 		cctx, cancel := context.WithTimeout(ctx, dialTimeout)
@@ -102,7 +103,6 @@ func (n *Node) deliver(ctx context.Context, id peer.ID, m dm.Message) error {
 			return fmt.Errorf("%s is not reachable (offline?): %w", n.displayName(id), err)
 		}
 	}
-	n.connMgr.Protect(id, protectTag)
 	if _, err := n.dm.Send(ctx, id, m); err != nil {
 		return fmt.Errorf("deliver to %s: %w", n.displayName(id), err)
 	}
@@ -110,7 +110,13 @@ func (n *Node) deliver(ctx context.Context, id peer.ID, m dm.Message) error {
 }
 
 // Deliver implements dm.Inbox: store, then tell clients. Only a stored message is ACKed.
+// A stranger's message draws on the strangers' shared budget and is refused (kept
+// queued by its sender) when that is used up.
 func (n *Node) Deliver(ctx context.Context, from peer.ID, m dm.Message) (dm.AckStatus, error) {
+	refund, err := n.admitStranger(from, m)
+	if err != nil {
+		return 0, err
+	}
 	if _, forged := n.contacts.impersonated(from, m.FromName); forged {
 		n.log.Warn("possible impersonation: a message signs with a contact's name from another key; the name is dropped",
 			"name", m.FromName, "peer", from.String())
@@ -123,17 +129,21 @@ func (n *Node) Deliver(ctx context.Context, from peer.ID, m dm.Message) (dm.AckS
 	}
 	inserted, err := n.store.Put(ctx, msg)
 	if err != nil {
+		refund()
 		return 0, err
 	}
-	n.connMgr.Protect(from, protectTag)
 	if n.peers.observe(from, "", ViaInbound, nil, time.Now()) || n.peers.learnName(from, m.FromName) {
 		n.publishPeer(from)
 	}
 	if !inserted {
+		refund()
 		return dm.AckDuplicate, nil
 	}
 	n.publishMessage(api.EventMessage, msg)
 	n.hooks.onMessage(n.apiMessage(msg))
+	if n.isKnown(from) {
+		n.flushAsync(from) // it writes to us, so it takes our queued messages now (one it refused, say)
+	}
 	return dm.AckStored, nil
 }
 
@@ -182,13 +192,13 @@ func (n *Node) resolve(to string) (peer.ID, error) {
 	}
 }
 
-// knows reports whether id is us, a contact, a peer seen or connected, or a member of
-// a room we are in.
+// knows reports whether id is us, a contact, a peer written to, a peer seen or
+// connected, or a member of a room we are in.
 func (n *Node) knows(id peer.ID) bool {
 	if _, ok := n.peers.get(id); ok || id == n.host.ID() {
 		return true
 	}
-	if _, ok := n.contacts.get(id); ok {
+	if _, ok := n.contacts.get(id); ok || n.wroteTo.has(id) {
 		return true
 	}
 	return n.reachable(id) || n.sharesRoom(id)

@@ -36,7 +36,8 @@ var (
 	ErrBadMessage    = api.ErrBadRequest
 )
 
-// protectTag marks connections the connection manager must never trim.
+// protectTag marks connections the connection manager must never trim: those of
+// contacts and of peers the user wrote to (strangers.go), never strangers'.
 const protectTag = "parley-conversation"
 
 // Config is what a node needs to start. The zero value of every optional field works.
@@ -53,7 +54,7 @@ type Config struct {
 	AwayAfter   time.Duration    // idle time before presence turns away by itself; 0 = never
 	Retain      time.Duration    // purge messages older than this, hourly; 0 = keep everything
 	OnMessage   string           // shell command run for every incoming message (sh -c)
-	MessageRate float64          // direct messages per second one peer may send; 0: DefaultMessageRate; < 0: no limit
+	MessageRate float64          // direct messages per second one peer may send; 0: DefaultMessageRate; < 0: no limit (nor a strangers' share)
 	Transfers   TransferConfig   // file transfers
 	Logger      *slog.Logger     // nil: discard
 }
@@ -91,6 +92,7 @@ type Node struct {
 	contacts contactBook
 	hooks    *messageHook
 	limits   peerLimits
+	wroteTo  peerSet // peers the user sent a message or files to: known, not strangers
 
 	roomEngine *room.Engine
 	roomMu     sync.Mutex // serialises changes to rooms: engine state and archive together
@@ -132,6 +134,12 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	if n.host, n.connMgr, err = newHost(cfg.Identity.Key, cfg.ListenAddrs, cfg.NetworkKey, gater{n.blocked}, n.addrsFactory); err != nil {
+		cancel()
+		store.Close()
+		return nil, err
+	}
+	if err := n.loadKnown(ctx); err != nil { // before messages arrive: strangers are told apart by it
+		n.host.Close()
 		cancel()
 		store.Close()
 		return nil, err

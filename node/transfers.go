@@ -51,7 +51,7 @@ func (n *Node) SendFiles(ctx context.Context, to string, paths []string) (api.Tr
 	if len(paths) == 0 {
 		return api.Transfer{}, fmt.Errorf("%w: no files to send", api.ErrBadRequest)
 	}
-	n.connMgr.Protect(id, protectTag)
+	n.noteWrittenTo(id) // until a restart: transfers are not in the archive
 	info, err := n.transfers.Send(ctx, id, paths)
 	if err != nil && info.ID == "" {
 		return api.Transfer{}, fmt.Errorf("%w: %v", api.ErrBadRequest, err)

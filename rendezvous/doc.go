@@ -50,7 +50,9 @@
 //   - DISCOVER needs a namespace (the spec allows an empty one to mean "all").
 //   - The namespace is 1..MaxNamespaceLen bytes.
 //   - Registrations per peer and per IP address are capped, and every peer's requests go
-//     through a token bucket; a request over a limit gets E_UNAVAILABLE.
+//     through a token bucket; a request over a limit gets E_UNAVAILABLE. The per-IP cap
+//     counts an IPv4 address by itself and an IPv6 address by its /64 (a host usually has
+//     a whole /64 to pick addresses from); an IPv4-mapped IPv6 address is its IPv4 one.
 //
 // # Cookies
 //

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -207,7 +208,7 @@ func (s *Server) handle(st network.Stream) {
 	}
 	defer s.untrack(st)
 	from := st.Conn().RemotePeer()
-	if err := s.serve(st, from, ipOf(st.Conn().RemoteMultiaddr())); err != nil {
+	if err := s.serve(st, from, ipGroup(st.Conn().RemoteMultiaddr())); err != nil {
 		s.log.Debug("rendezvous stream reset", "peer", from, "err", err)
 		if errors.Is(err, ErrMalformed) {
 			s.malformed.Add(1)
@@ -382,16 +383,27 @@ func (s *Server) discover(from peer.ID, req Discover) DiscoverResponse {
 	return DiscoverResponse{Registrations: regs, Cookie: cookie}
 }
 
-// ipOf returns the first IP address in a connection's remote multiaddr (for a relayed
-// connection, the relay's), or the multiaddr itself when it holds none.
-func ipOf(a ma.Multiaddr) string {
+// ipGroup is what a per-IP quota counts a connection under: for IPv4 its remote
+// address, for IPv6 the address's /64 (a host is usually handed a whole /64, so its
+// addresses in it are free to it; counting them apart would let one host take any
+// quota). An IPv4-mapped IPv6 address counts as its IPv4 address. For a relayed
+// connection it is the relay's address; a multiaddr that holds no IP counts as itself.
+func ipGroup(a ma.Multiaddr) string {
 	if a == nil {
 		return ""
 	}
-	if ip, err := manet.ToIP(a); err == nil {
-		return ip.String()
+	ip, err := manet.ToIP(a)
+	if err != nil {
+		return a.String()
 	}
-	return a.String()
+	addr, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return a.String()
+	}
+	if addr = addr.Unmap(); addr.Is4() {
+		return addr.String()
+	}
+	return netip.PrefixFrom(addr, 64).Masked().String()
 }
 
 // signRecord seals a peer record for info with key.

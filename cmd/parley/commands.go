@@ -75,7 +75,7 @@ func upCommand() *cli.Command {
 			&cli.StringFlag{Name: "scan-cmd", Usage: "scanner run on each received file (split on spaces, the file's path appended); non-zero exit keeps it quarantined"},
 			&cli.StringFlag{Name: "max-transfer-size", Usage: "largest incoming transfer accepted, e.g. 50GiB (default: no limit)"},
 			&cli.BoolFlag{Name: "allow-relay-files", Usage: "let files go over a relayed connection (slow, limited)"},
-			&cli.Float64Flag{Name: "message-rate", Usage: "direct messages per second each peer may send, in bursts of 10 s' worth; more are refused and a flooder is disconnected (0: no limit)", Value: daemon.DefaultMessageRate},
+			&cli.Float64Flag{Name: "message-rate", Usage: "direct messages per second each peer may send, in bursts of 10 s' worth; more are refused and a flooder is disconnected; peers that are neither contacts nor written to share 200 messages and 1 MiB an hour (0: no limits)", Value: daemon.DefaultMessageRate},
 			networkKeyFlag,
 		},
 		Action: runUp,

@@ -27,7 +27,7 @@ func rendezvousCommand() *cli.Command {
 			&cli.BoolFlag{Name: "relay", Usage: "also relay (circuit v2) between peers that cannot reach each other"},
 			&cli.DurationFlag{Name: "relay-duration", Usage: "how long one relayed connection may live", Value: daemon.DefaultRelayDuration},
 			&cli.StringFlag{Name: "relay-data", Usage: "bytes one relayed connection may carry each way, e.g. 1MiB", Value: "128KiB"},
-			&cli.IntFlag{Name: "max-per-ip", Usage: "registrations the server holds from one IP address, `N` (0: 1024)"},
+			&cli.IntFlag{Name: "max-per-ip", Usage: "registrations the server holds from one IPv4 address or IPv6 /64, `N` (0: 1024)"},
 			&cli.IntFlag{Name: "max-per-peer", Usage: "namespaces one peer may be registered in, `N` (0: 16)"},
 			&cli.StringFlag{Name: "metrics", Usage: "HTTP `ADDR` of /healthz and /metrics (Prometheus), or off", Value: daemon.DefaultMetricsAddr},
 			&cli.StringFlag{Name: "name", Usage: "display name, used when a new identity is created", Value: "rendezvous"},

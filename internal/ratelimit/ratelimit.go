@@ -11,6 +11,10 @@
 //
 // A Limiter is safe for concurrent use. It starts no goroutines: expiry happens inside
 // Allow, so there is nothing to stop.
+//
+// A Budget is the other half: one allowance (events and bytes per period) shared by all
+// keys together, for what must stay bounded however many keys there are — peer IDs are
+// free, so a per-key limit alone lets a crowd of fresh identities take any amount.
 package ratelimit
 
 import (

@@ -27,6 +27,14 @@
 //
 //	1 id        bytes   the id of the acknowledged MESSAGE
 //	2 status    varint  0 stored, 1 duplicate (stored earlier), 2 rejected
+//	3 reason    varint  why a message was rejected: 1 over the sender's rate limit,
+//	                    2 the recipient's share for senders it does not know is used up;
+//	                    absent (0) from older nodes, and left out by us when there is none
+//
+// A rejected message is not stored; whatever the reason, the sender keeps it queued
+// and sends it again later. Older nodes skip field 3 (unknown fields are skipped) and
+// see a plain rejection, which they already queue and retry; a reason this node does not
+// know reads as a plain rejection too.
 //
 // READ fields (a read receipt: the recipient's user has seen these messages; answered by
 // an ACK carrying the first id):
@@ -38,8 +46,15 @@
 // # Rate limit
 //
 // With WithLimiter, every MESSAGE and READ frame takes a token from the sending peer's
-// bucket. A frame over the limit is answered with status 2 (rejected) and not stored: an
-// honest sender keeps the message queued and retries later. A peer that goes on sending
+// bucket. A frame over the limit is answered with status 2 (rejected), reason 1, and not
+// stored: an honest sender keeps the message queued and retries later. A peer that goes on sending
 // while refused (the limiter calls it abusive) has its stream reset and its connections
 // closed. Other peers' buckets are untouched.
+//
+// # Strangers' share
+//
+// The Inbox may refuse a MESSAGE for now (ErrInboxFull): the node does so when the one
+// budget it shares among all senders that are neither contacts nor people its user
+// wrote to is used up. The answer is status 2, reason 2; the stream stays open. READ
+// frames store nothing new and are not charged.
 package dm

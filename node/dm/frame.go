@@ -63,6 +63,7 @@ type Message struct {
 type Ack struct {
 	ID     string
 	Status AckStatus
+	Reason Reason // why a message was refused (AckRejected); see refusal.go
 }
 
 // Read is the payload of a READ frame: the recipient has shown these messages to its user.
@@ -108,6 +109,10 @@ func AppendAck(b []byte, a Ack) []byte {
 	p = protowire.AppendString(p, a.ID)
 	p = protowire.AppendTag(p, 2, protowire.VarintType)
 	p = protowire.AppendVarint(p, uint64(a.Status))
+	if a.Reason != ReasonNone { // an ACK without a reason stays what older nodes send
+		p = protowire.AppendTag(p, 3, protowire.VarintType)
+		p = protowire.AppendVarint(p, uint64(a.Reason))
+	}
 	return appendFrame(b, TypeAck, p)
 }
 
@@ -210,6 +215,8 @@ func ParseAck(p []byte) (Ack, error) {
 				return fmt.Errorf("%w: ack status %d", ErrMalformed, v)
 			}
 			a.Status = AckStatus(v)
+		case 3:
+			a.Reason = reasonOf(v)
 		}
 		return nil
 	})

@@ -24,7 +24,9 @@ const (
 )
 
 // Inbox takes a message that arrived from a peer. It must return only once the message
-// is stored durably: the ACK that follows promises the sender it will not be lost.
+// is stored durably: the ACK that follows promises the sender it will not be lost. An
+// error wrapping ErrInboxFull refuses the message for now (the sender is told
+// ReasonStrangers and keeps it queued); any other error resets the stream.
 type Inbox interface {
 	Deliver(ctx context.Context, from peer.ID, m Message) (AckStatus, error)
 	// MarkRead records that from's user has seen our messages with these IDs.
@@ -45,8 +47,8 @@ type Option func(*Service)
 
 // WithLimiter has every inbound MESSAGE and READ frame take a token from the sending
 // peer's bucket. A frame over the limit is answered with an ACK of status AckRejected
-// (nothing is stored; an honest sender queues the message and retries later), and a
-// peer the limiter calls abusive has its connections closed.
+// and ReasonRate (nothing is stored; an honest sender queues the message and retries
+// later), and a peer the limiter calls abusive has its connections closed.
 func WithLimiter(l *ratelimit.Limiter[peer.ID]) Option {
 	return func(s *Service) { s.limit = l }
 }
@@ -125,7 +127,7 @@ func (s *Service) limitedAnswer(from peer.ID, typ FrameType, payload []byte) (Ac
 		return Ack{}, ErrFlooding
 	}
 	id, err := frameID(typ, payload)
-	return Ack{ID: id, Status: AckRejected}, err
+	return Ack{ID: id, Status: AckRejected, Reason: ReasonRate}, err
 }
 
 // frameID is the ID an ACK of a MESSAGE or READ frame carries.
@@ -154,6 +156,9 @@ func (s *Service) answer(from peer.ID, typ FrameType, payload []byte) (Ack, erro
 			return Ack{}, err
 		}
 		status, err := s.deliver(from, m)
+		if errors.Is(err, ErrInboxFull) {
+			return Ack{ID: m.ID, Status: AckRejected, Reason: ReasonStrangers}, nil
+		}
 		return Ack{ID: m.ID, Status: status}, err
 	case TypeRead:
 		r, err := ParseRead(payload)
@@ -181,7 +186,7 @@ func (s *Service) deliver(from peer.ID, m Message) (AckStatus, error) {
 }
 
 // Send delivers m to peer p on a new stream and waits for its ACK. An ACK with status
-// AckRejected is returned as an error.
+// AckRejected is returned with an error wrapping ErrRefused that says why.
 func (s *Service) Send(ctx context.Context, p peer.ID, m Message) (Ack, error) {
 	if err := m.Validate(); err != nil {
 		return Ack{}, err
@@ -199,7 +204,7 @@ func (s *Service) Send(ctx context.Context, p peer.ID, m Message) (Ack, error) {
 	}
 	st.Close()
 	if ack.Status == AckRejected {
-		return ack, errors.New("the recipient rejected the message")
+		return ack, refusal(ack)
 	}
 	return ack, nil
 }
