@@ -25,7 +25,10 @@ func (e *exitError) Unwrap() error { return e.err }
 // run executes the CLI with injected streams and returns the process exit status.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := newApp(stdin, safeWriter{stdout}, safeWriter{stderr})
-	err := app.RunContext(ctx, args)
+	parsed, err := normalizeArgs(app, args)
+	if err == nil {
+		err = app.RunContext(ctx, parsed.args)
+	}
 	if err == nil {
 		return 0
 	}

@@ -133,14 +133,14 @@ func TestUsageErrors(t *testing.T) {
 		want []string
 	}{
 		{[]string{"bogus"}, []string{`unknown command "bogus"`, "`parley --help`"}},
-		{[]string{"--bogus"}, []string{"flag provided but not defined: -bogus", "(see `parley --help`)"}},
+		{[]string{"--bogus"}, []string{"parley has no flag --bogus", "(see `parley --help`)"}},
 		{[]string{"send", "--bogus", "bob", "hi"}, []string{"-bogus", "(see `parley send --help`)"}},
 		{[]string{"history", "--limit", "many"}, []string{"-limit", "(see `parley history --help`)"}},
 		{[]string{"history", "--limit", "-1"}, []string{"--limit"}},
 		{[]string{"history", "--since", "garbage"}, []string{"--since", `"garbage" is not a time`}},
 		{[]string{"history", "--until", "garbage"}, []string{"--until", `"garbage" is not a time`}},
 		{[]string{"history", "--since", "-3h"}, []string{"--since"}},
-		{[]string{"history", "bob", "--limit", "20"}, []string{"flags go before it"}},
+		{[]string{"history", "bob", "ann"}, []string{"history takes one peer"}},
 		{[]string{"send"}, []string{"send needs a recipient and text"}},
 		{[]string{"send", "bob"}, []string{"send needs a recipient and text"}},
 		{[]string{"completion"}, []string{"completion needs a shell: bash, zsh or fish"}},

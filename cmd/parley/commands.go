@@ -308,7 +308,7 @@ func historyCommand() *cli.Command {
 
 func runHistory(c *cli.Context) error {
 	if c.NArg() > 1 {
-		return usageError("history takes one peer, got %q: flags go before it (parley history --limit 20 Bob)", c.Args().Slice())
+		return usageError("history takes one peer, got %q (parley history Bob --limit 20)", c.Args().Slice())
 	}
 	q := api.HistoryQuery{Peer: c.Args().First(), Search: c.String("search"), Limit: c.Int("limit")}
 	if q.Limit < 0 {

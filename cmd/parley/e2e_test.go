@@ -297,3 +297,37 @@ func waitOutputFor(b *syncBuffer, want string, d time.Duration) bool {
 	}
 	return true
 }
+
+// TestFlagsAfterArguments: the issue's examples on a real pair. Flags after the text are
+// flags; `--` makes the rest text, flag-like words included.
+func TestFlagsAfterArguments(t *testing.T) {
+	ann, bob := pair(t)
+	var sent api.SendResult
+	bob.jsonOf(t, &sent, "send", "ann", "hello", "--json")
+	if sent.Message.Text != "hello" || sent.Message.State != api.StateDelivered {
+		t.Errorf("send ann hello --json = %+v, want hello delivered", sent)
+	}
+	if r := bob.parley(t, nil, "send", "ann", "--", "--json", "is", "a", "flag"); r.code != 0 || r.stdout != "delivered\n" {
+		t.Errorf("send ann -- --json is a flag: %s", r)
+	}
+	var texts []string
+	for _, m := range ann.history(t, "bob", "--limit", "5") {
+		texts = append(texts, m.Text)
+	}
+	if !slices.Equal(texts, []string{"hello", "--json is a flag"}) {
+		t.Errorf("ann received %q", texts)
+	}
+	var p api.Presence
+	bob.jsonOf(t, &p, "status", "away", "back at 2", "--json")
+	if p.Presence != api.PresenceAway || p.Status != "back at 2" {
+		t.Errorf("status away \"back at 2\" --json = %+v", p)
+	}
+	var ct api.Contact
+	bob.jsonOf(t, &ct, "contacts", "add", "ann", "--name", "Annie", "--group", "sales", "--json")
+	if ct.PeerID != ann.st.PeerID || ct.Nickname != "Annie" || ct.Group != "sales" {
+		t.Errorf("contacts add ann --name Annie --group sales = %+v", ct)
+	}
+	if last := bob.history(t, "ann", "--limit", "1"); len(last) != 1 || last[0].Text != "--json is a flag" {
+		t.Errorf("history ann --limit 1 = %+v", last)
+	}
+}
