@@ -365,7 +365,7 @@ type Event struct {
 // Error is the body of every non-2xx answer.
 type Error struct {
 	Error string `json:"error"`
-	Code  string `json:"code,omitempty"` // machine-readable: unknown_peer, ambiguous_peer, bad_request, unauthorized
+	Code  string `json:"code,omitempty"` // machine-readable: unknown_peer, ambiguous_peer, bad_request, blocked, unauthorized
 }
 
 // Error codes callers may branch on.
@@ -375,6 +375,7 @@ const (
 	CodeBadRequest    = "bad_request"
 	CodeUnauthorized  = "unauthorized"
 	CodeNotFound      = "not_found"
+	CodeBlocked       = "blocked" // a message to a peer this node blocked
 	CodeInternal      = "internal"
 )
 
@@ -393,4 +394,5 @@ var (
 	ErrAmbiguousPeer = errors.New("more than one peer has that name")
 	ErrBadRequest    = errors.New("request not accepted")
 	ErrNotFound      = errors.New("not found")
+	ErrBlocked       = errors.New("blocked") // the peer is blocked: unblock it first
 )

@@ -16,7 +16,7 @@ import (
 // Send stores a message to `to` (a peer ID, a contact's nickname or a known peer's name)
 // and delivers it, waiting for the recipient's ACK. A recipient that cannot be reached
 // now gets the message later: it is queued and sent, in order, when the peer is seen
-// again. An error means nothing was stored.
+// again. An error means nothing was stored: a blocked peer gets nothing (ErrBlocked).
 func (n *Node) Send(ctx context.Context, to, text string) (api.SendResult, error) {
 	if IsRoomRef(to) {
 		return n.sendToRoom(ctx, to, text)
@@ -25,6 +25,9 @@ func (n *Node) Send(ctx context.Context, to, text string) (api.SendResult, error
 	id, err := n.resolve(to)
 	if err != nil {
 		return api.SendResult{}, err
+	}
+	if n.isBlocked(id) {
+		return api.SendResult{}, n.blockedError(id)
 	}
 	m, stored, err := n.newOutgoing(id, text)
 	if err != nil {
@@ -43,6 +46,18 @@ func (n *Node) Send(ctx context.Context, to, text string) (api.SendResult, error
 		return n.setOutgoingState(ctx, stored, archive.StateQueued, 0)
 	}
 	return n.setOutgoingState(ctx, stored, archive.StateDelivered, time.Since(start))
+}
+
+// blockedError says that id is blocked and how to unblock it, by the name that finds it.
+func (n *Node) blockedError(id peer.ID) error {
+	label, ref := id.String(), id.String()
+	if name := n.nameOf(id.String()); name != "" {
+		label = fmt.Sprintf("%s (%s)", name, id)
+		if found, err := n.resolve(name); err == nil && found == id {
+			ref = name
+		}
+	}
+	return fmt.Errorf("not sent: %s is %w; to write to them, first `parley contacts unblock %s`", label, ErrBlocked, ref)
 }
 
 // newOutgoing validates a message to id and builds its wire and archive forms.

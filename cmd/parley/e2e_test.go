@@ -331,3 +331,28 @@ func TestFlagsAfterArguments(t *testing.T) {
 		t.Errorf("history ann --limit 1 = %+v", last)
 	}
 }
+
+// TestSendToBlocked: the node refuses a message to a peer you blocked, says so and how
+// to undo it, and keeps nothing (it used to answer "queued").
+func TestSendToBlocked(t *testing.T) {
+	ann, bob := pair(t)
+	if r := bob.parley(t, nil, "contacts", "block", "ann"); r.code != 0 {
+		t.Fatalf("block: %s", r)
+	}
+	for _, to := range []string{"ann", ann.st.PeerID} {
+		r := bob.parley(t, nil, "send", to, "are you there?")
+		wantOutput(t, r, 1, nil, []string{"parley: ", "ann", "is blocked", "parley contacts unblock ann"})
+		if r.stdout != "" {
+			t.Errorf("send to a blocked peer printed %q", r.stdout)
+		}
+	}
+	if got := bob.history(t); len(got) != 0 {
+		t.Errorf("bob's archive kept messages to a blocked peer: %+v", got)
+	}
+	if r := bob.parley(t, nil, "contacts", "unblock", "ann"); r.code != 0 {
+		t.Fatalf("unblock: %s", r)
+	}
+	if r := bob.parley(t, nil, "send", "ann", "back"); r.code != 0 {
+		t.Errorf("send after unblock: %s", r)
+	}
+}
