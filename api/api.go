@@ -130,6 +130,10 @@ type MessageList struct {
 	Messages []Message `json:"messages"`
 }
 
+// MaxText is the most text one message holds, direct or in a room, in bytes of UTF-8
+// (node/dm.MaxText and room.MaxText, which the node's tests hold equal to it).
+const MaxText = 32 << 10
+
 // SendRequest asks the node to send Text to To (a peer ID, a peer's name, or "#" and a room's name or ID).
 type SendRequest struct {
 	To   string `json:"to"`

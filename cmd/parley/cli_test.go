@@ -301,3 +301,15 @@ func TestCompletionCandidates(t *testing.T) {
 	r := parley(t, nil, os.Args[1:]...)
 	wantOutput(t, r, 0, []string{"init\n", "send\n", "history\n", "chat\n", "completion\n"}, nil)
 }
+
+// `send TO -` reads the text from stdin; an empty or oversized stdin is refused before
+// anything reaches the node (the home here has none).
+func TestSendFromStdinRefusals(t *testing.T) {
+	home := t.TempDir()
+	wantOutput(t, parley(t, strings.NewReader(""), "--home", home, "send", "bob", "-"), 1, nil, []string{"nothing to send", "stdin"})
+	wantOutput(t, parley(t, strings.NewReader(" \n\n"), "--home", home, "send", "bob", "-"), 1, nil, []string{"nothing to send"})
+	big := strings.Repeat("x", 32<<10+1)
+	wantOutput(t, parley(t, strings.NewReader(big), "--home", home, "send", "bob", "-"), 1, nil, []string{"more than 32 KiB", "send-file"})
+	// - among other words is a word.
+	wantOutput(t, parley(t, strings.NewReader("ignored"), "--home", home, "send", "bob", "a", "-", "b"), 1, nil, []string{"parley is not running"})
+}

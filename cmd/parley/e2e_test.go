@@ -356,3 +356,14 @@ func TestSendToBlocked(t *testing.T) {
 		t.Errorf("send after unblock: %s", r)
 	}
 }
+
+// TestSendFromStdin: `echo text | parley send ann -` sends what was piped in.
+func TestSendFromStdin(t *testing.T) {
+	ann, bob := pair(t)
+	if r := bob.parley(t, strings.NewReader("line one\nline two\n"), "send", "ann", "-"); r.code != 0 || r.stdout != "delivered\n" {
+		t.Fatalf("send ann -: %s", r)
+	}
+	if got := ann.history(t); len(got) != 1 || got[0].Text != "line one\nline two" {
+		t.Errorf("ann received %+v, want the two piped lines", got)
+	}
+}
