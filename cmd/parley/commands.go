@@ -259,9 +259,9 @@ func path(p api.Peer) string {
 
 func sendCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "send",
-		Usage:     "send a message (TO: a peer, or '#ROOM') and wait until it is delivered",
-		ArgsUsage: "TO TEXT...",
+		Name:        "send",
+		Usage:       "send a message (TO: a peer, or '#ROOM') and wait until it is delivered",
+		ArgsUsage:   "TO TEXT...",
 		Description: "TEXT - reads the text from stdin (at most 32 KiB): echo done | parley send Bob -",
 		Flags:       []cli.Flag{jsonFlag},
 		Action: func(c *cli.Context) error {
