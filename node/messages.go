@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -24,7 +25,7 @@ func (n *Node) Send(ctx context.Context, to, text string) (api.SendResult, error
 	n.touch()
 	id, err := n.resolve(to)
 	if err != nil {
-		return api.SendResult{}, err
+		return api.SendResult{}, n.suggestRoom(ctx, to, err)
 	}
 	if n.isBlocked(id) {
 		return api.SendResult{}, n.blockedError(id)
@@ -46,6 +47,18 @@ func (n *Node) Send(ctx context.Context, to, text string) (api.SendResult, error
 		return n.setOutgoingState(ctx, stored, archive.StateQueued, 0)
 	}
 	return n.setOutgoingState(ctx, stored, archive.StateDelivered, time.Since(start))
+}
+
+// suggestRoom adds to an unknown-peer error for `to` that a room of that name exists:
+// `send ops hi` meant '#ops'.
+func (n *Node) suggestRoom(ctx context.Context, to string, err error) error {
+	if !errors.Is(err, ErrUnknownPeer) {
+		return err
+	}
+	if r, rerr := n.joinedRoom(ctx, to); rerr == nil && strings.EqualFold(r.Name, strings.TrimSpace(to)) {
+		return fmt.Errorf("%w; you are in a room of that name: send to '#%s' (quoted, since # starts a shell comment)", err, r.Name)
+	}
+	return err
 }
 
 // blockedError says that id is blocked and how to unblock it, by the name that finds it.

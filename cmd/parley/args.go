@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -47,11 +48,12 @@ func (t flagTable) add(flags ...cli.Flag) {
 	}
 }
 
-func (t flagTable) names() []string {
+func (t flagTable) names() []string { // sorted, so suggestions are stable
 	var out []string
 	for name := range t {
 		out = append(out, name)
 	}
+	slices.Sort(out)
 	return out
 }
 
@@ -121,8 +123,52 @@ func normalizeArgs(app *cli.App, args []string) (parsedArgs, error) {
 			positional = append(positional, word)
 		}
 	}
+	if cur.cmd != nil && len(subs) == 0 && !w.help {
+		if err := checkArity(w.path(cur), cur.cmd, len(positional)); err != nil {
+			return parsedArgs{}, err
+		}
+	}
 	w.levels = append(w.levels, *cur)
 	return w.result(args[0], nil, positional), nil
+}
+
+// arity reads how many arguments cmd takes from its ArgsUsage: words in brackets are
+// optional, a word with "..." repeats (hi is then -1). "[TO]" is 0..1, "TO TEXT..." 2..∞.
+func arity(cmd *cli.Command) (lo, hi int) {
+	depth := 0
+	for _, word := range strings.Fields(cmd.ArgsUsage) {
+		opens, closes := strings.Count(word, "["), strings.Count(word, "]")
+		if depth == 0 && opens == 0 {
+			lo++
+		}
+		depth += opens - closes
+		switch {
+		case hi < 0:
+		case strings.Contains(word, "..."):
+			hi = -1
+		default:
+			hi++
+		}
+	}
+	return lo, hi
+}
+
+// checkArity is the usage error for a wrong number of arguments to cmd.
+func checkArity(path string, cmd *cli.Command, n int) error {
+	lo, hi := arity(cmd)
+	if n >= lo && (hi < 0 || n <= hi) {
+		return nil
+	}
+	var want string
+	switch {
+	case hi == 0:
+		want = "takes no arguments"
+	case n < lo:
+		want = "needs " + cmd.ArgsUsage
+	default:
+		want = "takes at most " + plural(hi, "argument") + ": " + cmd.ArgsUsage
+	}
+	return usageError("%s %s, got %s (see `%s --help`)", path, want, plural(n, "argument"), path)
 }
 
 // walker collects the flags of each level of one command line.
@@ -132,6 +178,7 @@ type walker struct {
 	front   []string // global flags, moved before the command
 	levels  []level
 	json    bool
+	help    bool // --help or --version was given: arguments are not checked
 }
 
 // flag reads the flag at rest[i] (and its value, if it takes one and has no '=') into
@@ -150,6 +197,9 @@ func (w *walker) flag(cur *level, table flagTable, rest []string, i int) (int, e
 	}
 	if name == "json" && (!hasValue || strings.HasSuffix(word, "=true")) {
 		w.json = true
+	}
+	if slices.Contains(cli.HelpFlag.Names(), name) || slices.Contains(cli.VersionFlag.Names(), name) {
+		w.help = true
 	}
 	*dest = append(*dest, word)
 	if takes && !hasValue && i+1 < len(rest) {
@@ -205,7 +255,9 @@ func unknownCommand(path, word string, cmds []*cli.Command) error {
 		}
 	}
 	msg := fmt.Sprintf("unknown command %q", strings.TrimPrefix(path+" "+word, "parley "))
-	if s := closest(word, names); s != "" {
+	if word == "help" {
+		msg += fmt.Sprintf("; help is `%s --help`, or `parley COMMAND --help`", path)
+	} else if s := closest(word, names); s != "" {
 		msg += fmt.Sprintf("; did you mean `%s %s`?", path, s)
 	}
 	return usageError("%s (see `%s --help`)", msg, path)
@@ -232,6 +284,7 @@ func dashes(name string) string {
 
 // closest is the candidate nearest to word: at most 1 edit away for words of 3 to 5
 // letters, 2 for longer ones, or a candidate the word begins; "" when none is near.
+// Flag names come from a map, so for flags a tie may go either way.
 func closest(word string, candidates []string) string {
 	if len(word) < 3 {
 		return "" // one or two letters are near too many things
@@ -246,7 +299,8 @@ func closest(word string, candidates []string) string {
 		if strings.HasPrefix(c, word) {
 			d = min(d, 1)
 		}
-		if d < bestDist || (d == bestDist && best != "" && c < best) {
+		if d < bestDist { // on a tie the first wins: a command's name before its aliases
+
 			best, bestDist = c, d
 		}
 	}

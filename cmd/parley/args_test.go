@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -72,27 +73,52 @@ func TestFlagsGoAnywhere(t *testing.T) {
 				}
 				return
 			}
+			lo, hi := arity(leaf.cmd)
+			n := max(lo, 2)
+			if hi >= 0 {
+				n = min(n, hi)
+			}
+			words := make([]string, n)
+			for i := range words {
+				words[i] = fmt.Sprintf("A%d", i)
+			}
+			plus := func(a []string, b ...string) []string { return append(slices.Clone(a), b...) }
 			for _, f := range append(slices.Clone(leaf.cmd.Flags), cli.HelpFlag) {
 				fw := flagWords(f)
-				checkNormalized(t, cmdline(append([]string{"ARG"}, fw...)...), want(append(fw, "--", "ARG")...))
-				checkNormalized(t, cmdline(append(fw, "ARG")...), want(append(fw, "--", "ARG")...))
-				checkNormalized(t, cmdline(append([]string{"A"}, append(fw, "B")...)...), want(append(fw, "--", "A", "B")...))
+				if n == 0 {
+					checkNormalized(t, cmdline(fw...), want(fw...))
+					continue
+				}
+				checkNormalized(t, cmdline(plus(words, fw...)...), want(plus(plus(fw, "--"), words...)...))
+				checkNormalized(t, cmdline(plus(fw, words...)...), want(plus(plus(fw, "--"), words...)...))
+				mixed := plus(plus(words[:1], fw...), words[1:]...)
+				checkNormalized(t, cmdline(mixed...), want(plus(plus(fw, "--"), words...)...))
 			}
 			home := append([]string{"parley", "--home", "/h"}, leaf.path...)
-			checkNormalized(t, cmdline("ARG", "--home", "/h"), append(home, "--", "ARG"))
-			checkNormalized(t, cmdline("--home=/h", "ARG"), append([]string{"parley", "--home=/h"}, append(slices.Clone(leaf.path), "--", "ARG")...))
-			checkNormalized(t, cmdline("ARG", "--", "--json", "-x"), want("--", "ARG", "--json", "-x"))
-			checkNormalized(t, cmdline("-"), want("--", "-"))
-			checkNormalized(t, cmdline(), want())
+			checkNormalized(t, cmdline(plus(words, "--home", "/h")...), plus(home, dashArgs(words)...))
+			checkNormalized(t, cmdline(plus([]string{"--home=/h"}, words...)...), plus(append([]string{"parley", "--home=/h"}, leaf.path...), dashArgs(words)...))
+			if n > 0 {
+				last := plus(words[:n-1], "--", "--json")
+				checkNormalized(t, cmdline(last...), want(plus([]string{"--"}, plus(words[:n-1], "--json")...)...))
+				checkNormalized(t, cmdline(plus(words[:n-1], "-")...), want(plus([]string{"--"}, plus(words[:n-1], "-")...)...))
+			}
 			for _, bogus := range []string{"--no-such-flag", "-5", "--no-such-flag=1"} {
-				_, err := normalizeArgs(testApp(), cmdline("ARG", bogus))
+				_, err := normalizeArgs(testApp(), cmdline(plus(words, bogus)...))
 				var ee *exitError
 				if err == nil || !asExit(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), bogus) {
-					t.Errorf("%q: err = %v, want a usage error naming %s", cmdline("ARG", bogus), err, bogus)
+					t.Errorf("%q: err = %v, want a usage error naming %s", cmdline(plus(words, bogus)...), err, bogus)
 				}
 			}
 		})
 	}
+}
+
+// dashArgs is words as normalizeArgs writes them: after "--", if any.
+func dashArgs(words []string) []string {
+	if len(words) == 0 {
+		return nil
+	}
+	return append([]string{"--"}, words...)
 }
 
 func checkNormalized(t *testing.T, in, want []string) {
@@ -163,5 +189,94 @@ func TestUpHomeAfterCommand(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "Created a new identity in "+home) {
 		t.Errorf("up did not use --home %s:\n%s", home, stdout.String())
+	}
+}
+
+// TestTypos: a mistyped command is a usage error that names the closest command; a
+// word near no command suggests nothing.
+func TestTypos(t *testing.T) {
+	home := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sned", "bob", "hi"}, "did you mean `parley send`?"},
+		{[]string{"histroy"}, "did you mean `parley history`?"},
+		{[]string{"contacts", "lst"}, "did you mean `parley contacts ls`?"},
+		{[]string{"room", "craete", "ops"}, "did you mean `parley room create`?"},
+		{[]string{"transfers", "acept", "12"}, "did you mean `parley transfers accept`?"},
+		{[]string{"xyzzy"}, `unknown command "xyzzy" (see ` + "`parley --help`)"},
+		{[]string{"help"}, "help is `parley --help`"},
+	} {
+		r := parley(t, nil, append([]string{"--home", home}, c.args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, c.want) || r.stdout != "" {
+			t.Errorf("parley %q: %s\nwant exit 2 and %q", c.args, r, c.want)
+		}
+	}
+}
+
+// TestUsageErrorsExit2: every way of getting a command line wrong, for every command,
+// exits 2 with one line on stderr and nothing on stdout: a flag without its value, a
+// value of the wrong type, and the wrong number of arguments (read from the command's
+// ArgsUsage). `list` is `ls`.
+func TestUsageErrorsExit2(t *testing.T) {
+	home := t.TempDir()
+	// Should a case ever get past the parser, the servers it starts stay on loopback
+	// (never mDNS on this machine's network).
+	safe := map[string][]string{
+		"up":         {"--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0"},
+		"rendezvous": {"--listen", "/ip4/127.0.0.1/tcp/0", "--stun", "off", "--metrics", "off"},
+	}
+	check := func(args ...string) {
+		t.Helper()
+		if s, ok := safe[args[0]]; ok {
+			n := 1
+			if args[0] == "rendezvous" {
+				n = 2
+			}
+			args = append(append(slices.Clone(args[:n]), s...), args[n:]...)
+		}
+		r := parley(t, nil, append([]string{"--home", home}, args...)...)
+		if r.code != 2 || r.stdout != "" || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("parley %q: %s\nwant exit 2, one line on stderr", args, r)
+		}
+	}
+	for _, leaf := range leafCommands(testApp().Commands, nil) {
+		for _, f := range leaf.cmd.Flags {
+			switch f.(type) {
+			case *cli.IntFlag, *cli.DurationFlag, *cli.Float64Flag:
+				check(append(slices.Clone(leaf.path), "--"+f.Names()[0], "not-a-number")...)
+			}
+			if v, ok := f.(interface{ TakesValue() bool }); ok && v.TakesValue() {
+				check(append(slices.Clone(leaf.path), "--"+f.Names()[0])...) // the value is missing
+			}
+		}
+		lo, hi := arity(leaf.cmd)
+		if len(leaf.cmd.Subcommands) > 0 {
+			continue
+		}
+		if hi >= 0 {
+			check(append(slices.Clone(leaf.path), slices.Repeat([]string{"x"}, hi+1)...)...)
+		}
+		if lo > 0 {
+			check(append(slices.Clone(leaf.path), slices.Repeat([]string{"x"}, lo-1)...)...)
+		}
+	}
+	for _, args := range [][]string{{"contacts", "list"}, {"room", "list"}} {
+		r := parley(t, nil, append([]string{"--home", home}, args...)...)
+		if r.code != 1 || !strings.Contains(r.stderr, "parley is not running") {
+			t.Errorf("parley %q: %s\nwant it to run as ls (and find no node)", args, r)
+		}
+	}
+}
+
+// TestHelpHasExamples: every command's help shows examples of it.
+func TestHelpHasExamples(t *testing.T) {
+	for _, leaf := range leafCommands(testApp().Commands, nil) {
+		r := parley(t, nil, append(slices.Clone(leaf.path), "--help")...)
+		name := "parley " + strings.Join(leaf.path, " ")
+		if r.code != 0 || !strings.Contains(r.stdout, "Examples:") || !strings.Contains(r.stdout, "  "+name) {
+			t.Errorf("%s --help shows no example of %s:\n%s", name, name, r)
+		}
 	}
 }

@@ -76,9 +76,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	}
 	// urfave/cli does not pass the app's OnUsageError down: without this a command's
 	// bad flag exits 1 and dumps the command's help on stdout.
-	for _, cmd := range app.Commands {
-		cmd.OnUsageError = onUsageError
-	}
+	setUsageErrors(app.Commands)
+	addExamples(app.Commands, "")
 	return app
 }
 
@@ -87,7 +86,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 func onUsageError(c *cli.Context, err error, isSubcommand bool) error {
 	help := "parley --help"
 	if isSubcommand {
-		help = "parley " + c.Command.Name + " --help"
+		help = c.Command.HelpName + " --help"
 	}
 	return &exitError{code: 2, err: fmt.Errorf("%w (see `%s`)", err, help)}
 }

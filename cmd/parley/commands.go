@@ -262,7 +262,7 @@ func sendCommand() *cli.Command {
 		Name:        "send",
 		Usage:       "send a message (TO: a peer, or '#ROOM') and wait until it is delivered",
 		ArgsUsage:   "TO TEXT...",
-		Description: "TEXT - reads the text from stdin (at most 32 KiB): echo done | parley send Bob -",
+		Description: "A TEXT of - sends what stdin holds (at most 32 KiB).",
 		Flags:       []cli.Flag{jsonFlag},
 		Action: func(c *cli.Context) error {
 			if c.NArg() < 2 {

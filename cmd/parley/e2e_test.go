@@ -367,3 +367,26 @@ func TestSendFromStdin(t *testing.T) {
 		t.Errorf("ann received %+v, want the two piped lines", got)
 	}
 }
+
+// TestListingsReadWell: contacts ls and room ls have column headers, counts are in the
+// right number, and a room's name given as a peer suggests '#NAME'.
+func TestListingsReadWell(t *testing.T) {
+	ann, bob := pair(t)
+	if r := bob.parley(t, nil, "contacts", "add", "ann"); r.code != 0 {
+		t.Fatalf("contacts add: %s", r)
+	}
+	r := bob.parley(t, nil, "contacts", "ls")
+	wantOutput(t, r, 0, []string{"NAME", "PRESENCE", "STATUS", "VERIFIED", "PEER ID", ann.st.PeerID}, nil)
+	if !strings.HasPrefix(r.stdout, "NAME") {
+		t.Errorf("contacts ls does not start with its header:\n%s", r.stdout)
+	}
+	r = bob.parley(t, nil, "room", "create", "ops")
+	wantOutput(t, r, 0, []string{"created #ops: 1 member,"}, nil)
+	r = bob.parley(t, nil, "room", "ls")
+	wantOutput(t, r, 0, []string{"ROOM", "ROLE", "MEMBERS", "ID", "#ops", "1 member "}, nil)
+	if strings.Contains(r.stdout, "1 members") {
+		t.Errorf("room ls says 1 members:\n%s", r.stdout)
+	}
+	r = bob.parley(t, nil, "send", "ops", "hello")
+	wantOutput(t, r, 1, nil, []string{`unknown peer "ops"`, "'#ops'"})
+}
