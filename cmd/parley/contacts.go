@@ -30,7 +30,7 @@ func contactsCommand() *cli.Command {
 				},
 				Action: addContact,
 			},
-			{Name: "rm", Usage: "remove a contact (a block stays)", ArgsUsage: "PEER", Action: removeContact},
+			{Name: "rm", Usage: "remove a contact (a block stays)", ArgsUsage: "PEER", Flags: []cli.Flag{jsonFlag}, Action: removeContact},
 			blockCommand("block", "refuse all connections from a peer; it no longer sees your presence", true),
 			blockCommand("unblock", "let a blocked peer connect again", false),
 			{
@@ -149,6 +149,11 @@ func removeContact(c *cli.Context) error {
 	}
 	if err := cl.RemoveContact(c.Context, c.Args().First()); err != nil {
 		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, struct {
+			Removed string `json:"removed"`
+		}{c.Args().First()})
 	}
 	fmt.Fprintf(c.App.Writer, "removed %s\n", c.Args().First())
 	return nil

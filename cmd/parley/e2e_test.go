@@ -390,3 +390,23 @@ func TestListingsReadWell(t *testing.T) {
 	r = bob.parley(t, nil, "send", "ops", "hello")
 	wantOutput(t, r, 1, nil, []string{`unknown peer "ops"`, "'#ops'"})
 }
+
+// TestJSONErrorsFromTheNode: the node's refusals keep their API code under --json, and
+// `open --json` prints the login link as a document.
+func TestJSONErrorsFromTheNode(t *testing.T) {
+	ann, bob := pair(t)
+	r := bob.parley(t, nil, "send", "nobody", "hi", "--json")
+	if msg, code := jsonError(t, r); r.code != 1 || code != api.CodeUnknownPeer || !strings.Contains(msg, "nobody") {
+		t.Errorf("send nobody --json: exit %d, %q %q", r.code, code, msg)
+	}
+	bob.parley(t, nil, "contacts", "block", "ann")
+	r = bob.parley(t, nil, "send", "ann", "hi", "--json")
+	if msg, code := jsonError(t, r); r.code != 1 || code != api.CodeBlocked || !strings.Contains(msg, "parley contacts unblock ann") {
+		t.Errorf("send to blocked --json: exit %d, %q %q", r.code, code, msg)
+	}
+	var link api.WebLogin
+	ann.jsonOf(t, &link, "open", "--no-browser", "--json")
+	if !strings.HasPrefix(link.URL, "http://127.0.0.1:") || link.ExpiresAt.IsZero() {
+		t.Errorf("open --json = %+v", link)
+	}
+}

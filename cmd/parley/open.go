@@ -20,6 +20,7 @@ func openCommand() *cli.Command {
 			"listens on 127.0.0.1). It logs the browser in until the node restarts.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "no-browser", Usage: "only print the link; do not start a browser"},
+			&cli.BoolFlag{Name: "json", Usage: "print the link as JSON: {\"url\", \"expires_at\"}"},
 		},
 		Action: func(c *cli.Context) error {
 			cl, err := connect(c)
@@ -30,7 +31,13 @@ func openCommand() *cli.Command {
 			if err != nil {
 				return fmt.Errorf("ask the node for a login link: %w", err)
 			}
-			fmt.Fprintln(c.App.Writer, link.URL)
+			if c.Bool("json") {
+				if err := printJSON(c.App.Writer, link); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintln(c.App.Writer, link.URL)
+			}
 			if !c.Bool("no-browser") {
 				openBrowser(c.Context, link.URL)
 			}

@@ -28,7 +28,7 @@ func roomCommand() *cli.Command {
 			{Name: "invite", Usage: "hand a room you own to a peer", ArgsUsage: "NAME PEER", Flags: []cli.Flag{jsonFlag}, Action: roomPeerAction("invite")},
 			{Name: "remove", Usage: "remove a member and rotate the room's key", ArgsUsage: "NAME PEER", Flags: []cli.Flag{jsonFlag}, Action: roomPeerAction("remove")},
 			{Name: "join", Usage: "accept a pending invitation (its ID is in `parley room ls`)", ArgsUsage: "ID", Flags: []cli.Flag{jsonFlag}, Action: joinRoom},
-			{Name: "decline", Usage: "turn down a pending invitation (its ID is in `parley room ls`)", ArgsUsage: "ID", Action: declineRoom},
+			{Name: "decline", Usage: "turn down a pending invitation (its ID is in `parley room ls`)", ArgsUsage: "ID", Flags: []cli.Flag{jsonFlag}, Action: declineRoom},
 			{Name: "leave", Usage: "leave a room", ArgsUsage: "NAME", Flags: []cli.Flag{jsonFlag}, Action: leaveRoom},
 			{Name: "ls", Aliases: []string{"list"}, Usage: "your rooms and pending invitations", Flags: []cli.Flag{jsonFlag}, Action: listRooms},
 		},
@@ -98,6 +98,9 @@ func declineRoom(c *cli.Context) error {
 	inv, err := cl.DeclineRoom(c.Context, c.Args().First())
 	if err != nil {
 		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, inv)
 	}
 	fmt.Fprintf(c.App.Writer, "declined #%s from %s\n", visible(inv.Name), orDefault(inv.FromName, inv.From))
 	return nil
