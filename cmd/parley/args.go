@@ -202,7 +202,10 @@ func (w *walker) flag(cur *level, table flagTable, rest []string, i int) (int, e
 		w.help = true
 	}
 	*dest = append(*dest, word)
-	if takes && !hasValue && i+1 < len(rest) {
+	if takes && !hasValue && i+1 == len(rest) {
+		return 0, usageError("%s: %s needs a value (see `%s --help`)", w.path(cur), word, w.path(cur))
+	}
+	if takes && !hasValue {
 		*dest = append(*dest, rest[i+1]) // a value, whatever it looks like: --limit -1, --export -
 		return 1, nil
 	}
@@ -254,10 +257,11 @@ func unknownCommand(path, word string, cmds []*cli.Command) error {
 			names = append(names, c.Names()...)
 		}
 	}
-	msg := fmt.Sprintf("unknown command %q", strings.TrimPrefix(path+" "+word, "parley "))
 	if word == "help" {
-		msg += fmt.Sprintf("; help is `%s --help`, or `parley COMMAND --help`", path)
-	} else if s := closest(word, names); s != "" {
+		return usageError("there is no help command: use `%s --help`, or `parley COMMAND --help`", path)
+	}
+	msg := fmt.Sprintf("unknown command %q", strings.TrimPrefix(path+" "+word, "parley "))
+	if s := closest(word, names); s != "" {
 		msg += fmt.Sprintf("; did you mean `%s %s`?", path, s)
 	}
 	return usageError("%s (see `%s --help`)", msg, path)

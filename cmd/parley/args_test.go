@@ -206,7 +206,8 @@ func TestTypos(t *testing.T) {
 		{[]string{"room", "craete", "ops"}, "did you mean `parley room create`?"},
 		{[]string{"transfers", "acept", "12"}, "did you mean `parley transfers accept`?"},
 		{[]string{"xyzzy"}, `unknown command "xyzzy" (see ` + "`parley --help`)"},
-		{[]string{"help"}, "help is `parley --help`"},
+		{[]string{"help"}, "there is no help command: use `parley --help`"},
+		{[]string{"contacts", "add", "--name"}, "parley contacts add: --name needs a value"},
 	} {
 		r := parley(t, nil, append([]string{"--home", home}, c.args...)...)
 		if r.code != 2 || !strings.Contains(r.stderr, c.want) || r.stdout != "" {
