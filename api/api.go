@@ -134,6 +134,10 @@ type MessageList struct {
 	Messages []Message `json:"messages"`
 }
 
+// MaxText is the most text one message holds, direct or in a room, in bytes of UTF-8
+// (node/dm.MaxText and room.MaxText, which the node's tests hold equal to it).
+const MaxText = 32 << 10
+
 // SendRequest asks the node to send Text to To (a peer ID, a peer's name, or "#" and a room's name or ID).
 type SendRequest struct {
 	To   string `json:"to"`
@@ -369,7 +373,7 @@ type Event struct {
 // Error is the body of every non-2xx answer.
 type Error struct {
 	Error string `json:"error"`
-	Code  string `json:"code,omitempty"` // machine-readable: unknown_peer, ambiguous_peer, bad_request, unauthorized
+	Code  string `json:"code,omitempty"` // machine-readable: unknown_peer, ambiguous_peer, bad_request, blocked, unauthorized
 }
 
 // Error codes callers may branch on.
@@ -379,6 +383,7 @@ const (
 	CodeBadRequest    = "bad_request"
 	CodeUnauthorized  = "unauthorized"
 	CodeNotFound      = "not_found"
+	CodeBlocked       = "blocked" // a message to a peer this node blocked
 	CodeInternal      = "internal"
 )
 
@@ -397,4 +402,5 @@ var (
 	ErrAmbiguousPeer = errors.New("more than one peer has that name")
 	ErrBadRequest    = errors.New("request not accepted")
 	ErrNotFound      = errors.New("not found")
+	ErrBlocked       = errors.New("blocked") // the peer is blocked: unblock it first
 )

@@ -44,6 +44,8 @@ func (e *APIError) Is(target error) bool {
 		return e.Code == api.CodeBadRequest
 	case api.ErrNotFound:
 		return e.Code == api.CodeNotFound
+	case api.ErrBlocked:
+		return e.Code == api.CodeBlocked
 	}
 	return false
 }

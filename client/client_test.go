@@ -167,8 +167,9 @@ func TestCanceledIsNotNotRunning(t *testing.T) {
 }
 
 func TestAPIErrorIs(t *testing.T) {
-	sentinels := []error{api.ErrUnknownPeer, api.ErrAmbiguousPeer, api.ErrBadRequest}
+	sentinels := []error{api.ErrUnknownPeer, api.ErrAmbiguousPeer, api.ErrBadRequest, api.ErrBlocked}
 	cases := map[string]error{
+		api.CodeBlocked:       api.ErrBlocked,
 		api.CodeUnknownPeer:   api.ErrUnknownPeer,
 		api.CodeAmbiguousPeer: api.ErrAmbiguousPeer,
 		api.CodeBadRequest:    api.ErrBadRequest,

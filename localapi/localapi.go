@@ -253,6 +253,8 @@ func (s *Server) writeBackendError(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusConflict, api.CodeAmbiguousPeer, err.Error())
 	case errors.Is(err, api.ErrNotFound):
 		writeError(w, http.StatusNotFound, api.CodeNotFound, err.Error())
+	case errors.Is(err, api.ErrBlocked):
+		writeError(w, http.StatusConflict, api.CodeBlocked, err.Error())
 	case errors.Is(err, api.ErrBadRequest):
 		writeError(w, http.StatusBadRequest, api.CodeBadRequest, err.Error())
 	default:

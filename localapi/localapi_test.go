@@ -253,6 +253,7 @@ func TestSendBackendErrors(t *testing.T) {
 		{"unknown peer", fmt.Errorf("%w %q: not seen", api.ErrUnknownPeer, "zed"), http.StatusNotFound, api.CodeUnknownPeer},
 		{"ambiguous peer", fmt.Errorf("%w %q", api.ErrAmbiguousPeer, "bob"), http.StatusConflict, api.CodeAmbiguousPeer},
 		{"bad request", fmt.Errorf("%w: the text is empty", api.ErrBadRequest), http.StatusBadRequest, api.CodeBadRequest},
+		{"blocked", fmt.Errorf("not sent: bob is %w", api.ErrBlocked), http.StatusConflict, api.CodeBlocked},
 		{"anything else", errors.New("disk on fire"), http.StatusInternalServerError, api.CodeInternal},
 	}
 	for _, c := range cases {

@@ -6,7 +6,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/parley-im/parley/api"
 	"github.com/parley-im/parley/node/dm"
+	"github.com/parley-im/parley/room"
 	"github.com/parley-im/parley/transfer"
 )
 
@@ -58,5 +60,15 @@ func TestNewPeerLimits(t *testing.T) {
 	}
 	if len(l.dmOptions()) != 1 {
 		t.Fatal("the dm service gets no limiter")
+	}
+}
+
+// Clients (`parley send -`) cap text at api.MaxText without importing the wire packages:
+// it must stay what the wire formats allow.
+func TestMaxTextAgreesWithTheWire(t *testing.T) {
+	for name, max := range map[string]int{"dm.MaxText": dm.MaxText, "room.MaxText": room.MaxText} {
+		if max != api.MaxText {
+			t.Errorf("%s is %d, api.MaxText %d: keep them equal", name, max, api.MaxText)
+		}
 	}
 }

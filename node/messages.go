@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -16,7 +17,7 @@ import (
 // Send stores a message to `to` (a peer ID, a contact's nickname or a known peer's name)
 // and delivers it, waiting for the recipient's ACK. A recipient that cannot be reached
 // now gets the message later: it is queued and sent, in order, when the peer is seen
-// again. An error means nothing was stored.
+// again. An error means nothing was stored: a blocked peer gets nothing (ErrBlocked).
 func (n *Node) Send(ctx context.Context, to, text string) (api.SendResult, error) {
 	if IsRoomRef(to) {
 		return n.sendToRoom(ctx, to, text)
@@ -24,7 +25,10 @@ func (n *Node) Send(ctx context.Context, to, text string) (api.SendResult, error
 	n.touch()
 	id, err := n.resolve(to)
 	if err != nil {
-		return api.SendResult{}, err
+		return api.SendResult{}, n.suggestRoom(ctx, to, err)
+	}
+	if n.isBlocked(id) {
+		return api.SendResult{}, n.blockedError(id)
 	}
 	m, stored, err := n.newOutgoing(id, text)
 	if err != nil {
@@ -44,6 +48,30 @@ func (n *Node) Send(ctx context.Context, to, text string) (api.SendResult, error
 		return n.setOutgoingState(ctx, stored, archive.StateQueued, 0)
 	}
 	return n.setOutgoingState(ctx, stored, archive.StateDelivered, time.Since(start))
+}
+
+// suggestRoom adds to an unknown-peer error for `to` that a room of that name exists:
+// `send ops hi` meant '#ops'.
+func (n *Node) suggestRoom(ctx context.Context, to string, err error) error {
+	if !errors.Is(err, ErrUnknownPeer) {
+		return err
+	}
+	if r, rerr := n.joinedRoom(ctx, to); rerr == nil && strings.EqualFold(r.Name, strings.TrimSpace(to)) {
+		return fmt.Errorf("%w; you are in a room of that name: send to '#%s' (quoted, since # starts a shell comment)", err, r.Name)
+	}
+	return err
+}
+
+// blockedError says that id is blocked and how to unblock it, by the name that finds it.
+func (n *Node) blockedError(id peer.ID) error {
+	label, ref := id.String(), id.String()
+	if name := n.nameOf(id.String()); name != "" {
+		label = fmt.Sprintf("%s (%s)", name, id)
+		if found, err := n.resolve(name); err == nil && found == id {
+			ref = name
+		}
+	}
+	return fmt.Errorf("not sent: %s is %w; to write to them, first `parley contacts unblock %s`", label, ErrBlocked, ref)
 }
 
 // newOutgoing validates a message to id and builds its wire and archive forms.

@@ -34,6 +34,7 @@ var (
 	ErrUnknownPeer   = api.ErrUnknownPeer
 	ErrAmbiguousPeer = api.ErrAmbiguousPeer
 	ErrBadMessage    = api.ErrBadRequest
+	ErrBlocked       = api.ErrBlocked
 )
 
 // protectTag marks connections the connection manager must never trim: those of

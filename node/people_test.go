@@ -86,8 +86,11 @@ func TestBlockRefusesConnections(t *testing.T) {
 	if err != nil || res.Message.State != api.StateQueued {
 		t.Errorf("send from a blocked peer: %+v, %v (want queued)", res, err)
 	}
+	if _, err := a.Send(ctx, "Bob", "and you?"); !errors.Is(err, ErrBlocked) || !strings.Contains(err.Error(), "parley contacts unblock Bob") {
+		t.Errorf("send to a peer this node blocked: %v, want ErrBlocked saying how to unblock", err)
+	}
 	if hist, _ := a.History(ctx, api.HistoryQuery{}); len(hist) != 0 {
-		t.Errorf("a blocked peer's message arrived: %+v", hist)
+		t.Errorf("a blocked peer's message arrived, or a message to it was kept: %+v", hist)
 	}
 	if _, err := a.SetBlocked(ctx, "Bob", false); err != nil {
 		t.Fatal(err)

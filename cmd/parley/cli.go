@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/parley-im/parley/api"
 	"github.com/parley-im/parley/client"
 )
 
@@ -25,16 +27,71 @@ func (e *exitError) Unwrap() error { return e.err }
 // run executes the CLI with injected streams and returns the process exit status.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := newApp(stdin, safeWriter{stdout}, safeWriter{stderr})
-	err := app.RunContext(ctx, args)
+	parsed, err := normalizeArgs(app, args)
+	asJSON := parsed.json
+	if err == nil {
+		err = app.RunContext(ctx, parsed.args)
+	} else {
+		asJSON = mentionsJSON(args)
+	}
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(safeWriter{stderr}, "parley: %v\n", err)
+	reportError(safeWriter{stderr}, err, asJSON)
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
 	}
 	return 1
+}
+
+// Codes of the JSON errors the CLI prints itself; the node's refusals keep the API's
+// codes (api.CodeUnknownPeer, api.CodeBlocked, ...).
+const (
+	codeUsage       = "usage"       // a wrong command line (exit 2)
+	codeNotRunning  = "not_running" // no node runs for the home
+	codeInterrupted = "interrupted"
+	codeError       = "error" // anything else
+)
+
+// reportError prints err on w: "parley: ..." or, with --json, one JSON object
+// {"error": "...", "code": "..."} on one line.
+func reportError(w io.Writer, err error, asJSON bool) {
+	if !asJSON {
+		fmt.Fprintf(w, "parley: %v\n", err)
+		return
+	}
+	json.NewEncoder(w).Encode(api.Error{Error: err.Error(), Code: errorCode(err)})
+}
+
+func errorCode(err error) string {
+	var ee *exitError
+	var ae *client.APIError
+	switch {
+	case errors.As(err, &ee) && ee.code == 2:
+		return codeUsage
+	case errors.As(err, &ee) && ee.code == 130, errors.Is(err, context.Canceled):
+		return codeInterrupted
+	case errors.Is(err, client.ErrNotRunning):
+		return codeNotRunning
+	case errors.As(err, &ae) && ae.Code != "":
+		return ae.Code
+	}
+	return codeError
+}
+
+// mentionsJSON reports whether a command line that could not be read asks for --json
+// before any `--`, so even its usage error comes as JSON.
+func mentionsJSON(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "--json", "-json", "--json=true", "-json=true":
+			return true
+		}
+	}
+	return false
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
@@ -73,9 +130,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	}
 	// urfave/cli does not pass the app's OnUsageError down: without this a command's
 	// bad flag exits 1 and dumps the command's help on stdout.
-	for _, cmd := range app.Commands {
-		cmd.OnUsageError = onUsageError
-	}
+	setUsageErrors(app.Commands)
+	addExamples(app.Commands, "")
 	return app
 }
 
@@ -84,7 +140,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 func onUsageError(c *cli.Context, err error, isSubcommand bool) error {
 	help := "parley --help"
 	if isSubcommand {
-		help = "parley " + c.Command.Name + " --help"
+		help = c.Command.HelpName + " --help"
 	}
 	return &exitError{code: 2, err: fmt.Errorf("%w (see `%s`)", err, help)}
 }

@@ -11,10 +11,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/urfave/cli/v2"
 
 	"github.com/parley-im/parley/api"
 )
@@ -133,17 +136,18 @@ func TestUsageErrors(t *testing.T) {
 		want []string
 	}{
 		{[]string{"bogus"}, []string{`unknown command "bogus"`, "`parley --help`"}},
-		{[]string{"--bogus"}, []string{"flag provided but not defined: -bogus", "(see `parley --help`)"}},
+		{[]string{"--bogus"}, []string{"parley has no flag --bogus", "(see `parley --help`)"}},
 		{[]string{"send", "--bogus", "bob", "hi"}, []string{"-bogus", "(see `parley send --help`)"}},
 		{[]string{"history", "--limit", "many"}, []string{"-limit", "(see `parley history --help`)"}},
 		{[]string{"history", "--limit", "-1"}, []string{"--limit"}},
 		{[]string{"history", "--since", "garbage"}, []string{"--since", `"garbage" is not a time`}},
 		{[]string{"history", "--until", "garbage"}, []string{"--until", `"garbage" is not a time`}},
 		{[]string{"history", "--since", "-3h"}, []string{"--since"}},
-		{[]string{"history", "bob", "--limit", "20"}, []string{"flags go before it"}},
-		{[]string{"send"}, []string{"send needs a recipient and text"}},
-		{[]string{"send", "bob"}, []string{"send needs a recipient and text"}},
-		{[]string{"completion"}, []string{"completion needs a shell: bash, zsh or fish"}},
+		{[]string{"history", "bob", "ann"}, []string{"parley history takes at most 1 argument: [TO], got 2 arguments"}},
+		{[]string{"send"}, []string{"parley send needs TO TEXT..., got 0 arguments", "(see `parley send --help`)"}},
+		{[]string{"send", "bob"}, []string{"parley send needs TO TEXT..., got 1 argument"}},
+		{[]string{"peers", "bob"}, []string{"parley peers takes no arguments"}},
+		{[]string{"completion"}, []string{"parley completion needs bash|zsh|fish"}},
 		{[]string{"completion", "powershell"}, []string{"completion needs a shell"}},
 		{[]string{"up", "--log-level", "loud"}, []string{"--log-level", "debug, info, warn or error"}},
 	}
@@ -300,4 +304,81 @@ func TestCompletionCandidates(t *testing.T) {
 	os.Args = []string{"parley", "--generate-bash-completion"}
 	r := parley(t, nil, os.Args[1:]...)
 	wantOutput(t, r, 0, []string{"init\n", "send\n", "history\n", "chat\n", "completion\n"}, nil)
+}
+
+// `send TO -` reads the text from stdin; an empty or oversized stdin is refused before
+// anything reaches the node (the home here has none).
+func TestSendFromStdinRefusals(t *testing.T) {
+	home := t.TempDir()
+	wantOutput(t, parley(t, strings.NewReader(""), "--home", home, "send", "bob", "-"), 1, nil, []string{"nothing to send", "stdin"})
+	wantOutput(t, parley(t, strings.NewReader(" \n\n"), "--home", home, "send", "bob", "-"), 1, nil, []string{"nothing to send"})
+	big := strings.Repeat("x", 32<<10+1)
+	wantOutput(t, parley(t, strings.NewReader(big), "--home", home, "send", "bob", "-"), 1, nil, []string{"more than 32 KiB", "send-file"})
+	// - among other words is a word.
+	wantOutput(t, parley(t, strings.NewReader("ignored"), "--home", home, "send", "bob", "a", "-", "b"), 1, nil, []string{"parley is not running"})
+}
+
+// jsonError decodes stderr as exactly one JSON error object.
+func jsonError(t *testing.T, r result) (msg, code string) {
+	t.Helper()
+	var e struct {
+		Error string `json:"error"`
+		Code  string `json:"code"`
+	}
+	dec := json.NewDecoder(strings.NewReader(r.stderr))
+	if err := dec.Decode(&e); err != nil || e.Error == "" || e.Code == "" || dec.More() || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Errorf("stderr is not one JSON error object on one line (%v):\n%s", err, r)
+	}
+	return e.Error, e.Code
+}
+
+// TestJSONErrors: with --json (before or after the arguments) an error is one JSON
+// object on stderr, with a code a script can branch on.
+func TestJSONErrors(t *testing.T) {
+	home := t.TempDir()
+	for _, c := range []struct {
+		args       []string
+		exit       int
+		code, text string
+	}{
+		{[]string{"send", "bob", "hi", "--json"}, 1, "not_running", "parley is not running for home " + home},
+		{[]string{"--json", "peers"}, 2, "usage", "parley has no flag --json"},
+		{[]string{"peers", "--json", "extra"}, 2, "usage", "takes no arguments"},
+		{[]string{"history", "--json", "--limit", "many"}, 2, "usage", "-limit"},
+		{[]string{"up", "--json"}, 2, "usage", "parley up has no flag --json"},
+		{[]string{"sned", "--json"}, 2, "usage", "did you mean `parley send`?"},
+		{[]string{"send", "bob", "-", "--json"}, 1, "error", "nothing to send"},
+	} {
+		r := parley(t, nil, append([]string{"--home", home}, c.args...)...)
+		msg, code := jsonError(t, r)
+		if r.code != c.exit || code != c.code || !strings.Contains(msg, c.text) || strings.HasPrefix(msg, "parley: ") {
+			t.Errorf("parley %q: exit %d, code %q, error %q; want exit %d, code %q, %q", c.args, r.code, code, msg, c.exit, c.code, c.text)
+		}
+	}
+	// Without --json errors stay one plain line, and --json after -- is text.
+	r := parley(t, nil, "--home", home, "send", "bob", "--", "--json")
+	if !strings.HasPrefix(r.stderr, "parley: parley is not running") {
+		t.Errorf("send bob -- --json: %s", r)
+	}
+}
+
+// TestEveryCommandHasJSON: every command that prints a result takes --json, and with
+// it reports a wrong command line as a JSON error. The exceptions run in the
+// foreground or print a script.
+func TestEveryCommandHasJSON(t *testing.T) {
+	exempt := map[string]bool{"up": true, "chat": true, "completion": true}
+	for _, leaf := range leafCommands(testApp().Commands, nil) {
+		name := strings.Join(leaf.path, " ")
+		if exempt[name] || len(leaf.cmd.Subcommands) > 0 && len(leaf.cmd.Flags) == 0 {
+			continue // rendezvous, network-key: only their subcommands do something
+		}
+		if !slices.ContainsFunc(leaf.cmd.Flags, func(f cli.Flag) bool { return slices.Contains(f.Names(), "json") }) {
+			t.Errorf("parley %s has no --json", name)
+			continue
+		}
+		r := parley(t, nil, append(slices.Clone(leaf.path), "--json", "--no-such-flag")...)
+		if _, code := jsonError(t, r); r.code != 2 || code != "usage" {
+			t.Errorf("parley %s --json --no-such-flag: exit %d, code %q", name, r.code, code)
+		}
+	}
 }

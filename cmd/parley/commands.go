@@ -41,6 +41,9 @@ func initCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			if pass == nil {
+				warnUnsealed(c.App.ErrWriter, homeOf(c))
+			}
 			fp, _ := crypto.Fingerprint(id.Key.GetPublic())
 			st := api.Status{PeerID: id.PeerID.String(), Name: id.Name, Fingerprint: fp, Home: homeOf(c), Version: version}
 			if c.Bool("json") {
@@ -113,6 +116,7 @@ func runUp(c *cli.Context) error {
 		Ready: func(st api.Status, apiAddr string, created bool) {
 			if created {
 				fmt.Fprintf(out, "Created a new identity in %s\n", st.Home)
+				warnUnsealed(c.App.ErrWriter, st.Home)
 			}
 			printStatus(out, st)
 			fmt.Fprintf(out, "API:          http://%s (token in %s)\n", apiAddr, api.TokenFile)
@@ -255,19 +259,24 @@ func path(p api.Peer) string {
 
 func sendCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "send",
-		Usage:     "send a message (TO: a peer, or '#ROOM') and wait until it is delivered",
-		ArgsUsage: "TO TEXT...",
-		Flags:     []cli.Flag{jsonFlag},
+		Name:        "send",
+		Usage:       "send a message (TO: a peer, or '#ROOM') and wait until it is delivered",
+		ArgsUsage:   "TO TEXT...",
+		Description: "A TEXT of - sends what stdin holds (at most 32 KiB).",
+		Flags:       []cli.Flag{jsonFlag},
 		Action: func(c *cli.Context) error {
 			if c.NArg() < 2 {
 				return usageError("send needs a recipient and text: parley send TO TEXT...")
+			}
+			text, err := messageText(c.Args().Tail(), c.App.Reader)
+			if err != nil {
+				return err
 			}
 			cl, err := connect(c)
 			if err != nil {
 				return err
 			}
-			res, err := cl.Send(c.Context, c.Args().First(), strings.Join(c.Args().Tail(), " "))
+			res, err := cl.Send(c.Context, c.Args().First(), text)
 			if err != nil {
 				return err
 			}
@@ -284,6 +293,29 @@ func sendCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// messageText is the words of `send` joined by spaces, or, for the single word "-", what
+// stdin holds (at most api.MaxText bytes, without its trailing newlines).
+func messageText(words []string, stdin io.Reader) (string, error) {
+	if len(words) != 1 || words[0] != "-" {
+		return strings.Join(words, " "), nil
+	}
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
+	data, err := io.ReadAll(io.LimitReader(stdin, api.MaxText+1))
+	if err != nil {
+		return "", fmt.Errorf("read the text from stdin: %w", err)
+	}
+	if len(data) > api.MaxText {
+		return "", fmt.Errorf("stdin holds more than %d KiB, the most one message holds: send it as a file with `parley send-file TO FILE`", api.MaxText>>10)
+	}
+	text := strings.TrimRight(string(data), "\r\n")
+	if strings.TrimSpace(text) == "" {
+		return "", errors.New("nothing to send: stdin was empty (`parley send TO -` sends what is piped in)")
+	}
+	return text, nil
 }
 
 func historyCommand() *cli.Command {
@@ -308,7 +340,7 @@ func historyCommand() *cli.Command {
 
 func runHistory(c *cli.Context) error {
 	if c.NArg() > 1 {
-		return usageError("history takes one peer, got %q: flags go before it (parley history --limit 20 Bob)", c.Args().Slice())
+		return usageError("history takes one peer, got %q (parley history Bob --limit 20)", c.Args().Slice())
 	}
 	q := api.HistoryQuery{Peer: c.Args().First(), Search: c.String("search"), Limit: c.Int("limit")}
 	if q.Limit < 0 {

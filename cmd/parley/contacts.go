@@ -19,7 +19,7 @@ func contactsCommand() *cli.Command {
 		Name:  "contacts",
 		Usage: "your buddy list: ls, add, rm, block, unblock, verify",
 		Subcommands: []*cli.Command{
-			{Name: "ls", Usage: "contacts by group, with presence", Flags: []cli.Flag{jsonFlag}, Action: listContacts},
+			{Name: "ls", Aliases: []string{"list"}, Usage: "contacts by group, with presence", Flags: []cli.Flag{jsonFlag}, Action: listContacts},
 			{
 				Name: "add", Usage: "add a peer (ID or the name of a peer seen), or change its nickname and group",
 				ArgsUsage: "PEER",
@@ -30,7 +30,7 @@ func contactsCommand() *cli.Command {
 				},
 				Action: addContact,
 			},
-			{Name: "rm", Usage: "remove a contact (a block stays)", ArgsUsage: "PEER", Action: removeContact},
+			{Name: "rm", Usage: "remove a contact (a block stays)", ArgsUsage: "PEER", Flags: []cli.Flag{jsonFlag}, Action: removeContact},
 			blockCommand("block", "refuse all connections from a peer; it no longer sees your presence", true),
 			blockCommand("unblock", "let a blocked peer connect again", false),
 			{
@@ -63,11 +63,12 @@ func listContacts(c *cli.Context) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tPRESENCE\tSTATUS\tVERIFIED\tPEER ID")
 	group := "\x00"
 	for _, ct := range cs {
 		if ct.Group != group {
 			group = ct.Group
-			fmt.Fprintf(tw, "[%s]\t\t\t\n", orDefault(group, "no group"))
+			fmt.Fprintf(tw, "[%s]\t\t\t\t\n", orDefault(group, "no group"))
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", contactLabel(ct), contactPresence(ct), orDash(ct.Status), verifiedMark(ct), ct.PeerID)
 	}
@@ -148,6 +149,11 @@ func removeContact(c *cli.Context) error {
 	}
 	if err := cl.RemoveContact(c.Context, c.Args().First()); err != nil {
 		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, struct {
+			Removed string `json:"removed"`
+		}{c.Args().First()})
 	}
 	fmt.Fprintf(c.App.Writer, "removed %s\n", c.Args().First())
 	return nil

@@ -297,3 +297,116 @@ func waitOutputFor(b *syncBuffer, want string, d time.Duration) bool {
 	}
 	return true
 }
+
+// TestFlagsAfterArguments: the issue's examples on a real pair. Flags after the text are
+// flags; `--` makes the rest text, flag-like words included.
+func TestFlagsAfterArguments(t *testing.T) {
+	ann, bob := pair(t)
+	var sent api.SendResult
+	bob.jsonOf(t, &sent, "send", "ann", "hello", "--json")
+	if sent.Message.Text != "hello" || sent.Message.State != api.StateDelivered {
+		t.Errorf("send ann hello --json = %+v, want hello delivered", sent)
+	}
+	if r := bob.parley(t, nil, "send", "ann", "--", "--json", "is", "a", "flag"); r.code != 0 || r.stdout != "delivered\n" {
+		t.Errorf("send ann -- --json is a flag: %s", r)
+	}
+	var texts []string
+	for _, m := range ann.history(t, "bob", "--limit", "5") {
+		texts = append(texts, m.Text)
+	}
+	if !slices.Equal(texts, []string{"hello", "--json is a flag"}) {
+		t.Errorf("ann received %q", texts)
+	}
+	var p api.Presence
+	bob.jsonOf(t, &p, "status", "away", "back at 2", "--json")
+	if p.Presence != api.PresenceAway || p.Status != "back at 2" {
+		t.Errorf("status away \"back at 2\" --json = %+v", p)
+	}
+	var ct api.Contact
+	bob.jsonOf(t, &ct, "contacts", "add", "ann", "--name", "Annie", "--group", "sales", "--json")
+	if ct.PeerID != ann.st.PeerID || ct.Nickname != "Annie" || ct.Group != "sales" {
+		t.Errorf("contacts add ann --name Annie --group sales = %+v", ct)
+	}
+	if last := bob.history(t, "ann", "--limit", "1"); len(last) != 1 || last[0].Text != "--json is a flag" {
+		t.Errorf("history ann --limit 1 = %+v", last)
+	}
+}
+
+// TestSendToBlocked: the node refuses a message to a peer you blocked, says so and how
+// to undo it, and keeps nothing (it used to answer "queued").
+func TestSendToBlocked(t *testing.T) {
+	ann, bob := pair(t)
+	if r := bob.parley(t, nil, "contacts", "block", "ann"); r.code != 0 {
+		t.Fatalf("block: %s", r)
+	}
+	for _, to := range []string{"ann", ann.st.PeerID} {
+		r := bob.parley(t, nil, "send", to, "are you there?")
+		wantOutput(t, r, 1, nil, []string{"parley: ", "ann", "is blocked", "parley contacts unblock ann"})
+		if r.stdout != "" {
+			t.Errorf("send to a blocked peer printed %q", r.stdout)
+		}
+	}
+	if got := bob.history(t); len(got) != 0 {
+		t.Errorf("bob's archive kept messages to a blocked peer: %+v", got)
+	}
+	if r := bob.parley(t, nil, "contacts", "unblock", "ann"); r.code != 0 {
+		t.Fatalf("unblock: %s", r)
+	}
+	if r := bob.parley(t, nil, "send", "ann", "back"); r.code != 0 {
+		t.Errorf("send after unblock: %s", r)
+	}
+}
+
+// TestSendFromStdin: `echo text | parley send ann -` sends what was piped in.
+func TestSendFromStdin(t *testing.T) {
+	ann, bob := pair(t)
+	if r := bob.parley(t, strings.NewReader("line one\nline two\n"), "send", "ann", "-"); r.code != 0 || r.stdout != "delivered\n" {
+		t.Fatalf("send ann -: %s", r)
+	}
+	if got := ann.history(t); len(got) != 1 || got[0].Text != "line one\nline two" {
+		t.Errorf("ann received %+v, want the two piped lines", got)
+	}
+}
+
+// TestListingsReadWell: contacts ls and room ls have column headers, counts are in the
+// right number, and a room's name given as a peer suggests '#NAME'.
+func TestListingsReadWell(t *testing.T) {
+	ann, bob := pair(t)
+	if r := bob.parley(t, nil, "contacts", "add", "ann"); r.code != 0 {
+		t.Fatalf("contacts add: %s", r)
+	}
+	r := bob.parley(t, nil, "contacts", "ls")
+	wantOutput(t, r, 0, []string{"NAME", "PRESENCE", "STATUS", "VERIFIED", "PEER ID", ann.st.PeerID}, nil)
+	if !strings.HasPrefix(r.stdout, "NAME") {
+		t.Errorf("contacts ls does not start with its header:\n%s", r.stdout)
+	}
+	r = bob.parley(t, nil, "room", "create", "ops")
+	wantOutput(t, r, 0, []string{"created #ops: 1 member,"}, nil)
+	r = bob.parley(t, nil, "room", "ls")
+	wantOutput(t, r, 0, []string{"ROOM", "ROLE", "MEMBERS", "ID", "#ops", "1 member "}, nil)
+	if strings.Contains(r.stdout, "1 members") {
+		t.Errorf("room ls says 1 members:\n%s", r.stdout)
+	}
+	r = bob.parley(t, nil, "send", "ops", "hello")
+	wantOutput(t, r, 1, nil, []string{`unknown peer "ops"`, "'#ops'"})
+}
+
+// TestJSONErrorsFromTheNode: the node's refusals keep their API code under --json, and
+// `open --json` prints the login link as a document.
+func TestJSONErrorsFromTheNode(t *testing.T) {
+	ann, bob := pair(t)
+	r := bob.parley(t, nil, "send", "nobody", "hi", "--json")
+	if msg, code := jsonError(t, r); r.code != 1 || code != api.CodeUnknownPeer || !strings.Contains(msg, "nobody") {
+		t.Errorf("send nobody --json: exit %d, %q %q", r.code, code, msg)
+	}
+	bob.parley(t, nil, "contacts", "block", "ann")
+	r = bob.parley(t, nil, "send", "ann", "hi", "--json")
+	if msg, code := jsonError(t, r); r.code != 1 || code != api.CodeBlocked || !strings.Contains(msg, "parley contacts unblock ann") {
+		t.Errorf("send to blocked --json: exit %d, %q %q", r.code, code, msg)
+	}
+	var link api.WebLogin
+	ann.jsonOf(t, &link, "open", "--no-browser", "--json")
+	if !strings.HasPrefix(link.URL, "http://127.0.0.1:") || link.ExpiresAt.IsZero() {
+		t.Errorf("open --json = %+v", link)
+	}
+}

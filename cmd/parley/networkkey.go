@@ -15,6 +15,7 @@ func networkKeyCommand() *cli.Command {
 		Name:      "new",
 		Usage:     "write a new private-network key to FILE (mode 0600; never overwrites)",
 		ArgsUsage: "FILE",
+		Flags:     []cli.Flag{jsonFlag},
 		Description: "The file is a standard libp2p PSK (/key/swarm/psk/1.0.0/, base16), so other libp2p\n" +
 			"tools read it too. Give it to every member (`parley up --network-key FILE`): nodes\n" +
 			"without it cannot complete a handshake with those that have it.",
@@ -25,6 +26,11 @@ func networkKeyCommand() *cli.Command {
 			path := c.Args().First()
 			if err := crypto.NewNetworkKey(path); err != nil {
 				return err
+			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, struct {
+					Path string `json:"path"`
+				}{path})
 			}
 			fmt.Fprintf(c.App.Writer, "Wrote a new network key to %s (mode 0600). Share it only with members: parley up --network-key %s\n", path, path)
 			return nil

@@ -76,6 +76,6 @@ func retainHistory(c *cli.Context, cl *client.Client) error {
 	if c.Bool("json") {
 		return printJSON(c.App.Writer, api.PurgeResult{Deleted: deleted})
 	}
-	fmt.Fprintf(c.App.Writer, "deleted %d message(s) older than %s\n", deleted, c.String("retain"))
+	fmt.Fprintf(c.App.Writer, "deleted %s older than %s\n", plural(int(deleted), "message"), c.String("retain"))
 	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os/exec"
 	"time"
@@ -21,6 +22,7 @@ func openCommand() *cli.Command {
 			"without use, 7 days pass, the node restarts, or `parley web logout` ends every session.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "no-browser", Usage: "only print the link; do not start a browser"},
+			&cli.BoolFlag{Name: "json", Usage: "print the link as JSON: {\"url\", \"expires_at\"}"},
 		},
 		Action: func(c *cli.Context) error {
 			cl, err := connect(c)
@@ -31,7 +33,13 @@ func openCommand() *cli.Command {
 			if err != nil {
 				return fmt.Errorf("ask the node for a login link: %w", err)
 			}
-			fmt.Fprintln(c.App.Writer, link.URL)
+			if c.Bool("json") {
+				if err := printJSON(c.App.Writer, link); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintln(c.App.Writer, link.URL)
+			}
 			if !c.Bool("no-browser") {
 				openBrowser(c.Context, link.URL)
 			}
@@ -52,6 +60,7 @@ func webCommand() *cli.Command {
 	logout := &cli.Command{
 		Name:  "logout",
 		Usage: "end every web app session of the running node, and the login links not used yet",
+		Flags: []cli.Flag{jsonFlag},
 		Description: "Every browser tab logged in with `parley open` is signed out at once (its page\n" +
 			"says so); run `parley open` again to log one back in.",
 		Action: func(c *cli.Context) error {
@@ -65,6 +74,11 @@ func webCommand() *cli.Command {
 			n, err := cl.EndWebSessions(c.Context)
 			if err != nil {
 				return fmt.Errorf("end the web sessions: %w", err)
+			}
+			if c.Bool("json") {
+				return json.NewEncoder(c.App.Writer).Encode(struct {
+					Ended int `json:"ended"`
+				}{n})
 			}
 			if n == 1 {
 				fmt.Fprintln(c.App.Writer, "ended 1 web session")

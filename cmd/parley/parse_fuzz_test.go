@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -38,5 +39,29 @@ func FuzzParseWhen(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		parseWhen(s)
+	})
+}
+
+// FuzzNormalizeArgs: any command line is either refused or rewritten into one that
+// reads the same when rewritten again (the rewriting is a normal form), and never panics.
+func FuzzNormalizeArgs(f *testing.F) {
+	for _, s := range []string{
+		"send bob hello --json", "send bob -- --json is a flag", "up --home /h --no-mdns",
+		"contacts add bob --name Bob --group sales", "history bob --limit -1", "send bob -",
+		"contacts help ls", "--home=/h room ls --json", "sned", "transfers accept 12 --json", "-- send",
+	} {
+		f.Add(s)
+	}
+	app := testApp()
+	f.Fuzz(func(t *testing.T, line string) {
+		args := append([]string{"parley"}, strings.Split(line, " ")...)
+		p, err := normalizeArgs(app, args)
+		if err != nil {
+			return
+		}
+		again, err := normalizeArgs(app, p.args)
+		if err != nil || !slices.Equal(again.args, p.args) {
+			t.Fatalf("%q → %q → %q, %v", args, p.args, again.args, err)
+		}
 	})
 }

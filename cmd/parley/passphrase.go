@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
@@ -13,6 +15,19 @@ import (
 var passphraseFlag = &cli.BoolFlag{
 	Name:  "passphrase",
 	Usage: "seal the identity key with a passphrase ($PARLEY_PASSPHRASE, else asked on the terminal); needed again whenever the key is loaded",
+}
+
+// warnUnsealed tells, on w, someone who set $PARLEY_PASSPHRASE that the key just created
+// in home was not sealed with it: only --passphrase seals (the variable also unlocks a
+// key, so it may be set for another home), and saying nothing would let them believe
+// the key is protected.
+func warnUnsealed(w io.Writer, home string) {
+	if crypto.EnvPassphrase() == nil {
+		return
+	}
+	fmt.Fprintf(w, "warning: %s is set, but the identity key in %s was NOT sealed with it: only `parley init --passphrase` seals. "+
+		"To seal it, before anyone knows this identity: rm %s && parley --home %s init --passphrase\n",
+		crypto.PassphraseEnv, home, filepath.Join(home, "identity.key"), home)
 }
 
 // newPassphrase returns the passphrase `init --passphrase` seals the key with: from

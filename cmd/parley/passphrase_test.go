@@ -48,3 +48,20 @@ func TestInitPassphraseNeedsOne(t *testing.T) {
 		t.Error("init --passphrase without a passphrase created the home")
 	}
 }
+
+// $PARLEY_PASSPHRASE without --passphrase does not seal the key (the flag decides), and
+// init says so on stderr, with how to seal it, instead of saying nothing.
+func TestInitWarnsPassphraseUnused(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv(crypto.PassphraseEnv, "s3cret words")
+	r := parley(t, nil, "--home", home, "init", "--name", "Ann")
+	wantOutput(t, r, 0, []string{"Created identity in"}, []string{crypto.PassphraseEnv, "NOT sealed", "parley init --passphrase"})
+	data, _ := os.ReadFile(filepath.Join(home, "identity.key"))
+	if strings.HasPrefix(string(data), "parley-sealed-key") {
+		t.Error("the key was sealed without --passphrase")
+	}
+	t.Setenv(crypto.PassphraseEnv, "")
+	if r := parley(t, nil, "--home", t.TempDir(), "init", "--name", "Bob"); r.stderr != "" {
+		t.Errorf("init without the variable warned: %q", r.stderr)
+	}
+}

@@ -28,9 +28,9 @@ func roomCommand() *cli.Command {
 			{Name: "invite", Usage: "hand a room you own to a peer", ArgsUsage: "NAME PEER", Flags: []cli.Flag{jsonFlag}, Action: roomPeerAction("invite")},
 			{Name: "remove", Usage: "remove a member and rotate the room's key", ArgsUsage: "NAME PEER", Flags: []cli.Flag{jsonFlag}, Action: roomPeerAction("remove")},
 			{Name: "join", Usage: "accept a pending invitation (its ID is in `parley room ls`)", ArgsUsage: "ID", Flags: []cli.Flag{jsonFlag}, Action: joinRoom},
-			{Name: "decline", Usage: "turn down a pending invitation (its ID is in `parley room ls`)", ArgsUsage: "ID", Action: declineRoom},
+			{Name: "decline", Usage: "turn down a pending invitation (its ID is in `parley room ls`)", ArgsUsage: "ID", Flags: []cli.Flag{jsonFlag}, Action: declineRoom},
 			{Name: "leave", Usage: "leave a room", ArgsUsage: "NAME", Flags: []cli.Flag{jsonFlag}, Action: leaveRoom},
-			{Name: "ls", Usage: "your rooms and pending invitations", Flags: []cli.Flag{jsonFlag}, Action: listRooms},
+			{Name: "ls", Aliases: []string{"list"}, Usage: "your rooms and pending invitations", Flags: []cli.Flag{jsonFlag}, Action: listRooms},
 		},
 	}
 }
@@ -99,6 +99,9 @@ func declineRoom(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, inv)
+	}
 	fmt.Fprintf(c.App.Writer, "declined #%s from %s\n", visible(inv.Name), orDefault(inv.FromName, inv.From))
 	return nil
 }
@@ -126,7 +129,7 @@ func printRoom(c *cli.Context, r api.Room, verb string) error {
 	if r.Announce {
 		kind = " (announcement room)"
 	}
-	fmt.Fprintf(c.App.Writer, "%s #%s%s: %d members, key epoch %d, id %s\n", verb, visible(r.Name), kind, len(r.Members), r.Epoch, r.ID)
+	fmt.Fprintf(c.App.Writer, "%s #%s%s: %s, key epoch %d, id %s\n", verb, visible(r.Name), kind, plural(len(r.Members), "member"), r.Epoch, r.ID)
 	return nil
 }
 
@@ -148,14 +151,20 @@ func listRooms(c *cli.Context) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if len(l.Rooms) > 0 {
+		fmt.Fprintln(tw, "ROOM\tROLE\tMEMBERS\tWHO\tID")
+	}
 	for _, r := range l.Rooms {
-		fmt.Fprintf(tw, "#%s\t%s\t%d members\t%s\t%s\n", visible(r.Name), roomRole(r), len(r.Members), memberNames(r), r.ID)
+		fmt.Fprintf(tw, "#%s\t%s\t%s\t%s\t%s\n", visible(r.Name), roomRole(r), plural(len(r.Members), "member"), memberNames(r), r.ID)
 	}
 	if len(l.Invites) > 0 {
-		fmt.Fprintf(tw, "\nInvitations (accept with `parley room join ID`):\t\t\t\t\n")
+		if len(l.Rooms) > 0 {
+			fmt.Fprintln(tw, "\t\t\t\t")
+		}
+		fmt.Fprintln(tw, "INVITED TO\tFROM\tMEMBERS\t\tID (accept with `parley room join ID`)")
 	}
 	for _, inv := range l.Invites {
-		fmt.Fprintf(tw, "#%s\tfrom %s\t%d members\t\t%s\n", visible(inv.Name), orDefault(inv.FromName, inv.From), inv.Members, inv.ID)
+		fmt.Fprintf(tw, "#%s\t%s\t%s\t\t%s\n", visible(inv.Name), orDefault(inv.FromName, inv.From), plural(inv.Members, "member"), inv.ID)
 	}
 	return tw.Flush()
 }

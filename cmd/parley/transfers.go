@@ -106,8 +106,8 @@ func reportTransfer(c *cli.Context, t api.Transfer) error {
 		}
 	} else if t.State == api.TransferCompleted {
 		elapsed := t.UpdatedAt.Sub(t.StartedAt)
-		fmt.Fprintf(c.App.Writer, "completed: %d file(s), %s, verified by the receiver (%s)\n",
-			len(t.Files), formatBytes(t.TotalBytes), elapsed.Round(10*time.Millisecond))
+		fmt.Fprintf(c.App.Writer, "completed: %s, %s, verified by the receiver (%s)\n",
+			plural(len(t.Files), "file"), formatBytes(t.TotalBytes), elapsed.Round(10*time.Millisecond))
 	}
 	if t.State != api.TransferCompleted {
 		return fmt.Errorf("transfer %s %s: %s", t.ID, t.State, orDash(t.Error))

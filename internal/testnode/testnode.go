@@ -282,8 +282,8 @@ func (n *Node) CLI(args ...string) string {
 	return out
 }
 
-// JSON runs the CLI command args[0] with --json (placed right after the command name,
-// since flags end at the first argument) and decodes its output into v.
+// JSON runs the CLI command args[0] with --json (right after the command name; flags
+// may also follow the arguments) and decodes its output into v.
 func (n *Node) JSON(v any, args ...string) {
 	n.tb.Helper()
 	out := n.CLI(append([]string{args[0], "--json"}, args[1:]...)...)
