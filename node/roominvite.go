@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/parley-im/parley/api"
 	"github.com/parley-im/parley/archive"
+	"github.com/parley-im/parley/internal/wire"
 	"github.com/parley-im/parley/room"
 )
 
@@ -42,7 +42,9 @@ func (n *Node) serveInvite(s network.Stream) {
 		s.Close()
 		return
 	}
-	payload, err := room.ReadFrame(bufio.NewReader(s), maxInviteFrame)
+	fr := wire.StreamReader(s, n.frameBudget(from), 4096)
+	defer fr.Release()
+	payload, err := room.ReadFrameFrom(fr, maxInviteFrame)
 	if err != nil {
 		n.log.Warn("bad room invite frame", "peer", from, "err", err)
 		s.Reset()
