@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -39,7 +40,8 @@ func (m *Manager) handle(st network.Stream) {
 }
 
 func (m *Manager) serve(st network.Stream) error {
-	fr := wire.StreamReader(st, m.frameBudget(st.Conn().RemotePeer()), 16<<10)
+	r := bufio.NewReaderSize(st, 16<<10)
+	fr := wire.NewReader(r, wire.StreamConfig(st, m.frameBudget(st.Conn().RemotePeer())))
 	defer fr.Release() // the OFFER's memory is held until it is answered
 	st.SetReadDeadline(time.Now().Add(frameTimeout))
 	typ, p, err := ReadFrameFrom(fr, MaxOfferFrame)

@@ -3,6 +3,8 @@ package transfer
 import (
 	"bufio"
 	"encoding/binary"
+	"fmt"
+	"io"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -73,6 +75,15 @@ func ReadFrame(r *bufio.Reader) (FrameType, []byte, error) {
 func ReadFrameFrom(fr *wire.Reader, maxOffer int) (FrameType, []byte, error) {
 	t, p, err := fr.ReadTyped(func(t byte) int { return frameCap(FrameType(t), maxOffer) })
 	return FrameType(t), p, err
+}
+
+// readError tells a frame cut short (ErrMalformed) from a failed read, as wire.Reader
+// does, for code that reads past a frame without allocating it.
+func readError(part string, err error) error {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return fmt.Errorf("%w: %s: %v", ErrMalformed, part, io.ErrUnexpectedEOF)
+	}
+	return fmt.Errorf("read frame %s: %w", part, err)
 }
 
 func appendBytesField(p []byte, num protowire.Number, b []byte) []byte {
