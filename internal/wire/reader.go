@@ -116,6 +116,10 @@ func StreamReader(s network.Stream, b *Budget, size int) *Reader {
 	return NewReader(bufio.NewReaderSize(s, size), StreamConfig(s, b))
 }
 
+// Raw is the buffered stream under r, for bytes a protocol sends outside frames (the
+// file protocol's chunk data, into a buffer the reader sized itself).
+func (r *Reader) Raw() *bufio.Reader { return r.br }
+
 // Read reads one frame's body of at most max bytes. It returns io.EOF only when the
 // stream ends between frames. A length over max is ErrTooLarge, a bad length or a stream
 // that ends inside the frame ErrMalformed; ErrNoMemory and ErrBusy refuse a frame; other
