@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/parley-im/parley/api"
 	"github.com/parley-im/parley/node/dm"
@@ -74,11 +77,13 @@ func TestSlowFrames(t *testing.T) {
 	assertStalledCut(t, cut)
 }
 
-// slowEnd is how one slow offer stream ended: how many bytes the attacker got out, and
-// when (since the attack began) the victim ended the stream.
+// slowEnd is how one slow offer stream ended: how many bytes the attacker got out, when
+// (since the attack began), and whether the victim reset it (not the attacker's own
+// deadline).
 type slowEnd struct {
-	sent int
-	at   time.Duration
+	sent  int
+	at    time.Duration
+	reset bool
 }
 
 // slowOffer announces a maximal OFFER on a new stream, sends slowSent bytes of it, then
@@ -99,14 +104,14 @@ func slowOffer(a *attacker, trickle bool, stop <-chan struct{}, start time.Time,
 	sent := 0
 	for ; sent < slowSent; sent += len(chunk) {
 		if _, err := st.Write(chunk); err != nil {
-			cut <- slowEnd{sent, time.Since(start)}
+			cut <- slowEnd{sent, time.Since(start), errors.Is(err, network.ErrReset)}
 			return
 		}
 	}
-	ended := make(chan struct{})
+	ended := make(chan error, 1)
 	go func() { // a reset from the victim ends this read
-		defer close(ended)
-		st.Read(make([]byte, 1))
+		_, err := st.Read(make([]byte, 1))
+		ended <- err
 	}()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -114,8 +119,8 @@ func slowOffer(a *attacker, trickle bool, stop <-chan struct{}, start time.Time,
 		select {
 		case <-stop:
 			return
-		case <-ended:
-			cut <- slowEnd{sent, time.Since(start)}
+		case err := <-ended:
+			cut <- slowEnd{sent, time.Since(start), errors.Is(err, network.ErrReset)}
 			return
 		case <-tick.C:
 			if trickle {
@@ -178,7 +183,7 @@ func sendSmallFile(t *testing.T, l *hostileLab) {
 // attackers' own safety net; how long they lived is logged.
 func assertStalledCut(t *testing.T, cut <-chan slowEnd) {
 	t.Helper()
-	refused, held := 0, 0
+	refused, held, notReset := 0, 0, 0
 	var last time.Duration
 	deadline := time.After(ioLimit)
 	for refused+held < 2*slowStreams {
@@ -189,11 +194,17 @@ func assertStalledCut(t *testing.T, cut <-chan slowEnd) {
 			} else {
 				held++
 			}
+			if !e.reset {
+				notReset++
+			}
 			last = max(last, e.at)
 		case <-deadline:
 			t.Errorf("%d of %d slow offer streams still open after %v", 2*slowStreams-refused-held, 2*slowStreams, ioLimit)
 			return
 		}
+	}
+	if notReset > 0 {
+		t.Errorf("%d slow offer streams ended without a reset from the victim (the attacker's own %v deadline)", notReset, ioLimit)
 	}
 	t.Logf("slow offer streams: %d cut before their %d MiB were out (refused), %d held and then cut; the last ended %v after the attack began",
 		refused, slowSent>>20, held, last.Round(100*time.Millisecond))
