@@ -74,7 +74,7 @@ func (m *Manager) prepare(ctx context.Context, to peer.ID, paths []string) (*Man
 		return nil, nil, "", err
 	}
 	if err := checkTree(entriesOf(items)); err != nil {
-		return nil, nil, "", fmt.Errorf("cannot send these together: %w", err)
+		return nil, nil, "", fmt.Errorf("cannot send these together: %w; rename one of them and send again", err)
 	}
 	cs, err := chunkSizeFor(m.cfg.ChunkSize, entriesOf(items))
 	if err != nil {
