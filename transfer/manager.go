@@ -90,6 +90,14 @@ type Config struct {
 	// OfferLimit, if set, rate-limits incoming OFFERs per peer: one over the limit is
 	// answered rejected, and a peer the limiter calls abusive is disconnected.
 	OfferLimit *ratelimit.Limiter[peer.ID]
+
+	// Offers from strangers (peers IsContact calls no contact) that wait for Accept
+	// share one budget, whatever their peer IDs; an offer past it is answered "too many
+	// offers waiting". Contacts' offers never count against it. 0 = the default.
+	MaxStrangerOffers     int           // DefaultMaxStrangerOffers
+	MaxStrangerOfferBytes int64         // DefaultMaxStrangerOfferBytes (their file lists together)
+	StrangerOfferFrame    int           // DefaultStrangerOfferFrame (one stranger's OFFER; contacts: MaxOfferFrame)
+	PendingExpiry         time.Duration // DefaultPendingExpiry: an offer not accepted by then is deleted
 }
 
 // Errors callers branch on.
@@ -122,6 +130,9 @@ type Manager struct {
 	closed    bool
 	transfers map[string]*transfer
 	hashing   map[string]*hashingJob // provisional entries of Sends still hashing
+	expired   map[string]time.Time   // ids of offers that expired unanswered, to tell their senders
+
+	admitMu sync.Mutex // serializes the strangers' budget check with the admission it allows
 
 	emitMu sync.Mutex // serializes OnEvent, so events of one transfer arrive in order
 }
@@ -138,7 +149,7 @@ func New(cfg Config) (*Manager, error) {
 	}
 	m := &Manager{
 		cfg: cfg, log: cfg.Logger, root: root, store: store{dir: cfg.StateDir},
-		transfers: map[string]*transfer{}, hashing: map[string]*hashingJob{},
+		transfers: map[string]*transfer{}, hashing: map[string]*hashingJob{}, expired: map[string]time.Time{},
 	}
 	if err := m.store.init(); err != nil {
 		root.Close()
@@ -146,6 +157,7 @@ func New(cfg Config) (*Manager, error) {
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.loadAll()
+	m.goRun(m.expireLoop)
 	cfg.Host.SetStreamHandler(ProtocolID, m.handle)
 	return m, nil
 }
@@ -179,7 +191,23 @@ func (c *Config) fill() error {
 	if c.IsContact == nil {
 		c.IsContact = func(peer.ID) bool { return false }
 	}
+	c.fillBudget()
 	return nil
+}
+
+func (c *Config) fillBudget() {
+	if c.MaxStrangerOffers <= 0 {
+		c.MaxStrangerOffers = DefaultMaxStrangerOffers
+	}
+	if c.MaxStrangerOfferBytes <= 0 {
+		c.MaxStrangerOfferBytes = DefaultMaxStrangerOfferBytes
+	}
+	if c.StrangerOfferFrame <= 0 || c.StrangerOfferFrame > MaxOfferFrame {
+		c.StrangerOfferFrame = DefaultStrangerOfferFrame
+	}
+	if c.PendingExpiry <= 0 {
+		c.PendingExpiry = DefaultPendingExpiry
+	}
 }
 
 func openDownloads(dir string) (*os.Root, error) {
@@ -199,7 +227,14 @@ func (m *Manager) loadAll() {
 		m.log.Warn("skipping unreadable transfer state", "file", name, "err", err)
 	}
 	for _, l := range m.store.loadAll(bad) {
-		t := newTransfer(l.rec.ID, l.rec.Direction, l.peer, &l.man)
+		if l.waiting() && time.Since(l.rec.UpdatedAt) > m.cfg.PendingExpiry {
+			m.store.remove(l.rec.ID)
+			m.expired[l.rec.ID] = time.Now()
+			m.log.Info("a file offer expired unanswered while the node was down", "id", l.rec.ID, "peer", l.peer)
+			continue
+		}
+		t := newTransfer(l.rec.ID, l.rec.Direction, l.peer, l.man)
+		t.sum = *l.rec.Summary
 		t.state, t.errMsg = l.rec.State, l.rec.Error
 		t.started, t.updated = l.rec.StartedAt, l.rec.UpdatedAt
 		t.sources, t.notified, t.names = l.rec.Sources, l.rec.Notified, l.rec.Names
@@ -208,6 +243,9 @@ func (m *Manager) loadAll() {
 			t.markAllDone()
 		}
 		m.transfers[t.id] = t
+		if l.old {
+			m.persist(t)
+		}
 		m.startRunner(t)
 	}
 }
@@ -311,12 +349,26 @@ func (m *Manager) Sending() map[string]bool {
 	return paths
 }
 
-// Get returns one transfer.
+// Get returns one transfer with every one of its files (List and OnEvent show the
+// first MaxListedFiles). A pending offer's files are read from StateDir for it.
 func (m *Manager) Get(id string) (Info, bool) {
-	if t := m.get(id); t != nil {
-		return t.info(), true
+	t := m.get(id)
+	if t == nil {
+		return Info{}, false
 	}
-	return Info{}, false
+	info := t.info()
+	t.mu.Lock()
+	if t.man != nil {
+		info.Files = t.files(len(t.man.Entries))
+	}
+	loaded := t.man != nil
+	t.mu.Unlock()
+	if !loaded {
+		if man, err := m.store.loadManifest(id); err == nil {
+			info.Files = entryFiles(&man)
+		}
+	}
+	return info, true
 }
 
 // Wait blocks until transfer id reaches a terminal state. It returns the final Info,
@@ -377,7 +429,10 @@ func (m *Manager) Accept(id string) error {
 	if s := t.getState(); s != StatePending {
 		return fmt.Errorf("%w (it is %s)", ErrNotPending, s)
 	}
-	if err := m.checkSpace(t.man.TotalSize()); err != nil {
+	if err := m.checkSpace(t.totalSize()); err != nil {
+		return err
+	}
+	if err := m.loadManifest(t); err != nil {
 		return err
 	}
 	m.transition(t, StateTransferring, "", false)
@@ -544,6 +599,29 @@ func sleep(ctx context.Context, t *transfer, d time.Duration) bool {
 	case <-timer.C:
 	}
 	return true
+}
+
+// loadManifest reads a pending offer's manifest from StateDir, where it waited, for
+// the runner to use.
+func (m *Manager) loadManifest(t *transfer) error {
+	t.mu.Lock()
+	loaded := t.man != nil
+	t.mu.Unlock()
+	if loaded {
+		return nil
+	}
+	man, err := m.store.loadManifest(t.id)
+	if err != nil {
+		return fmt.Errorf("the offer's list of files cannot be read from %s (%v): cancel it and ask the sender to send again",
+			m.store.dir, err)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.man == nil {
+		t.man = &man
+		t.resetProgress()
+	}
+	return nil
 }
 
 func (t *transfer) markAllDone() {

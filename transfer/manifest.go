@@ -55,6 +55,8 @@ type Offer struct {
 	ID       string // 32 hex characters, see TransferID
 	Fresh    bool   // the user ran Send (not an automatic re-offer)
 	Manifest Manifest
+
+	size int // bytes of the OFFER payload it came in (set by the receiver)
 }
 
 // ErrBadOffer wraps every rule an offer breaks besides unsafe names.

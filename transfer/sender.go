@@ -135,7 +135,7 @@ func (m *Manager) outgoing(to peer.ID, man *Manifest, sources []source, prov str
 	}
 	m.mu.Unlock()
 	if !known {
-		return t, m.saveNew(t)
+		return t, m.saveNew(t, man)
 	}
 	t.mu.Lock()
 	t.sources, t.replaces = sources, prov
@@ -149,10 +149,10 @@ func (m *Manager) outgoing(to peer.ID, man *Manifest, sources []source, prov str
 	return t, nil
 }
 
-// saveNew persists a new transfer: its manifest, then its record. If that fails the
+// saveNew persists a new transfer: its manifest man, then its record. If that fails the
 // transfer is forgotten, since it could not be resumed.
-func (m *Manager) saveNew(t *transfer) error {
-	err := m.store.saveManifest(t.id, t.man)
+func (m *Manager) saveNew(t *transfer, man *Manifest) error {
+	err := m.store.saveManifest(t.id, man)
 	if err == nil {
 		err = m.store.saveRecord(t.record())
 	}
