@@ -101,7 +101,7 @@ func (n *Node) transferAction(id string, act func(string) error) (api.Transfer, 
 func (n *Node) apiTransfer(info transfer.Info) api.Transfer {
 	t := api.Transfer{
 		ID: info.ID, Direction: string(info.Direction), PeerID: info.Peer.String(), State: string(info.State),
-		Error: info.Error, TotalBytes: info.TotalBytes, DoneBytes: info.DoneBytes,
+		Error: info.Error, FileCount: info.FileCount, TotalBytes: info.TotalBytes, DoneBytes: info.DoneBytes,
 		ResumedBytes: info.ResumedBytes, SentBytes: info.SentBytes, Rate: info.Rate,
 		StartedAt: info.StartedAt, UpdatedAt: info.UpdatedAt,
 	}

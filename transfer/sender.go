@@ -452,9 +452,12 @@ func (m *Manager) startHashing(to peer.ID, items []local) *hashingJob {
 	now := time.Now()
 	hj := &hashingJob{m: m, id: "hashing-" + hex.EncodeToString(rnd[:])}
 	hj.info = Info{ID: hj.id, Direction: DirOut, Peer: to, State: StateHashing, StartedAt: now, UpdatedAt: now}
+	hj.info.FileCount = len(items)
 	for i := range items {
 		e := &items[i].Entry
-		hj.info.Files = append(hj.info.Files, FileInfo{Path: e.Path, Dir: e.Kind == KindDir, Size: e.Size})
+		if i < MaxListedFiles {
+			hj.info.Files = append(hj.info.Files, FileInfo{Path: e.Path, Dir: e.Kind == KindDir, Size: e.Size})
+		}
 		hj.info.TotalBytes += e.Size
 	}
 	m.mu.Lock()
