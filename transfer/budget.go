@@ -77,7 +77,7 @@ func (m *Manager) strangerLoad() (n int, bytes int64) {
 }
 
 // budgetRefusal says why one more stranger's offer of size bytes cannot wait, or "".
-// The caller holds m.admitMu.
+// A caller about to admit the offer holds m.admitMu.
 func (m *Manager) budgetRefusal(size int64) string {
 	n, used := m.strangerLoad()
 	if n < m.cfg.MaxStrangerOffers && used+size <= m.cfg.MaxStrangerOfferBytes {
@@ -96,20 +96,33 @@ func (m *Manager) offerCap(p peer.ID) uint64 {
 	return uint64(m.cfg.StrangerOfferFrame)
 }
 
-// refuseLargeOffer answers, without keeping it, an OFFER over the cap of its peer but
-// within MaxOfferFrame: it reads past the frame (nothing is allocated for it) and
-// answers rejected, so the sender learns why. It reports false, with nothing read, for
-// any other stream. An OFFER over the cap whose id cannot be seen resets the stream.
-func (m *Manager) refuseLargeOffer(st network.Stream, r *bufio.Reader) (bool, error) {
+// refuseEarly answers an OFFER it can refuse from its first bytes, before its body is
+// read into memory: one over its peer's cap (but within MaxOfferFrame), or a stranger's
+// new offer while the strangers' budget is full. It reads past the frame (allocating
+// nothing for it) and answers rejected, so the sender learns why. It reports false,
+// with nothing consumed, for every other stream. An OFFER over the cap whose id cannot
+// be seen resets the stream.
+func (m *Manager) refuseEarly(st network.Stream, r *bufio.Reader) (bool, error) {
 	from := st.Conn().RemotePeer()
 	n, hdr, ok := peekHeader(r)
-	limit := m.offerCap(from)
-	if !ok || n <= limit || n > MaxOfferFrame {
+	if !ok || n > MaxOfferFrame {
 		return false, nil
 	}
-	id, ok := peekOfferID(r, hdr)
-	if !ok {
+	id, idOK := peekOfferID(r, hdr)
+	limit := m.offerCap(from)
+	var reason string
+	switch {
+	case n > limit && !idOK:
 		return true, fmt.Errorf("%w: OFFER of %d bytes from a stranger (limit %d)", ErrMalformed, n, limit)
+	case n > limit:
+		reason = fmt.Sprintf("too large: the list of files in this offer is %s, and this receiver takes at most %s "+
+			"from someone who is not a contact; ask to be added as a contact, or send fewer files at once",
+			humanBytes(int64(n)), humanBytes(int64(limit)))
+	case idOK && m.wouldWait(from, id):
+		reason = m.budgetRefusal(int64(n) - 1)
+	}
+	if reason == "" {
+		return false, nil
 	}
 	if _, err := io.CopyN(io.Discard, r, int64(hdr)+int64(n)); err != nil {
 		return true, readError("body", err)
@@ -118,11 +131,21 @@ func (m *Manager) refuseLargeOffer(st network.Stream, r *bufio.Reader) (bool, er
 		m.cfg.Host.Network().ClosePeer(from)
 		return true, errFlooding
 	}
-	reason := fmt.Sprintf("too large: the list of files in this offer is %s, and this receiver takes at most %s "+
-		"from someone who is not a contact; ask to be added as a contact, or send fewer files at once",
-		humanBytes(int64(n)), humanBytes(int64(limit)))
 	m.log.Info("rejected a file offer", "peer", from, "id", id, "reason", reason)
 	return true, writeFrame(st, AppendAnswer(nil, Answer{ID: id, Status: StatusRejected, Reason: reason}))
+}
+
+// wouldWait reports whether a new offer id from peer p would wait in the strangers'
+// budget: not one we know (a re-offer), nor one that expired (its sender is told so).
+func (m *Manager) wouldWait(p peer.ID, id string) bool {
+	if m.firstState(p) != StatePending || m.cfg.IsContact(p) {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, known := m.transfers[id]
+	_, expired := m.expired[id]
+	return !known && !expired
 }
 
 // peekHeader looks at a frame's length prefix without consuming it: the length, the

@@ -54,6 +54,13 @@ func (m *Manager) limitedAnswer(from peer.ID, o Offer) (Answer, error) {
 }
 
 func (m *Manager) answerOffer(from peer.ID, o Offer) Answer {
+	if m.wouldWait(from, o.ID) {
+		// Before the costly checks (refuseEarly did this before reading the frame; the
+		// budget may have filled since): answerNew checks again, under admitMu.
+		if reason := m.budgetRefusal(int64(o.size)); reason != "" {
+			return m.reject(from, o, reason)
+		}
+	}
 	if err := o.Manifest.Validate(); err != nil {
 		return m.reject(from, o, err.Error())
 	}

@@ -40,8 +40,8 @@ func (m *Manager) handle(st network.Stream) {
 func (m *Manager) serve(st network.Stream) error {
 	r := bufio.NewReaderSize(st, 16<<10)
 	st.SetReadDeadline(time.Now().Add(frameTimeout))
-	if refused, err := m.refuseLargeOffer(st, r); refused || err != nil {
-		return err // a stranger's OFFER over its cap, answered without being kept
+	if refused, err := m.refuseEarly(st, r); refused || err != nil {
+		return err // an OFFER refused from its first bytes, answered without being read
 	}
 	typ, p, err := ReadFrame(r)
 	if err != nil {
