@@ -17,6 +17,9 @@ type TransferConfig struct {
 	ScanCmd    []string        // run on each received file before it is released
 	MaxSize    int64           // per incoming transfer; 0 = no limit
 	AllowRelay bool            // let files go over a relayed connection
+	// OfferExpiry: an offer nobody accepted is deleted after this long; 0 =
+	// transfer.DefaultPendingExpiry.
+	OfferExpiry time.Duration
 }
 
 func (n *Node) startTransfers(stateDir string) error {
@@ -26,6 +29,7 @@ func (n *Node) startTransfers(stateDir string) error {
 		IsContact: n.contacts.isContact,
 		MaxSize:   tc.MaxSize, ScanCmd: tc.ScanCmd, AllowRelay: tc.AllowRelay,
 		OnEvent: n.onTransferEvent, Logger: n.log.With("part", "transfer"), OfferLimit: n.limits.offers,
+		PendingExpiry: tc.OfferExpiry,
 	})
 	if err != nil {
 		return fmt.Errorf("file transfers: %w", err)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"time"
 
@@ -53,6 +54,12 @@ func summarize(man *Manifest, encoded int) summary {
 		s.First = append(s.First, FileInfo{Path: e.Path, Dir: e.Kind == KindDir, Size: e.Size})
 	}
 	return s
+}
+
+// valid reports whether a summary read back from disk is one summarize could make.
+func (s *summary) valid() bool {
+	return s.Files > 0 && s.Files <= MaxEntries && s.Total >= 0 && s.Bytes >= 0 && s.Bytes <= MaxOfferFrame &&
+		len(s.First) <= min(s.Files, MaxListedFiles)
 }
 
 // strangerLoad counts the strangers' offers waiting for Accept and their file lists.
@@ -231,6 +238,7 @@ func (m *Manager) expire(t *transfer) {
 	m.mu.Unlock()
 	m.stopRunner(t)
 	m.store.remove(t.id)
+	m.saveTombstones()
 	m.log.Info("a file offer expired unanswered", "id", t.id, "peer", t.peer)
 	info := t.info()
 	info.State, info.Error, info.UpdatedAt = StateRejected, m.expiredReason(), time.Now()
@@ -258,6 +266,20 @@ func (m *Manager) tombstoneLocked(id string) {
 		}
 	}
 	m.expired[id] = time.Now()
+}
+
+// saveTombstones writes the expired offers' ids to StateDir/expired-offers (JSON), so a sender
+// that offers one again after a restart is still told. A failure is logged: at worst
+// such an offer waits again, within the budget.
+func (m *Manager) saveTombstones() {
+	m.tombMu.Lock()
+	defer m.tombMu.Unlock()
+	m.mu.Lock()
+	ids := maps.Clone(m.expired)
+	m.mu.Unlock()
+	if err := m.store.saveExpired(ids); err != nil {
+		m.log.Warn("cannot save the expired offers' ids", "err", err)
+	}
 }
 
 // wasExpired reports whether an automatic re-offer is of an offer that expired. A fresh

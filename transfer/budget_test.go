@@ -2,7 +2,9 @@ package transfer
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -214,13 +216,36 @@ func TestPendingOfferExpires(t *testing.T) {
 			t.Errorf("the expired offer's %s file is still there: %v", ext, err)
 		}
 	}
+	rb.m.Close() // the sender is still told after a restart
+	m := restartSide(t, rb)
 	again, err := offerAs(t, h, b.ID(), man, false)
 	if err != nil || again.Status != StatusRejected || !strings.Contains(again.Reason, "expired") {
-		t.Errorf("the same offer again: %+v %v, want rejected as expired", again, err)
+		t.Errorf("the same offer again after a restart: %+v %v, want rejected as expired", again, err)
 	}
 	if fresh, err := offerAs(t, h, b.ID(), man, true); err != nil || fresh.Status != StatusPending {
 		t.Errorf("a fresh send of it after expiry: %+v %v, want pending again", fresh, err)
 	}
+	// An offer that expires while the node is down is gone when it starts.
+	m.Close()
+	time.Sleep(2 * rb.cfg.PendingExpiry)
+	m = restartSide(t, rb)
+	if _, ok := m.Get(a.ID); ok {
+		t.Errorf("an offer that expired while the node was down is back")
+	}
+	if _, err := os.Stat(filepath.Join(rb.cfg.StateDir, a.ID+".manifest")); !os.IsNotExist(err) {
+		t.Errorf("its manifest is still there: %v", err)
+	}
+}
+
+// restartSide starts a new Manager on s's configuration (its old one closed).
+func restartSide(t *testing.T, s *side) *Manager {
+	t.Helper()
+	m, err := New(s.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
 }
 
 // TestManifestLoadedOnAccept: a pending offer keeps only a summary in memory (its file
@@ -332,4 +357,39 @@ func TestOldPendingRecordLoads(t *testing.T) {
 	if !ok || got.State != StatePending || got.FileCount != 1 || len(got.Files) != 1 || got.Files[0].Path != "old.txt" {
 		t.Fatalf("old record after a restart: %+v (found %v)", got, ok)
 	}
+}
+
+// FuzzPeekOffer: refuseEarly looks at a stream's first bytes (peer input) without
+// consuming them. Whatever they are, peeking must not panic or consume anything, and
+// what it reports must agree with ReadFrame and ParseOffer on the same bytes.
+func FuzzPeekOffer(f *testing.F) {
+	man := emptyFiles("seed", 2, 10)
+	f.Add(AppendOffer(nil, Offer{ID: strings.Repeat("ab", IDLen), Manifest: man}))
+	f.Add(AppendAnswer(nil, Answer{ID: strings.Repeat("cd", IDLen)}))
+	f.Add([]byte{0x80, 0x80, 0x80, 0x01, 0x01})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	f.Add([]byte{0x14, 0x01, 0x0a, 0x10})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := bufio.NewReaderSize(bytes.NewReader(b), 16<<10)
+		n, hdr, isOffer := peekHeader(r)
+		var id string
+		var idOK bool
+		if isOffer {
+			id, idOK = peekOfferID(r, hdr)
+		}
+		typ, p, err := ReadFrame(r)
+		wantT, wantP, wantErr := ReadFrame(bufio.NewReader(bytes.NewReader(b)))
+		if typ != wantT || !bytes.Equal(p, wantP) || (err == nil) != (wantErr == nil) {
+			t.Fatalf("peeking consumed input: %v %v / %v %v", typ, err, wantT, wantErr)
+		}
+		if err != nil || !isOffer {
+			return
+		}
+		if typ != TypeOffer || uint64(len(p)+1) != n || hdr < 1 {
+			t.Fatalf("peek said OFFER of %d bytes; ReadFrame read type %d of %d", n, typ, len(p)+1)
+		}
+		if idOK && (len(p) < 2+IDLen || hex.EncodeToString(p[2:2+IDLen]) != id) {
+			t.Fatalf("peeked id %s does not open the payload", id)
+		}
+	})
 }

@@ -133,6 +133,7 @@ type Manager struct {
 	expired   map[string]time.Time   // ids of offers that expired unanswered, to tell their senders
 
 	admitMu sync.Mutex // serializes the strangers' budget check with the admission it allows
+	tombMu  sync.Mutex // orders writes of the expired offers' ids
 
 	emitMu sync.Mutex // serializes OnEvent, so events of one transfer arrive in order
 }
@@ -149,13 +150,14 @@ func New(cfg Config) (*Manager, error) {
 	}
 	m := &Manager{
 		cfg: cfg, log: cfg.Logger, root: root, store: store{dir: cfg.StateDir},
-		transfers: map[string]*transfer{}, hashing: map[string]*hashingJob{}, expired: map[string]time.Time{},
+		transfers: map[string]*transfer{}, hashing: map[string]*hashingJob{},
 	}
 	if err := m.store.init(); err != nil {
 		root.Close()
 		return nil, err
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.expired = m.store.loadExpired()
 	m.loadAll()
 	m.goRun(m.expireLoop)
 	cfg.Host.SetStreamHandler(ProtocolID, m.handle)
@@ -226,10 +228,17 @@ func (m *Manager) loadAll() {
 	bad := func(name string, err error) {
 		m.log.Warn("skipping unreadable transfer state", "file", name, "err", err)
 	}
+	expired := 0
+	defer func() {
+		if expired > 0 {
+			m.saveTombstones()
+		}
+	}()
 	for _, l := range m.store.loadAll(bad) {
 		if l.waiting() && time.Since(l.rec.UpdatedAt) > m.cfg.PendingExpiry {
 			m.store.remove(l.rec.ID)
-			m.expired[l.rec.ID] = time.Now()
+			m.tombstoneLocked(l.rec.ID) // nothing else runs yet
+			expired++
 			m.log.Info("a file offer expired unanswered while the node was down", "id", l.rec.ID, "peer", l.peer)
 			continue
 		}

@@ -73,6 +73,29 @@ type loaded struct {
 // waiting reports an incoming offer waiting for Accept.
 func (l *loaded) waiting() bool { return l.rec.Direction == DirIn && l.rec.State == StatePending }
 
+// expiredPath is not a *.json name, which loadAll would take for a transfer's record.
+func (s store) expiredPath() string { return filepath.Join(s.dir, "expired-offers") }
+
+// saveExpired and loadExpired keep the ids of offers that expired unanswered, with when.
+func (s store) saveExpired(ids map[string]time.Time) error {
+	b, err := json.Marshal(ids)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(s.expiredPath(), b, false)
+}
+
+// loadExpired returns what saveExpired wrote; nothing if the file is missing or damaged
+// (it only improves what a sender is told), and at most maxTombstones ids.
+func (s store) loadExpired() map[string]time.Time {
+	ids := map[string]time.Time{}
+	b, err := os.ReadFile(s.expiredPath())
+	if err != nil || json.Unmarshal(b, &ids) != nil || len(ids) > maxTombstones {
+		return map[string]time.Time{}
+	}
+	return ids
+}
+
 // remove deletes a transfer's record and manifest.
 func (s store) remove(id string) {
 	os.Remove(s.recordPath(id))
@@ -121,6 +144,9 @@ func (s store) load(id string) (loaded, error) {
 	}
 	if l.peer, err = peer.Decode(l.rec.Peer); err != nil {
 		return l, fmt.Errorf("peer: %w", err)
+	}
+	if l.rec.Summary != nil && !l.rec.Summary.valid() {
+		l.rec.Summary = nil // damaged: taken again from the manifest
 	}
 	if l.waiting() && l.rec.Summary != nil {
 		return l, nil
