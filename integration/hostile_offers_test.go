@@ -28,31 +28,46 @@ const (
 	floodOfferMaxSize = transfer.DefaultStrangerOfferFrame
 )
 
-// maximalManifest is the largest file list a stranger may offer: empty files with
+// emptyFile is an entry for an empty file at path (no chunks; the hash of no hashes).
+var emptyHash = transfer.FileHash(nil)
+
+func emptyFile(path string) transfer.Entry {
+	return transfer.Entry{Path: path, Kind: transfer.KindFile, Mode: 0o644, Hash: emptyHash}
+}
+
+// maximalEntries is the largest file list a stranger may offer: empty files with
 // 40-byte names, as many as fit in one OFFER of at most the strangers' frame cap.
-func maximalManifest(tag string, to func(transfer.Manifest) int) []transfer.Entry {
+// Built once; variant makes each offer's list differ from the others in one name.
+var maximalEntries = sync.OnceValue(func() []transfer.Entry {
 	const perEntry = 87 // encoded bytes of one entry with a 40-byte path
-	n := floodOfferMaxSize/perEntry - 1
-	entries := make([]transfer.Entry, n)
+	entries := make([]transfer.Entry, floodOfferMaxSize/perEntry-1)
 	for i := range entries {
-		name := fmt.Sprintf("%s/%07d-", tag, i)
-		entries[i] = fileEntry(name+strings.Repeat("n", 40-len(name)), nil)
+		name := fmt.Sprintf("flood/%07d-", i)
+		entries[i] = emptyFile(name + strings.Repeat("n", 40-len(name)))
 	}
-	for to(transfer.Manifest{ChunkSize: transfer.ChunkSize, Entries: entries}) > floodOfferMaxSize {
+	for frameLen(transfer.Manifest{ChunkSize: transfer.ChunkSize, Entries: entries}) > floodOfferMaxSize {
 		entries = entries[:len(entries)-16]
 	}
 	return entries
-}
+})
 
-// oldMaximalManifest is what the old 16 MiB cap let anyone offer: 95 000 empty files
+// oldMaximalEntries is what the old 16 MiB cap let anyone offer: 95 000 empty files
 // with 120-byte names.
-func oldMaximalManifest(tag string) []transfer.Entry {
+var oldMaximalEntries = sync.OnceValue(func() []transfer.Entry {
 	entries := make([]transfer.Entry, 95_000)
 	for i := range entries {
-		name := fmt.Sprintf("%s/%06d-", tag, i)
-		entries[i] = fileEntry(name+strings.Repeat("n", 120-len(name)), nil)
+		name := fmt.Sprintf("big/%06d-", i)
+		entries[i] = emptyFile(name + strings.Repeat("n", 120-len(name)))
 	}
 	return entries
+})
+
+// variant is entries with the first name replaced by one made of tag (same length).
+func variant(entries []transfer.Entry, tag string) []transfer.Entry {
+	out := slices.Clone(entries)
+	p := out[0].Path
+	out[0] = emptyFile(tag + p[len(tag):])
+	return out
 }
 
 // frameLen is the length field of the OFFER frame of man: what the receiver's cap is
@@ -157,9 +172,12 @@ func TestHostileOfferFlood(t *testing.T) {
 		}
 	}()
 	floodStart := time.Now()
-	if n := frameLen(transfer.Manifest{ChunkSize: transfer.ChunkSize, Entries: oldMaximalManifest("big00")}); n > transfer.MaxOfferFrame || n < 15<<20 {
+	if n := frameLen(transfer.Manifest{ChunkSize: transfer.ChunkSize, Entries: oldMaximalEntries()}); n > transfer.MaxOfferFrame || n < 15<<20 {
 		t.Fatalf("the old maximal offer is %d bytes", n)
 	}
+	t.Logf("each identity offers %d lists of %d empty files (%s each) and one of %d (%s)",
+		floodOffersEach, len(maximalEntries()), mib(int64(frameLen(transfer.Manifest{ChunkSize: transfer.ChunkSize, Entries: maximalEntries()}))),
+		len(oldMaximalEntries()), mib(int64(frameLen(transfer.Manifest{ChunkSize: transfer.ChunkSize, Entries: oldMaximalEntries()}))))
 	senders := make([]*hostileSender, floodIdentities)
 	for i := range senders {
 		senders[i] = newHostileSender(t, ritaAddr)
@@ -169,9 +187,9 @@ func TestHostileOfferFlood(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for j := range floodOffersEach + 1 {
-				entries := maximalManifest(fmt.Sprintf("x%02d%02d", i, j), frameLen)
+				entries := variant(maximalEntries(), fmt.Sprintf("x%02d%02d", i, j))
 				if j == floodOffersEach { // the old maximum: 16 MiB of names
-					entries = oldMaximalManifest(fmt.Sprintf("big%02d", i))
+					entries = variant(oldMaximalEntries(), fmt.Sprintf("y%02d", i))
 				}
 				a, err := hs.offer(entries, nil)
 				mu.Lock()
@@ -220,8 +238,8 @@ func TestHostileOfferFlood(t *testing.T) {
 	t.Logf("`parley transfers` %s (%d transfers); `parley id` %s after the flood, during it median %s, worst %s of %d, target < 1s",
 		listTook.Round(time.Millisecond), len(ts), idTook.Round(time.Millisecond),
 		medianID.Round(time.Millisecond), worstID.Round(time.Millisecond), len(idLatency))
-	if peak >= floodRSSTarget {
-		t.Errorf("peak RSS %s, want < %s", mib(peak), mib(floodRSSTarget))
+	if peak >= rssBound() {
+		t.Errorf("peak RSS %s, want < %s", mib(peak), mib(rssBound()))
 	}
 	if state >= floodStateTarget {
 		t.Errorf("HOME/transfers holds %s, want < %s", mib(state), mib(floodStateTarget))
@@ -238,14 +256,24 @@ func TestHostileOfferFlood(t *testing.T) {
 	listTook = timed(func() { ts = rita.Transfers() })
 	t.Logf("restart: the node answered %s after it was started; RSS then %s (target < %s); `parley transfers` %s",
 		restartTook.Round(time.Millisecond), mib(afterRSS), mib(floodRSSTarget), listTook.Round(time.Millisecond))
-	if afterRSS >= floodRSSTarget {
-		t.Errorf("RSS after a restart %s, want < %s", mib(afterRSS), mib(floodRSSTarget))
+	if afterRSS >= rssBound() {
+		t.Errorf("RSS after a restart %s, want < %s", mib(afterRSS), mib(rssBound()))
 	}
 	if n := countState(ts, api.TransferPending); n != transfer.DefaultMaxStrangerOffers {
 		t.Errorf("after a restart %d pending offers, want %d", n, transfer.DefaultMaxStrangerOffers)
 	}
 	testnode.WaitFor(t, 30*time.Second, "Fred connected to Rita again", func() bool { return isOnline(fred.Peers(), rita.Status().PeerID) })
 	assertContactGetsThrough(t, rita, fred, "after the restart")
+}
+
+// rssBound is the RSS target, scaled for a -race build of parley (about 2.7x the
+// memory here: 445 MB peak against 163 MB); the figures to compare with the target come
+// from a run without -race.
+func rssBound() int64 {
+	if testnode.RaceBuild {
+		return 3 * floodRSSTarget
+	}
+	return floodRSSTarget
 }
 
 func countState(ts []api.Transfer, state string) int {

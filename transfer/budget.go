@@ -227,22 +227,26 @@ func (m *Manager) expirePending(now time.Time) {
 	}
 }
 
+// expire ends a pending offer (an Accept at the same moment finds it no longer pending)
+// and forgets it: its files go, its id is remembered to tell its sender.
 func (m *Manager) expire(t *transfer) {
-	m.mu.Lock()
-	if m.transfers[t.id] != t {
-		m.mu.Unlock()
+	t.mu.Lock()
+	ok := t.state == StatePending && t.setLocked(StateRejected, m.expiredReason(), false)
+	t.mu.Unlock()
+	if !ok {
 		return
 	}
-	delete(m.transfers, t.id)
+	m.mu.Lock()
+	if m.transfers[t.id] == t {
+		delete(m.transfers, t.id)
+	}
 	m.tombstoneLocked(t.id)
 	m.mu.Unlock()
 	m.stopRunner(t)
 	m.store.remove(t.id)
 	m.saveTombstones()
 	m.log.Info("a file offer expired unanswered", "id", t.id, "peer", t.peer)
-	info := t.info()
-	info.State, info.Error, info.UpdatedAt = StateRejected, m.expiredReason(), time.Now()
-	m.emitInfo(info)
+	m.emit(t)
 }
 
 func (m *Manager) expiredReason() string {

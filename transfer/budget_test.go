@@ -393,3 +393,38 @@ func FuzzPeekOffer(f *testing.F) {
 		}
 	})
 }
+
+// TestRejectedOfferKeepsNoManifest: an offer the user turns down while it waits keeps
+// its small record (to answer its sender) but not its list of files, also after a
+// restart; the same Send again offers it anew and it can then be accepted.
+func TestRejectedOfferKeepsNoManifest(t *testing.T) {
+	a, b := pair(t, nil, func(c *Config) { c.Policy = AcceptAsk })
+	src := filepath.Join(t.TempDir(), "maybe.txt")
+	writeFile(t, src, "not now", 0644)
+	info := a.send(b, src)
+	if err := b.m.Cancel(info.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(b.cfg.StateDir, info.ID+".manifest")); !os.IsNotExist(err) {
+		t.Errorf("a turned-down offer's manifest is kept: %v", err)
+	}
+	a.waitState(info.ID, StateCanceled)
+	b.m.Close()
+	m := restartSide(t, b)
+	if got, ok := m.Get(info.ID); !ok || got.State != StateCanceled || got.FileCount != 1 {
+		t.Fatalf("after a restart the turned-down offer is %+v (found %v), want canceled with its summary", got, ok)
+	}
+	again := a.send(&side{t: t, h: b.h, m: m}, src)
+	if again.ID != info.ID || again.State != StateWaiting {
+		t.Fatalf("the same Send again: %s %s, want waiting", again.ID, again.State)
+	}
+	if err := m.Accept(info.ID); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if _, err := m.Wait(ctx, info.ID); err != nil {
+		t.Fatal(err)
+	}
+	sameFile(t, src, filepath.Join(b.cfg.Downloads, "maybe.txt"))
+}

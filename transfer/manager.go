@@ -444,7 +444,9 @@ func (m *Manager) Accept(id string) error {
 	if err := m.loadManifest(t); err != nil {
 		return err
 	}
-	m.transition(t, StateTransferring, "", false)
+	if !m.transition(t, StateTransferring, "", false) {
+		return fmt.Errorf("%w (it is %s)", ErrNotPending, t.getState())
+	}
 	m.startRunner(t)
 	return nil
 }
@@ -478,8 +480,21 @@ func (m *Manager) cancelLocal(t *transfer, reason string) bool {
 	m.emit(t)
 	if t.dir == DirIn {
 		m.removeStaging(t)
+		m.dropWaitingManifest(t)
 	}
 	return true
+}
+
+// dropWaitingManifest deletes the manifest of an offer that ended while it waited (it
+// was never loaded): its record, with the summary, is enough to answer its sender, and
+// a fresh offer brings the manifest back.
+func (m *Manager) dropWaitingManifest(t *transfer) {
+	t.mu.Lock()
+	waited := t.man == nil
+	t.mu.Unlock()
+	if waited {
+		os.Remove(m.store.manifestPath(t.id))
+	}
 }
 
 // transition moves t to state s (force: even out of a terminal state), persists and

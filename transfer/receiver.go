@@ -136,8 +136,13 @@ func (m *Manager) restart(t *transfer, o *Offer) Answer {
 			return Answer{ID: t.id, Status: StatusRejected, Reason: reason}
 		}
 	}
+	if t.man == nil { // canceled while it waited (its manifest was dropped): the offer brings it back
+		if err := m.store.saveManifest(t.id, &o.Manifest); err != nil {
+			return Answer{ID: t.id, Status: StatusRejected, Reason: "the receiver cannot save the transfer's state"}
+		}
+	}
 	t.mu.Lock()
-	if t.man == nil { // canceled while it waited: the offer brings the manifest back
+	if t.man == nil {
 		t.man = &o.Manifest
 	}
 	t.sum.Bytes = int64(o.size)

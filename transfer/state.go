@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,7 +63,8 @@ func (s store) saveRecord(r record) error {
 }
 
 // loaded is one transfer read back from the state directory. An incoming offer that
-// waits for Accept comes back without its manifest (man nil, rec.Summary set).
+// waits for Accept, or ended while it waited, comes back without its manifest (man nil,
+// rec.Summary set).
 type loaded struct {
 	rec  record
 	peer peer.ID
@@ -152,6 +154,9 @@ func (s store) load(id string) (loaded, error) {
 		return l, nil
 	}
 	man, err := s.loadManifest(id)
+	if errors.Is(err, fs.ErrNotExist) && l.rec.Direction == DirIn && l.rec.State.Terminal() && l.rec.Summary != nil {
+		return l, nil // an offer that ended while it waited keeps no manifest
+	}
 	if err != nil {
 		return l, err
 	}
