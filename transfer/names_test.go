@@ -38,7 +38,7 @@ func TestValidatePath(t *testing.T) {
 // FuzzValidatePath: an accepted path must be one a receiver can join under its
 // downloads folder without leaving it, on any OS.
 func FuzzValidatePath(f *testing.F) {
-	for _, s := range []string{"a", "a/b.txt", "../x", "/abs", "a\\b", "CON.txt", "a//b", "ok/..", "\x00", ".parley-partial"} {
+	for _, s := range []string{"a", "a/b.txt", "../x", "/abs", "a\\b", "CON.txt", "a//b", "ok/..", "\x00", ".parley-partial", "a:b", "x.", "y /z"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
@@ -49,7 +49,8 @@ func FuzzValidatePath(f *testing.F) {
 			t.Fatalf("accepted %q", p)
 		}
 		for _, c := range strings.Split(p, "/") {
-			if c == "" || c == "." || c == ".." || len(c) > MaxNameLen || isDeviceName(c) {
+			if c == "" || c == "." || c == ".." || len(c) > MaxNameLen || isDeviceName(c) ||
+				strings.ContainsAny(c, windowsReserved) || strings.HasSuffix(c, ".") || strings.HasSuffix(c, " ") {
 				t.Fatalf("accepted %q with component %q", p, c)
 			}
 		}
