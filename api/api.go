@@ -190,7 +190,8 @@ type Transfer struct {
 	PeerName     string         `json:"peer_name,omitempty"`
 	State        string         `json:"state"`
 	Error        string         `json:"error,omitempty"`
-	Files        []TransferFile `json:"files,omitempty"`
+	Files        []TransferFile `json:"files,omitempty"` // the first 10 in a listing or event; all in GET PathTransfers/{id}
+	FileCount    int            `json:"file_count"`      // files and folders in the transfer
 	TotalBytes   int64          `json:"total_bytes"`
 	DoneBytes    int64          `json:"done_bytes"`
 	ResumedBytes int64          `json:"resumed_bytes,omitempty"`

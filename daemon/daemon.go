@@ -53,6 +53,9 @@ type Options struct {
 // DefaultMessageRate is the default of `up --message-rate`.
 const DefaultMessageRate = node.DefaultMessageRate
 
+// DefaultOfferExpiry is the default of `up --offer-expiry`.
+const DefaultOfferExpiry = transfer.DefaultPendingExpiry
+
 // TransferOptions are the file-transfer settings of `parley up`.
 type TransferOptions struct {
 	AcceptFiles string   // contacts (default), any or ask
@@ -60,6 +63,7 @@ type TransferOptions struct {
 	ScanCmd     []string // scanner argv; the file's path is appended
 	MaxSize     int64    // largest incoming transfer; 0 = no limit
 	AllowRelay  bool
+	OfferExpiry time.Duration // an offer nobody accepted is deleted after this long; 0 = the default
 }
 
 func (t TransferOptions) config() (node.TransferConfig, error) {
@@ -73,6 +77,7 @@ func (t TransferOptions) config() (node.TransferConfig, error) {
 	}
 	return node.TransferConfig{
 		Downloads: t.Downloads, Policy: policy, ScanCmd: t.ScanCmd, MaxSize: t.MaxSize, AllowRelay: t.AllowRelay,
+		OfferExpiry: t.OfferExpiry,
 	}, nil
 }
 

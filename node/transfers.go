@@ -17,6 +17,9 @@ type TransferConfig struct {
 	ScanCmd    []string        // run on each received file before it is released
 	MaxSize    int64           // per incoming transfer; 0 = no limit
 	AllowRelay bool            // let files go over a relayed connection
+	// OfferExpiry: an offer nobody accepted is deleted after this long; 0 =
+	// transfer.DefaultPendingExpiry.
+	OfferExpiry time.Duration
 }
 
 func (n *Node) startTransfers(stateDir string) error {
@@ -26,7 +29,8 @@ func (n *Node) startTransfers(stateDir string) error {
 		IsContact: n.contacts.isContact,
 		MaxSize:   tc.MaxSize, ScanCmd: tc.ScanCmd, AllowRelay: tc.AllowRelay,
 		OnEvent: n.onTransferEvent, Logger: n.log.With("part", "transfer"), OfferLimit: n.limits.offers,
-		FrameBudget: n.frameBudget,
+		FrameBudget:   n.frameBudget,
+		PendingExpiry: tc.OfferExpiry,
 	})
 	if err != nil {
 		return fmt.Errorf("file transfers: %w", err)
@@ -102,7 +106,7 @@ func (n *Node) transferAction(id string, act func(string) error) (api.Transfer, 
 func (n *Node) apiTransfer(info transfer.Info) api.Transfer {
 	t := api.Transfer{
 		ID: info.ID, Direction: string(info.Direction), PeerID: info.Peer.String(), State: string(info.State),
-		Error: info.Error, TotalBytes: info.TotalBytes, DoneBytes: info.DoneBytes,
+		Error: info.Error, FileCount: info.FileCount, TotalBytes: info.TotalBytes, DoneBytes: info.DoneBytes,
 		ResumedBytes: info.ResumedBytes, SentBytes: info.SentBytes, Rate: info.Rate,
 		StartedAt: info.StartedAt, UpdatedAt: info.UpdatedAt,
 	}

@@ -36,11 +36,14 @@
 //	type    = 1 byte
 //	payload = protobuf wire format, fields below; unknown fields are skipped
 //
-// The cap is checked before anything is allocated: MaxOfferFrame (16 MiB) for OFFER (a
-// caller of ReadFrameFrom may pass a smaller one), MaxSmallFrame (4 KiB) for all others.
-// A frame is then paid for as its bytes arrive (internal/wire): its memory is reserved
-// with the stream's resource-manager scope, and an OFFER over 64 KiB also needs a place
-// in Config.FrameBudget; a refusal resets the stream, and the sender offers again later.
+// The cap is checked before anything is allocated: MaxOfferFrame (16 MiB) for an OFFER
+// from a contact, Config.StrangerOfferFrame (DefaultStrangerOfferFrame, 2 MiB: some
+// 20 000 small files, or 64 GiB in one) for an OFFER from anyone else, MaxSmallFrame
+// (4 KiB) for all others. A stranger's OFFER over its cap but within 16 MiB is read past
+// (nothing is kept) and answered rejected, "too large", so its sender learns why. A frame
+// is then paid for as its bytes arrive (internal/wire): its memory is reserved with the
+// stream's resource-manager scope, and an OFFER over 64 KiB also needs a place in
+// Config.FrameBudget; a refusal resets the stream, and the sender offers again later.
 // A malformed, oversized or unexpected frame resets the stream. Transfer ids are 16 raw bytes on the wire (32 hex characters in the API);
 // reasons are UTF-8, at most MaxReason (1024) bytes.
 //
@@ -85,16 +88,40 @@
 //
 // It validates the whole offer and rejects it, naming the offending entry, for: a path
 // that is empty, longer than 4096 bytes, not UTF-8, absolute, holds a backslash or a
-// control character, or has a component that is empty, ".", "..", longer than 255 bytes
-// or a Windows device name (CON, PRN, AUX, NUL, COM1-9, LPT1-9, with any extension); a top
-// component ".parley-partial" or ".parley-quarantine"; a duplicate path; a file that is
-// also used as a directory; more than MaxEntries (100 000) entries; a chunk size outside
-// 64 KiB..16 MiB; chunk hashes that do not add up to the size or the content hash; modes
-// other than 0644/0755. Then its limits: MaxSize per transfer, and free disk space
-// (statfs of the downloads folder). Then its policy: accepted at once (AcceptAny, or a
-// contact under AcceptContacts) or pending until Manager.Accept. With Config.OfferLimit,
-// an offer from a peer over its rate limit is rejected first ("too many offers"), and a
-// peer that keeps offering while refused is disconnected.
+// control character, or has a component that is empty, ".", "..", longer than 255 bytes,
+// a Windows device name (CON, PRN, AUX, NUL, COM1-9, LPT1-9, with any extension), holds a
+// character Windows reserves (: < > " | ? *) or ends in a dot or a space (Windows drops
+// them); a top component ".parley-partial" or ".parley-quarantine"; a duplicate path; a
+// file that is also used as a directory; two paths, or two folders on the way to them,
+// that differ only in case ("Readme" and "README": Windows and macOS would store them as
+// one, so the folder would arrive half overwritten); more than MaxEntries (100 000)
+// entries; a chunk size outside 64 KiB..16 MiB; chunk hashes that do not add up to the
+// size or the content hash; modes other than 0644/0755. A sender refuses the same names
+// before it offers, naming the file and saying to rename it. Then its limits: MaxSize per
+// transfer, and free disk space (statfs of the downloads folder). Then its policy:
+// accepted at once (AcceptAny, or a contact under AcceptContacts) or pending until
+// Manager.Accept. With Config.OfferLimit, an offer from a peer over its rate limit is
+// rejected first ("too many offers"), and a peer that keeps offering while refused is
+// disconnected.
+//
+// # Offers that wait
+//
+// Peer IDs cost nothing, so offers from strangers (peers Config.IsContact calls no
+// contact) that wait for Accept share one budget, whatever their peer IDs:
+// Config.MaxStrangerOffers (DefaultMaxStrangerOffers, 32) offers and
+// Config.MaxStrangerOfferBytes (DefaultMaxStrangerOfferBytes, 64 MiB) of OFFER payloads
+// together. A stranger's new offer past it is answered rejected, "too many offers
+// waiting: …"; while the budget is full this is decided from the frame's first bytes, and
+// the rest is read past without being kept. Contacts' offers never count against it and
+// are never refused by it (each contact may leave 32 waiting). An offer waits at most
+// Config.PendingExpiry (DefaultPendingExpiry, 24 h; `parley up --offer-expiry`): then its
+// state and manifest files are deleted, and a sender that offers it again without the
+// user running Send is answered rejected, "expired" (the ids of expired offers are kept,
+// at most 4096, in StateDir/expired-offers). A waiting offer keeps only a summary in
+// memory (file count, total size, the first MaxListedFiles names, in its record too); its
+// manifest stays in StateDir/<id>.manifest until Accept loads it, so neither memory nor a
+// restart pays for it. List and OnEvent carry that summary for every transfer
+// (Info.FileCount, Info.Files of at most MaxListedFiles); Get lists every file.
 //
 // # Pulling and verification
 //
@@ -122,7 +149,7 @@
 // # Resume
 //
 // Both sides keep StateDir/<id>.manifest (written once) and StateDir/<id>.json (state,
-// peer, sources or chosen names), replaced atomically (temporary file, fsync, rename,
+// peer, sources or chosen names, summary), replaced atomically (temporary file, fsync, rename,
 // fsync of the directory). On New, unfinished transfers resume by themselves: a receiver
 // re-verifies the chunks present in its .part files (keeping only those whose hash
 // matches, reported as Info.ResumedBytes) and pulls the rest; a sender offers again and

@@ -92,7 +92,7 @@ func walkDir(name, root string, log func(string, ...any)) ([]local, error) {
 
 func localItem(rel, abs string, fi fs.FileInfo) (local, error) {
 	if err := ValidatePath(rel); err != nil {
-		return local{}, fmt.Errorf("cannot send %s: %w", abs, err)
+		return local{}, fmt.Errorf("cannot send %s: %w; rename it and send again", abs, err)
 	}
 	if fi.IsDir() {
 		return local{Entry: Entry{Path: rel, Kind: KindDir, Mode: 0755}}, nil

@@ -95,6 +95,14 @@ type Config struct {
 	// wire.SmallFrame) must find a place while they are read; no place refuses the
 	// stream.
 	FrameBudget func(peer.ID) *wire.Budget
+
+	// Offers from strangers (peers IsContact calls no contact) that wait for Accept
+	// share one budget, whatever their peer IDs; an offer past it is answered "too many
+	// offers waiting". Contacts' offers never count against it. 0 = the default.
+	MaxStrangerOffers     int           // DefaultMaxStrangerOffers
+	MaxStrangerOfferBytes int64         // DefaultMaxStrangerOfferBytes (their file lists together)
+	StrangerOfferFrame    int           // DefaultStrangerOfferFrame (one stranger's OFFER; contacts: MaxOfferFrame)
+	PendingExpiry         time.Duration // DefaultPendingExpiry: an offer not accepted by then is deleted
 }
 
 // Errors callers branch on.
@@ -127,6 +135,10 @@ type Manager struct {
 	closed    bool
 	transfers map[string]*transfer
 	hashing   map[string]*hashingJob // provisional entries of Sends still hashing
+	expired   map[string]time.Time   // ids of offers that expired unanswered, to tell their senders
+
+	admitMu sync.Mutex // serializes the strangers' budget check with the admission it allows
+	tombMu  sync.Mutex // orders writes of the expired offers' ids
 
 	emitMu sync.Mutex // serializes OnEvent, so events of one transfer arrive in order
 }
@@ -150,7 +162,9 @@ func New(cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.expired = m.store.loadExpired()
 	m.loadAll()
+	m.goRun(m.expireLoop)
 	cfg.Host.SetStreamHandler(ProtocolID, m.handle)
 	return m, nil
 }
@@ -184,7 +198,23 @@ func (c *Config) fill() error {
 	if c.IsContact == nil {
 		c.IsContact = func(peer.ID) bool { return false }
 	}
+	c.fillBudget()
 	return nil
+}
+
+func (c *Config) fillBudget() {
+	if c.MaxStrangerOffers <= 0 {
+		c.MaxStrangerOffers = DefaultMaxStrangerOffers
+	}
+	if c.MaxStrangerOfferBytes <= 0 {
+		c.MaxStrangerOfferBytes = DefaultMaxStrangerOfferBytes
+	}
+	if c.StrangerOfferFrame <= 0 || c.StrangerOfferFrame > MaxOfferFrame {
+		c.StrangerOfferFrame = DefaultStrangerOfferFrame
+	}
+	if c.PendingExpiry <= 0 {
+		c.PendingExpiry = DefaultPendingExpiry
+	}
 }
 
 func openDownloads(dir string) (*os.Root, error) {
@@ -203,8 +233,22 @@ func (m *Manager) loadAll() {
 	bad := func(name string, err error) {
 		m.log.Warn("skipping unreadable transfer state", "file", name, "err", err)
 	}
+	expired := 0
+	defer func() {
+		if expired > 0 {
+			m.saveTombstones()
+		}
+	}()
 	for _, l := range m.store.loadAll(bad) {
-		t := newTransfer(l.rec.ID, l.rec.Direction, l.peer, &l.man)
+		if l.waiting() && time.Since(l.rec.UpdatedAt) > m.cfg.PendingExpiry {
+			m.store.remove(l.rec.ID)
+			m.tombstoneLocked(l.rec.ID) // nothing else runs yet
+			expired++
+			m.log.Info("a file offer expired unanswered while the node was down", "id", l.rec.ID, "peer", l.peer)
+			continue
+		}
+		t := newTransfer(l.rec.ID, l.rec.Direction, l.peer, l.man)
+		t.sum = *l.rec.Summary
 		t.state, t.errMsg = l.rec.State, l.rec.Error
 		t.started, t.updated = l.rec.StartedAt, l.rec.UpdatedAt
 		t.sources, t.notified, t.names = l.rec.Sources, l.rec.Notified, l.rec.Names
@@ -213,6 +257,9 @@ func (m *Manager) loadAll() {
 			t.markAllDone()
 		}
 		m.transfers[t.id] = t
+		if l.old {
+			m.persist(t)
+		}
 		m.startRunner(t)
 	}
 }
@@ -316,12 +363,26 @@ func (m *Manager) Sending() map[string]bool {
 	return paths
 }
 
-// Get returns one transfer.
+// Get returns one transfer with every one of its files (List and OnEvent show the
+// first MaxListedFiles). A pending offer's files are read from StateDir for it.
 func (m *Manager) Get(id string) (Info, bool) {
-	if t := m.get(id); t != nil {
-		return t.info(), true
+	t := m.get(id)
+	if t == nil {
+		return Info{}, false
 	}
-	return Info{}, false
+	info := t.info()
+	t.mu.Lock()
+	if t.man != nil {
+		info.Files = t.files(len(t.man.Entries))
+	}
+	loaded := t.man != nil
+	t.mu.Unlock()
+	if !loaded {
+		if man, err := m.store.loadManifest(id); err == nil {
+			info.Files = entryFiles(&man)
+		}
+	}
+	return info, true
 }
 
 // Wait blocks until transfer id reaches a terminal state. It returns the final Info,
@@ -382,10 +443,15 @@ func (m *Manager) Accept(id string) error {
 	if s := t.getState(); s != StatePending {
 		return fmt.Errorf("%w (it is %s)", ErrNotPending, s)
 	}
-	if err := m.checkSpace(t.man.TotalSize()); err != nil {
+	if err := m.checkSpace(t.totalSize()); err != nil {
 		return err
 	}
-	m.transition(t, StateTransferring, "", false)
+	if err := m.loadManifest(t); err != nil {
+		return err
+	}
+	if !m.transition(t, StateTransferring, "", false) {
+		return fmt.Errorf("%w (it is %s)", ErrNotPending, t.getState())
+	}
 	m.startRunner(t)
 	return nil
 }
@@ -419,8 +485,21 @@ func (m *Manager) cancelLocal(t *transfer, reason string) bool {
 	m.emit(t)
 	if t.dir == DirIn {
 		m.removeStaging(t)
+		m.dropWaitingManifest(t)
 	}
 	return true
+}
+
+// dropWaitingManifest deletes the manifest of an offer that ended while it waited (it
+// was never loaded): its record, with the summary, is enough to answer its sender, and
+// a fresh offer brings the manifest back.
+func (m *Manager) dropWaitingManifest(t *transfer) {
+	t.mu.Lock()
+	waited := t.man == nil
+	t.mu.Unlock()
+	if waited {
+		os.Remove(m.store.manifestPath(t.id))
+	}
 }
 
 // transition moves t to state s (force: even out of a terminal state), persists and
@@ -549,6 +628,29 @@ func sleep(ctx context.Context, t *transfer, d time.Duration) bool {
 	case <-timer.C:
 	}
 	return true
+}
+
+// loadManifest reads a pending offer's manifest from StateDir, where it waited, for
+// the runner to use.
+func (m *Manager) loadManifest(t *transfer) error {
+	t.mu.Lock()
+	loaded := t.man != nil
+	t.mu.Unlock()
+	if loaded {
+		return nil
+	}
+	man, err := m.store.loadManifest(t.id)
+	if err != nil {
+		return fmt.Errorf("the offer's list of files cannot be read from %s (%v): cancel it and ask the sender to send again",
+			m.store.dir, err)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.man == nil {
+		t.man = &man
+		t.resetProgress()
+	}
+	return nil
 }
 
 func (t *transfer) markAllDone() {

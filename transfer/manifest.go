@@ -55,6 +55,8 @@ type Offer struct {
 	ID       string // 32 hex characters, see TransferID
 	Fresh    bool   // the user ran Send (not an automatic re-offer)
 	Manifest Manifest
+
+	size int // bytes of the OFFER payload it came in (set by the receiver)
 }
 
 // ErrBadOffer wraps every rule an offer breaks besides unsafe names.
@@ -251,8 +253,8 @@ func checkTotal(entries []Entry) error {
 	return nil
 }
 
-// checkTree refuses duplicate paths and a file that is also used as a directory
-// ("a" and "a/b"). Sorting keeps it O(n log n) for any offer a frame can hold.
+// checkTree refuses duplicate paths, a file that is also used as a directory ("a" and
+// "a/b"), and paths that differ only in case (checkCase). Sorting keeps it O(n log n) for any offer a frame can hold.
 func checkTree(entries []Entry) error {
 	paths := make([]string, len(entries))
 	for i := range entries {
@@ -269,7 +271,7 @@ func checkTree(entries []Entry) error {
 			return fmt.Errorf("%w: %q is a file and also a directory", ErrBadOffer, entries[i].Path)
 		}
 	}
-	return nil
+	return checkCase(entries)
 }
 
 func hasDescendant(sorted []string, p string) bool {

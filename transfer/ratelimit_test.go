@@ -27,7 +27,7 @@ func TestOfferLimit(t *testing.T) {
 	fs := newSide(t, flooder, nil)
 	dir := t.TempDir()
 	offer := func(s *side, i int) (Info, error) {
-		src := filepath.Join(dir, fmt.Sprintf("%s-%d.txt", s.h.ID().ShortString(), i))
+		src := filepath.Join(dir, fmt.Sprintf("%s-%d.txt", s.h.ID().String(), i))
 		writeFile(t, src, src, 0o644)
 		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 		defer cancel()

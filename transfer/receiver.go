@@ -10,8 +10,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// maxPendingPerPeer bounds the offers one peer can leave waiting for Accept (each is
-// persisted with its manifest).
+// maxPendingPerPeer bounds the offers one contact can leave waiting for Accept (each is
+// persisted with its manifest). Strangers share Config.MaxStrangerOffers instead.
 const maxPendingPerPeer = 32
 
 // handleOffer answers an OFFER. A malformed frame resets the stream; an offer that breaks
@@ -21,6 +21,7 @@ func (m *Manager) handleOffer(st network.Stream, p []byte) error {
 	if err != nil {
 		return err
 	}
+	o.size = len(p)
 	from := st.Conn().RemotePeer()
 	a, err := m.limitedAnswer(from, o)
 	if err != nil {
@@ -53,6 +54,13 @@ func (m *Manager) limitedAnswer(from peer.ID, o Offer) (Answer, error) {
 }
 
 func (m *Manager) answerOffer(from peer.ID, o Offer) Answer {
+	if m.wouldWait(from, o.ID) {
+		// Before the costly checks (refuseEarly did this before reading the frame; the
+		// budget may have filled since): answerNew checks again, under admitMu.
+		if reason := m.budgetRefusal(int64(o.size)); reason != "" {
+			return m.reject(from, o, reason)
+		}
+	}
 	if err := o.Manifest.Validate(); err != nil {
 		return m.reject(from, o, err.Error())
 	}
@@ -60,7 +68,10 @@ func (m *Manager) answerOffer(from peer.ID, o Offer) Answer {
 		return m.reject(from, o, "the transfer id does not match the offer")
 	}
 	if t := m.get(o.ID); t != nil {
-		return m.answerKnown(t, o.Fresh)
+		return m.answerKnown(t, &o)
+	}
+	if m.wasExpired(o.ID, o.Fresh) {
+		return Answer{ID: o.ID, Status: StatusRejected, Reason: m.expiredReason()}
 	}
 	return m.answerNew(from, o)
 }
@@ -94,7 +105,7 @@ var stateAnswers = map[State]Status{
 
 // answerKnown answers an offer of a transfer we already have: a sender that restarted,
 // lost an answer, or whose user ran the same Send again.
-func (m *Manager) answerKnown(t *transfer, fresh bool) Answer {
+func (m *Manager) answerKnown(t *transfer, o *Offer) Answer {
 	t.mu.Lock()
 	s, reason := t.state, t.errMsg
 	t.mu.Unlock()
@@ -104,20 +115,37 @@ func (m *Manager) answerKnown(t *transfer, fresh bool) Answer {
 	case !s.Terminal():
 		m.startRunner(t) // wakes a runner waiting out a backoff
 		return Answer{ID: t.id, Status: StatusAccepted}
-	case fresh && (s == StateFailed || s == StateCanceled):
-		return m.restart(t)
+	case o.Fresh && (s == StateFailed || s == StateCanceled):
+		return m.restart(t, o)
 	}
 	return Answer{ID: t.id, Status: stateAnswers[s], Reason: reason}
 }
 
 // restart gives a failed or canceled incoming transfer a new start on a fresh offer,
-// keeping whatever verified data is still on disk.
-func (m *Manager) restart(t *transfer) Answer {
-	if reason := m.refusal(t.peer, t.man.TotalSize()); reason != "" {
+// keeping whatever verified data is still on disk. A stranger's restart that would
+// wait for Accept needs room in the strangers' budget, like a new offer.
+func (m *Manager) restart(t *transfer, o *Offer) Answer {
+	if reason := m.refusal(t.peer, t.totalSize()); reason != "" {
 		return Answer{ID: t.id, Status: StatusRejected, Reason: reason}
 	}
 	s := m.firstState(t.peer)
+	if s == StatePending && !m.cfg.IsContact(t.peer) {
+		m.admitMu.Lock()
+		defer m.admitMu.Unlock()
+		if reason := m.budgetRefusal(int64(o.size)); reason != "" {
+			return Answer{ID: t.id, Status: StatusRejected, Reason: reason}
+		}
+	}
+	if t.man == nil { // canceled while it waited (its manifest was dropped): the offer brings it back
+		if err := m.store.saveManifest(t.id, &o.Manifest); err != nil {
+			return Answer{ID: t.id, Status: StatusRejected, Reason: "the receiver cannot save the transfer's state"}
+		}
+	}
 	t.mu.Lock()
+	if t.man == nil {
+		t.man = &o.Manifest
+	}
+	t.sum.Bytes = int64(o.size)
 	t.resetProgress()
 	t.notified, t.names = false, nil
 	t.setLocked(s, "", true)
@@ -128,24 +156,40 @@ func (m *Manager) restart(t *transfer) Answer {
 	return Answer{ID: t.id, Status: statusOf(s)}
 }
 
+// answerNew takes a valid new offer: accepted at once, or pending (its manifest on disk
+// only) within the per-contact limit or the strangers' shared budget.
 func (m *Manager) answerNew(from peer.ID, o Offer) Answer {
 	if reason := m.refusal(from, o.Manifest.TotalSize()); reason != "" {
 		return m.reject(from, o, reason)
 	}
 	s := m.firstState(from)
-	if s == StatePending && m.pendingFrom(from) >= maxPendingPerPeer {
+	stranger := s == StatePending && !m.cfg.IsContact(from)
+	if stranger {
+		m.admitMu.Lock() // until the offer is in m.transfers, where strangerLoad counts it
+		defer m.admitMu.Unlock()
+		if reason := m.budgetRefusal(int64(o.size)); reason != "" {
+			return m.reject(from, o, reason)
+		}
+	} else if s == StatePending && m.pendingFrom(from) >= maxPendingPerPeer {
 		return m.reject(from, o, fmt.Sprintf("%d offers from you already wait to be accepted", maxPendingPerPeer))
 	}
-	t := newTransfer(o.ID, DirIn, from, &o.Manifest)
+	var t *transfer
+	if s == StatePending {
+		t = newTransfer(o.ID, DirIn, from, nil) // its manifest waits on disk until Accept
+		t.sum = summarize(&o.Manifest, o.size)
+	} else {
+		t = newTransfer(o.ID, DirIn, from, &o.Manifest)
+		t.sum.Bytes = int64(o.size)
+	}
 	t.state = s
 	m.mu.Lock()
 	if old := m.transfers[o.ID]; old != nil { // the same offer on two streams at once
 		m.mu.Unlock()
-		return m.answerKnown(old, o.Fresh)
+		return m.answerKnown(old, &o)
 	}
 	m.transfers[o.ID] = t
 	m.mu.Unlock()
-	if err := m.saveNew(t); err != nil {
+	if err := m.saveNew(t, &o.Manifest); err != nil {
 		return m.reject(from, o, "the receiver cannot save the transfer's state")
 	}
 	if s == StateTransferring {

@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -72,5 +73,30 @@ func TestScannerMissing(t *testing.T) {
 	info := a.send(b, src)
 	if got, err := b.wait(info.ID); !errors.Is(err, ErrQuarantined) {
 		t.Fatalf("receiver: %s %q", got.State, got.Error)
+	}
+}
+
+// TestSendRefusesNonPortableNames: the sender refuses, before offering, a folder whose
+// names would break on the receiver's system, naming the file and what to do.
+func TestSendRefusesNonPortableNames(t *testing.T) {
+	a, b := pair(t, nil, nil)
+	for name, files := range map[string][]string{
+		"colon":  {"meeting 10:30.txt"},
+		"case":   {"Readme", "README"},
+		"dotend": {"draft."},
+	} {
+		dir := filepath.Join(t.TempDir(), name)
+		for _, f := range files {
+			writeFile(t, filepath.Join(dir, f), "x", 0644)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		_, err := a.m.Send(ctx, b.h.ID(), []string{dir})
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), files[len(files)-1][:4]) || !strings.Contains(err.Error(), "rename") {
+			t.Errorf("%s: Send = %v, want refused naming the file and saying to rename it", name, err)
+		}
+	}
+	if n := len(b.m.List()); n != 0 {
+		t.Errorf("the receiver got %d offers", n)
 	}
 }

@@ -75,7 +75,7 @@ func (m *Manager) prepare(ctx context.Context, to peer.ID, paths []string) (*Man
 		return nil, nil, "", err
 	}
 	if err := checkTree(entriesOf(items)); err != nil {
-		return nil, nil, "", fmt.Errorf("cannot send these together: %w", err)
+		return nil, nil, "", fmt.Errorf("cannot send these together: %w; rename one of them and send again", err)
 	}
 	cs, err := chunkSizeFor(m.cfg.ChunkSize, entriesOf(items))
 	if err != nil {
@@ -136,7 +136,7 @@ func (m *Manager) outgoing(to peer.ID, man *Manifest, sources []source, prov str
 	}
 	m.mu.Unlock()
 	if !known {
-		return t, m.saveNew(t)
+		return t, m.saveNew(t, man)
 	}
 	t.mu.Lock()
 	t.sources, t.replaces = sources, prov
@@ -150,10 +150,10 @@ func (m *Manager) outgoing(to peer.ID, man *Manifest, sources []source, prov str
 	return t, nil
 }
 
-// saveNew persists a new transfer: its manifest, then its record. If that fails the
+// saveNew persists a new transfer: its manifest man, then its record. If that fails the
 // transfer is forgotten, since it could not be resumed.
-func (m *Manager) saveNew(t *transfer) error {
-	err := m.store.saveManifest(t.id, t.man)
+func (m *Manager) saveNew(t *transfer, man *Manifest) error {
+	err := m.store.saveManifest(t.id, man)
 	if err == nil {
 		err = m.store.saveRecord(t.record())
 	}
@@ -453,9 +453,12 @@ func (m *Manager) startHashing(to peer.ID, items []local) *hashingJob {
 	now := time.Now()
 	hj := &hashingJob{m: m, id: "hashing-" + hex.EncodeToString(rnd[:])}
 	hj.info = Info{ID: hj.id, Direction: DirOut, Peer: to, State: StateHashing, StartedAt: now, UpdatedAt: now}
+	hj.info.FileCount = len(items)
 	for i := range items {
 		e := &items[i].Entry
-		hj.info.Files = append(hj.info.Files, FileInfo{Path: e.Path, Dir: e.Kind == KindDir, Size: e.Size})
+		if i < MaxListedFiles {
+			hj.info.Files = append(hj.info.Files, FileInfo{Path: e.Path, Dir: e.Kind == KindDir, Size: e.Size})
+		}
 		hj.info.TotalBytes += e.Size
 	}
 	m.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,6 +31,9 @@ type record struct {
 	Sources   []source          `json:"sources,omitempty"`  // out: where each entry is read
 	Notified  bool              `json:"notified,omitempty"` // in: the sender acknowledged DONE
 	Names     map[string]string `json:"names,omitempty"`    // in: top-level name → name used in Downloads
+	// Summary lets a pending offer come back without reading its manifest; records
+	// written before it existed lack it, and it is then taken from the manifest.
+	Summary *summary `json:"summary,omitempty"`
 }
 
 // store reads and writes records in one directory.
@@ -58,11 +62,58 @@ func (s store) saveRecord(r record) error {
 	return writeFileAtomic(s.recordPath(r.ID), b, true)
 }
 
-// loaded is one transfer read back from the state directory.
+// loaded is one transfer read back from the state directory. An incoming offer that
+// waits for Accept, or ended while it waited, comes back without its manifest (man nil,
+// rec.Summary set).
 type loaded struct {
 	rec  record
 	peer peer.ID
-	man  Manifest
+	man  *Manifest
+	old  bool // the record had no summary: write it again with one
+}
+
+// waiting reports an incoming offer waiting for Accept.
+func (l *loaded) waiting() bool { return l.rec.Direction == DirIn && l.rec.State == StatePending }
+
+// expiredPath is not a *.json name, which loadAll would take for a transfer's record.
+func (s store) expiredPath() string { return filepath.Join(s.dir, "expired-offers") }
+
+// saveExpired and loadExpired keep the ids of offers that expired unanswered, with when.
+func (s store) saveExpired(ids map[string]time.Time) error {
+	b, err := json.Marshal(ids)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(s.expiredPath(), b, false)
+}
+
+// loadExpired returns what saveExpired wrote; nothing if the file is missing or damaged
+// (it only improves what a sender is told), and at most maxTombstones ids.
+func (s store) loadExpired() map[string]time.Time {
+	ids := map[string]time.Time{}
+	b, err := os.ReadFile(s.expiredPath())
+	if err != nil || json.Unmarshal(b, &ids) != nil || len(ids) > maxTombstones {
+		return map[string]time.Time{}
+	}
+	return ids
+}
+
+// remove deletes a transfer's record and manifest.
+func (s store) remove(id string) {
+	os.Remove(s.recordPath(id))
+	os.Remove(s.manifestPath(id))
+}
+
+func (s store) loadManifest(id string) (Manifest, error) {
+	mb, err := os.ReadFile(s.manifestPath(id))
+	if err != nil {
+		return Manifest{}, err
+	}
+	man, err := decodeManifest(mb)
+	if err != nil {
+		return Manifest{}, fmt.Errorf("manifest: %w", err)
+	}
+	return man, nil
 }
 
 // loadAll reads every transfer in the directory; unreadable ones are reported to bad
@@ -96,15 +147,28 @@ func (s store) load(id string) (loaded, error) {
 	if l.peer, err = peer.Decode(l.rec.Peer); err != nil {
 		return l, fmt.Errorf("peer: %w", err)
 	}
-	mb, err := os.ReadFile(s.manifestPath(id))
+	if l.rec.Summary != nil && !l.rec.Summary.valid() {
+		l.rec.Summary = nil // damaged: taken again from the manifest
+	}
+	if l.waiting() && l.rec.Summary != nil {
+		return l, nil
+	}
+	man, err := s.loadManifest(id)
+	if errors.Is(err, fs.ErrNotExist) && l.rec.Direction == DirIn && l.rec.State.Terminal() && l.rec.Summary != nil {
+		return l, nil // an offer that ended while it waited keeps no manifest
+	}
 	if err != nil {
 		return l, err
 	}
-	if l.man, err = decodeManifest(mb); err != nil {
-		return l, fmt.Errorf("manifest: %w", err)
-	}
-	if l.rec.Direction == DirOut && len(l.rec.Sources) != len(l.man.Entries) {
+	if l.rec.Direction == DirOut && len(l.rec.Sources) != len(man.Entries) {
 		return l, errors.New("sources do not match the manifest")
+	}
+	if l.rec.Summary == nil {
+		sum := summarize(&man, len(encodeManifest(&man)))
+		l.rec.Summary, l.old = &sum, true
+	}
+	if !l.waiting() {
+		l.man = &man
 	}
 	return l, nil
 }

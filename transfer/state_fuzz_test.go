@@ -44,6 +44,8 @@ func FuzzLoadState(f *testing.F) {
 	f.Add(good, encodeManifest(&m))
 	f.Add([]byte(`{"version":1}`), []byte{0x01})
 	f.Add([]byte(`{`), []byte{})
+	f.Add([]byte(`{"version":1,"id":"`+id+`","direction":"in","peer":"12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf",`+
+		`"state":"pending","summary":{"files":2,"total":5,"manifest_bytes":90,"first":[{"path":"a","size":5,"done":0}]}}`), []byte{})
 	f.Add([]byte(`{"version":1,"id":"`+id+`","direction":"out","peer":"x","state":"transferring"}`), encodeManifest(&m))
 	dir := f.TempDir()
 	s := store{dir: dir}
@@ -56,6 +58,13 @@ func FuzzLoadState(f *testing.F) {
 		}
 		l, err := s.load(id)
 		if err != nil {
+			return
+		}
+		if l.man == nil { // a pending offer, back from its summary alone
+			ended := l.rec.Direction == DirIn && l.rec.State.Terminal()
+			if !(l.waiting() || ended) || l.rec.Summary == nil || !l.rec.Summary.valid() {
+				t.Fatalf("accepted a state without its manifest: %+v", l.rec)
+			}
 			return
 		}
 		if l.rec.ID != id || l.man.Validate() != nil || (l.rec.Direction == DirOut && len(l.rec.Sources) != len(l.man.Entries)) {

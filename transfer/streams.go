@@ -44,7 +44,10 @@ func (m *Manager) serve(st network.Stream) error {
 	fr := wire.NewReader(r, wire.StreamConfig(st, m.frameBudget(st.Conn().RemotePeer())))
 	defer fr.Release() // the OFFER's memory is held until it is answered
 	st.SetReadDeadline(time.Now().Add(frameTimeout))
-	typ, p, err := ReadFrameFrom(fr, MaxOfferFrame)
+	if refused, err := m.refuseEarly(st, r); refused || err != nil {
+		return err // an OFFER refused from its first bytes, answered without being read
+	}
+	typ, p, err := ReadFrameFrom(fr, int(m.offerCap(st.Conn().RemotePeer())))
 	if err != nil {
 		return err
 	}

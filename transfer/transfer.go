@@ -68,7 +68,8 @@ type Info struct {
 	Peer         peer.ID    `json:"peer"`
 	State        State      `json:"state"`
 	Error        string     `json:"error,omitempty"`
-	Files        []FileInfo `json:"files"`
+	Files        []FileInfo `json:"files"`      // the first MaxListedFiles, or all of them (Get)
+	FileCount    int        `json:"file_count"` // files and folders in the transfer
 	TotalBytes   int64      `json:"total_bytes"`
 	DoneBytes    int64      `json:"done_bytes"`
 	ResumedBytes int64      `json:"resumed_bytes,omitempty"` // in: verified on disk when it resumed
@@ -84,13 +85,16 @@ type Info struct {
 // progressEvery throttles progress events to at most 5 per second per transfer.
 const progressEvery = 200 * time.Millisecond
 
-// transfer is one transfer in memory. The manifest and sources never change; the rest
-// is guarded by mu.
+// transfer is one transfer in memory. The sources never change, nor the manifest once
+// set; the rest is guarded by mu. An incoming offer that waits for Accept holds only its
+// summary: its manifest stays in StateDir until Accept loads it (man is nil until then,
+// and set under mu before the runner may use it).
 type transfer struct {
 	id       string
 	dir      Direction
 	peer     peer.ID
 	man      *Manifest
+	sum      summary
 	sources  []source // out
 	replaces string
 
@@ -122,6 +126,8 @@ type transfer struct {
 	runDone     chan struct{} // closed when the runner ends; nil when none runs
 }
 
+// newTransfer makes a transfer of man (nil: an offer whose manifest waits on disk; the
+// caller sets sum).
 func newTransfer(id string, dir Direction, p peer.ID, man *Manifest) *transfer {
 	now := time.Now()
 	t := &transfer{
@@ -130,39 +136,67 @@ func newTransfer(id string, dir Direction, p peer.ID, man *Manifest) *transfer {
 		changed: make(chan struct{}),
 		kick:    make(chan struct{}, 1),
 	}
+	if man != nil {
+		t.sum = summarize(man, 0)
+	}
 	t.resetProgress()
 	return t
 }
 
 func (t *transfer) resetProgress() {
+	t.done, t.rate, t.rateDone = 0, 0, 0
+	t.verified = false
+	if t.man == nil {
+		t.got, t.fileDone = nil, nil
+		return
+	}
 	t.got = make([]bitset, len(t.man.Entries))
 	t.fileDone = make([]int64, len(t.man.Entries))
 	for i := range t.man.Entries {
 		t.got[i] = newBitset(t.man.Entries[i].NumChunks(t.man.ChunkSize))
 	}
-	t.done, t.rate, t.rateDone = 0, 0, 0
-	t.verified = false
 }
 
-// info snapshots t.
+// info snapshots t, with its first MaxListedFiles files.
 func (t *transfer) info() Info {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return Info{
 		ID: t.id, Direction: t.dir, Peer: t.peer, State: t.state, Error: t.errMsg,
-		Files: t.files(), TotalBytes: t.man.TotalSize(), DoneBytes: t.done,
+		Files: t.files(MaxListedFiles), FileCount: t.sum.Files, TotalBytes: t.sum.Total, DoneBytes: t.done,
 		ResumedBytes: t.resumed, SentBytes: t.sent, Rate: t.rate,
 		StartedAt: t.started, UpdatedAt: t.updated, Replaces: t.replaces,
 	}
 }
 
-func (t *transfer) files() []FileInfo {
-	out := make([]FileInfo, len(t.man.Entries))
-	for i := range t.man.Entries {
+// files lists the first n entries with their progress; t.mu is held.
+func (t *transfer) files(n int) []FileInfo {
+	if t.man == nil {
+		return append([]FileInfo(nil), t.sum.First[:min(n, len(t.sum.First))]...)
+	}
+	out := make([]FileInfo, min(n, len(t.man.Entries)))
+	for i := range out {
 		e := &t.man.Entries[i]
 		out[i] = FileInfo{Path: e.Path, Dir: e.Kind == KindDir, Size: e.Size, Done: t.fileDone[i]}
 	}
 	return out
+}
+
+// entryFiles lists every entry of man, with no progress.
+func entryFiles(man *Manifest) []FileInfo {
+	out := make([]FileInfo, len(man.Entries))
+	for i := range man.Entries {
+		e := &man.Entries[i]
+		out[i] = FileInfo{Path: e.Path, Dir: e.Kind == KindDir, Size: e.Size}
+	}
+	return out
+}
+
+// totalSize is the bytes of every file of t.
+func (t *transfer) totalSize() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.sum.Total
 }
 
 func (t *transfer) record() record {
@@ -171,7 +205,7 @@ func (t *transfer) record() record {
 	return record{
 		Version: recordVersion, ID: t.id, Direction: t.dir, Peer: t.peer.String(),
 		State: t.state, Error: t.errMsg, StartedAt: t.started, UpdatedAt: t.updated,
-		Sources: t.sources, Notified: t.notified, Names: t.names,
+		Sources: t.sources, Notified: t.notified, Names: t.names, Summary: &t.sum,
 	}
 }
 

@@ -78,6 +78,7 @@ func upCommand() *cli.Command {
 			&cli.StringFlag{Name: "scan-cmd", Usage: "scanner run on each received file (split on spaces, the file's path appended); non-zero exit keeps it quarantined"},
 			&cli.StringFlag{Name: "max-transfer-size", Usage: "largest incoming transfer accepted, e.g. 50GiB (default: no limit)"},
 			&cli.BoolFlag{Name: "allow-relay-files", Usage: "let files go over a relayed connection (slow, limited)"},
+			&cli.DurationFlag{Name: "offer-expiry", Usage: "delete a file offer nobody accepted after this long, e.g. 72h", Value: daemon.DefaultOfferExpiry},
 			&cli.Float64Flag{Name: "message-rate", Usage: "direct messages per second each peer may send, in bursts of 10 s' worth; more are refused and a flooder is disconnected; peers that are neither contacts nor written to share 200 messages and 1 MiB an hour (0: no limits)", Value: daemon.DefaultMessageRate},
 			networkKeyFlag,
 		},
@@ -138,7 +139,10 @@ func messageRate(flag float64) float64 {
 func transferFlags(c *cli.Context) (daemon.TransferOptions, error) {
 	tc := daemon.TransferOptions{
 		AcceptFiles: c.String("accept-files"), ScanCmd: strings.Fields(c.String("scan-cmd")),
-		AllowRelay: c.Bool("allow-relay-files"),
+		AllowRelay: c.Bool("allow-relay-files"), OfferExpiry: c.Duration("offer-expiry"),
+	}
+	if tc.OfferExpiry <= 0 {
+		return tc, usageError("--offer-expiry %s: give a positive duration, e.g. 24h or 72h", tc.OfferExpiry)
 	}
 	if d := c.String("downloads"); d != "" {
 		var err error

@@ -107,7 +107,7 @@ func reportTransfer(c *cli.Context, t api.Transfer) error {
 	} else if t.State == api.TransferCompleted {
 		elapsed := t.UpdatedAt.Sub(t.StartedAt)
 		fmt.Fprintf(c.App.Writer, "completed: %s, %s, verified by the receiver (%s)\n",
-			plural(len(t.Files), "file"), formatBytes(t.TotalBytes), elapsed.Round(10*time.Millisecond))
+			plural(fileCount(t), "file"), formatBytes(t.TotalBytes), elapsed.Round(10*time.Millisecond))
 	}
 	if t.State != api.TransferCompleted {
 		return fmt.Errorf("transfer %s %s: %s", t.ID, t.State, orDash(t.Error))
@@ -253,9 +253,15 @@ func listTransfers(c *cli.Context) error {
 	fmt.Fprintln(tw, "ID\tDIR\tPEER\tSTATE\tPROGRESS\tFILES\tNOTE")
 	for _, t := range ts {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s / %s\t%d\t%s\n", t.ID, t.Direction, peerLabel(t), t.State,
-			formatBytes(t.DoneBytes), formatBytes(t.TotalBytes), len(t.Files), t.Error)
+			formatBytes(t.DoneBytes), formatBytes(t.TotalBytes), fileCount(t), t.Error)
 	}
 	return tw.Flush()
+}
+
+// fileCount is how many files and folders t holds (a node older than file_count lists
+// them all).
+func fileCount(t api.Transfer) int {
+	return max(t.FileCount, len(t.Files))
 }
 
 func transferActionCommand(name, usage string, act func(*client.Client, context.Context, string) (api.Transfer, error)) *cli.Command {

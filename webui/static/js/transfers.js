@@ -89,7 +89,12 @@ export function putTransfer(t) {
 
 function sameFiles(a, b) {
   const names = (t) => (t.files || []).map((f) => f.path).join("\n");
-  return a.total_bytes === b.total_bytes && names(a) === names(b);
+  return a.total_bytes === b.total_bytes && count(a) === count(b) && names(a) === names(b);
+}
+
+/** count is how many files a transfer holds: listings carry the first few in files. */
+function count(t) {
+  return Math.max(t.file_count || 0, (t.files || []).length);
 }
 
 export function renderTransfers() {
@@ -143,7 +148,8 @@ function transferName(t) {
     return "(files)";
   }
   const first = files[0].path.split("/").pop();
-  return files.length === 1 ? first : `${first} and ${files.length - 1} more`;
+  const n = count(t);
+  return n === 1 ? first : `${first} and ${n - 1} more`;
 }
 
 const stateWords = {
