@@ -195,11 +195,15 @@ func Seal(author lcrypto.PrivKey, l Letter, toKey KeyBinding) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seal: recipient's mailbox key: %w", err)
 	}
-	ct, err := hpke.Seal(pk, suiteKDF, suiteAEAD, envelopeInfo(l.To), inner)
+	ct, err := hpkeSeal(pk, envelopeInfo(l.To), inner)
 	if err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
 	return append([]byte{envelopeVersion}, ct...), nil
+}
+
+func hpkeSeal(pk hpke.PublicKey, info, plaintext []byte) ([]byte, error) {
+	return hpke.Seal(pk, suiteKDF, suiteAEAD, info, plaintext)
 }
 
 // Open opens an envelope sealed to k, checks the author's signature and that the letter
