@@ -15,15 +15,15 @@ const ProtocolID = "/parley/mailbox/1.0.0"
 
 // Limits of the protocol, checked on every frame sent or received.
 const (
-	MaxEnvelope     = 64 << 10  // bytes of one sealed envelope
-	MaxAddressID    = 64        // bytes of an address's ID (a peer ID is 38, a room ID 32)
-	MaxRoomSecret   = 64        // bytes of a room's fetch secret
-	MaxRequestFrame = 66 << 10  // bytes of a request frame's body (a DEPOSIT with a full envelope)
-	MaxPage         = 100       // envelopes in one MAIL page
-	MaxPageBytes    = 1 << 20   // envelope bytes in one MAIL page (a page holds at least one)
+	MaxEnvelope     = 64 << 10 // bytes of one sealed envelope
+	MaxAddressID    = 64       // bytes of an address's ID (a peer ID is 38, a room ID 32)
+	MaxRoomSecret   = 64       // bytes of a room's fetch secret
+	MaxRequestFrame = 66 << 10 // bytes of a request frame's body (a DEPOSIT with a full envelope)
+	MaxPage         = 100      // envelopes in one MAIL page
+	MaxPageBytes    = 1 << 20  // envelope bytes in one MAIL page (a page holds at least one)
 	MaxAnswerFrame  = 1<<20 + 80<<10
-	MaxAckIDs       = MaxPage   // ids in one ACK
-	maxCountsFrame  = 64        // bytes of a DEPOSITED, ACKED or COUNTS answer's body
+	MaxAckIDs       = MaxPage // ids in one ACK
+	maxCountsFrame  = 64      // bytes of a DEPOSITED, ACKED or COUNTS answer's body
 )
 
 // Frame types: requests (client to mailbox) and their answers.
