@@ -157,17 +157,24 @@ func buildHost(key lcrypto.PrivKey, listen []string, psk pnet.PSK, cm *connmgr.B
 // Per-peer stream and memory limits of Parley's own protocols, for one peer. libp2p's
 // defaults (64 inbound streams per protocol per peer, 16 MiB each) suit a DHT server;
 // a chat peer needs a handful: one DM stream per message in flight, one profile pull or
-// presence push at a time, a punch now and then. File transfers pull over a few parallel
-// streams whose yamux windows grow to 16 MiB, so they keep room for that.
+// presence push at a time, a punch now and then. A protocol's memory is what its frames
+// reserve while they are read (internal/wire reserves every frame with its stream's
+// scope); yamux windows are reserved with the connection's scope, not here. The file
+// protocol's covers contactLargeReads maximal (16 MiB) offers, plus small frames.
 var protocolPeerLimits = map[protocol.ID]rcmgr.BaseLimit{
 	dm.ProtocolID:       {StreamsInbound: 16, StreamsOutbound: 16, Streams: 32, Memory: 4 << 20},
 	ProfileProtocol:     {StreamsInbound: 4, StreamsOutbound: 4, Streams: 8, Memory: 1 << 20},
 	PresenceProtocol:    {StreamsInbound: 4, StreamsOutbound: 8, Streams: 12, Memory: 1 << 20},
 	PunchProtocol:       {StreamsInbound: 4, StreamsOutbound: 4, Streams: 8, Memory: 1 << 20},
-	transfer.ProtocolID: {StreamsInbound: 32, StreamsOutbound: 32, Streams: 64, Memory: 256 << 20},
+	transfer.ProtocolID: {StreamsInbound: 32, StreamsOutbound: 32, Streams: 64, Memory: contactLargeReads*transfer.MaxOfferFrame + 8<<20},
 	room.InviteProtocol: {StreamsInbound: 4, StreamsOutbound: 8, Streams: 12, Memory: 2 << 20},
 	room.SyncProtocol:   {StreamsInbound: 8, StreamsOutbound: 8, Streams: 16, Memory: 16 << 20},
 }
+
+// fileProtocolMemory caps what the frames of the file protocol reserve over all peers:
+// the strangers' and the contacts' budgets of large frames (node/limits.go), plus small
+// frames. libp2p's default would be about a sixth of the machine's memory.
+const fileProtocolMemory = strangerFrameBytes + contactFrameBytes + 16<<20
 
 // peerStreamsInbound caps the inbound streams of one peer over all protocols (libp2p's
 // default is 256, scaled up with memory).
@@ -184,6 +191,9 @@ func messengerLimits() rcmgr.ConcreteLimitConfig {
 	for p, l := range protocolPeerLimits {
 		cfg.AddProtocolPeerLimit(p, l, rcmgr.BaseLimitIncrease{})
 	}
+	file, inc := cfg.ProtocolBaseLimit, cfg.ProtocolLimitIncrease
+	file.Memory, inc.Memory = fileProtocolMemory, 0
+	cfg.AddProtocolLimit(transfer.ProtocolID, file, inc)
 	return cfg.AutoScale()
 }
 

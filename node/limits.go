@@ -4,6 +4,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parley-im/parley/internal/ratelimit"
+	"github.com/parley-im/parley/internal/wire"
 	"github.com/parley-im/parley/node/dm"
 	"github.com/parley-im/parley/room"
 )
@@ -38,7 +39,21 @@ const (
 	askBurst = 2
 )
 
-// peerLimits are the per-peer rate limiters of the node's protocols.
+// Large frames (over wire.SmallFrame: file offers, room sync pages) being read at once.
+// A frame is paid for as its bytes arrive, so these bound what slow or lying peers can
+// make the node hold: a stranger has strangerLargeReads places, and all strangers
+// together strangerFrameBytes; contacts have their own budget, so strangers never crowd
+// them out. A frame that finds no place is refused (its stream reset) and sent again
+// later by an honest peer. 64 MiB holds four maximal (16 MiB) offers.
+const (
+	strangerLargeReads = 2
+	strangerFrameBytes = 64 << 20
+	contactLargeReads  = 4
+	contactFrameBytes  = 64 << 20
+)
+
+// peerLimits are the per-peer rate limiters of the node's protocols, and the budgets of
+// large frames.
 type peerLimits struct {
 	messages *ratelimit.Limiter[peer.ID] // nil: no limit
 	offers   *ratelimit.Limiter[peer.ID]
@@ -47,6 +62,8 @@ type peerLimits struct {
 	asks     *ratelimit.Limiter[room.ID] // our own asks for a room's state, per room
 
 	strangers *ratelimit.Budget // direct messages from all strangers together (strangers.go); nil: no limit
+
+	strangerFrames, contactFrames *wire.Budget
 }
 
 // newPeerLimits builds the limiters for a message rate: 0 means DefaultMessageRate and a
@@ -57,6 +74,9 @@ func newPeerLimits(messageRate float64) peerLimits {
 		invites: ratelimit.New[peer.ID](ratelimit.Config{Rate: inviteRate, Burst: inviteBurst}),
 		syncs:   ratelimit.New[peer.ID](ratelimit.Config{Rate: syncRate, Burst: syncBurst}),
 		asks:    ratelimit.New[room.ID](ratelimit.Config{Rate: askRate, Burst: askBurst}),
+
+		strangerFrames: wire.NewBudget(strangerLargeReads, strangerFrameBytes),
+		contactFrames:  wire.NewBudget(contactLargeReads, contactFrameBytes),
 	}
 	if messageRate == 0 {
 		messageRate = DefaultMessageRate
@@ -68,6 +88,14 @@ func newPeerLimits(messageRate float64) peerLimits {
 		l.strangers = newStrangerBudget()
 	}
 	return l
+}
+
+// frameBudget is the budget of p's large frames: the contacts' or the strangers'.
+func (n *Node) frameBudget(p peer.ID) *wire.Budget {
+	if n.contacts.isContact(p) {
+		return n.limits.contactFrames
+	}
+	return n.limits.strangerFrames
 }
 
 // dmOptions are the dm service's options for these limits.

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 	"unicode/utf8"
 
@@ -83,16 +82,16 @@ func appendProfile(b []byte, p profile) []byte {
 }
 
 // readProfile reads and validates one profile frame, capping its size before allocating.
-func readProfile(r io.ByteReader) (profile, error) {
-	n, err := binary.ReadUvarint(r)
-	if err != nil || n > maxProfileFrame {
-		return profile{}, fmt.Errorf("%w: length %d (%v)", errBadProfile, n, err)
-	}
-	body := make([]byte, n)
-	for i := range body {
-		if body[i], err = r.ReadByte(); err != nil {
-			return profile{}, fmt.Errorf("%w: %v", errBadProfile, err)
-		}
+func readProfile(r *bufio.Reader) (profile, error) {
+	return readProfileFrom(wire.NewReader(r, wire.Config{}))
+}
+
+// readProfileFrom reads and validates one profile frame from fr, which pays for it.
+func readProfileFrom(fr *wire.Reader) (profile, error) {
+	defer fr.Release()
+	body, err := fr.Read(maxProfileFrame)
+	if err != nil {
+		return profile{}, fmt.Errorf("%w: %v", errBadProfile, err)
 	}
 	return parseProfile(body)
 }
@@ -148,7 +147,7 @@ func (n *Node) serveProfile(s network.Stream) {
 func (n *Node) receivePresence(s network.Stream) {
 	from := s.Conn().RemotePeer()
 	s.SetReadDeadline(time.Now().Add(profileTimeout))
-	p, err := readProfile(bufio.NewReaderSize(s, 256))
+	p, err := readProfileFrom(wire.StreamReader(s, nil, 256))
 	if err != nil {
 		n.log.Warn("bad presence from peer", "peer", from, "err", err)
 		s.Reset()
@@ -168,7 +167,7 @@ func (n *Node) fetchProfile(id peer.ID) {
 		return
 	}
 	s.SetReadDeadline(time.Now().Add(profileTimeout))
-	p, err := readProfile(bufio.NewReaderSize(s, 256))
+	p, err := readProfileFrom(wire.StreamReader(s, nil, 256))
 	if err != nil {
 		n.log.Warn("bad profile from peer", "peer", id, "err", err)
 		s.Reset()

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -52,13 +51,15 @@ func appendPunch(b []byte, addrs []ma.Multiaddr) []byte {
 
 // readPunch reads one frame of addresses, capping its size before allocating.
 func readPunch(r *bufio.Reader) ([]ma.Multiaddr, error) {
-	n, err := binary.ReadUvarint(r)
-	if err != nil || n > maxPunchFrame {
-		return nil, fmt.Errorf("%w: punch frame length %d (%v)", wire.ErrMalformed, n, err)
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
-		return nil, fmt.Errorf("%w: punch frame: %v", wire.ErrMalformed, err)
+	return readPunchFrom(wire.NewReader(r, wire.Config{}))
+}
+
+// readPunchFrom reads one frame of addresses from fr, which pays for it.
+func readPunchFrom(fr *wire.Reader) ([]ma.Multiaddr, error) {
+	defer fr.Release()
+	body, err := fr.Read(maxPunchFrame)
+	if err != nil {
+		return nil, fmt.Errorf("%w: punch frame: %w", wire.ErrMalformed, err)
 	}
 	var addrs []ma.Multiaddr
 	err = wire.WalkFields(body, func(num protowire.Number, _ uint64, b []byte) error {
@@ -121,7 +122,7 @@ func (n *Node) punch(id peer.ID) {
 		s.Reset()
 		return
 	}
-	theirs, err := readPunch(bufio.NewReaderSize(s, 512))
+	theirs, err := readPunchFrom(wire.StreamReader(s, nil, 512))
 	if err != nil {
 		n.log.Warn("punch: bad answer", "peer", id, "err", err)
 		s.Reset()
@@ -134,7 +135,7 @@ func (n *Node) punch(id peer.ID) {
 func (n *Node) servePunch(s network.Stream) {
 	id := s.Conn().RemotePeer()
 	s.SetDeadline(time.Now().Add(punchTimeout))
-	theirs, err := readPunch(bufio.NewReaderSize(s, 512))
+	theirs, err := readPunchFrom(wire.StreamReader(s, nil, 512))
 	if err != nil {
 		n.log.Warn("punch: bad request", "peer", id, "err", err)
 		s.Reset()

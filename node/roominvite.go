@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/parley-im/parley/api"
 	"github.com/parley-im/parley/archive"
+	"github.com/parley-im/parley/internal/wire"
 	"github.com/parley-im/parley/room"
 )
 
@@ -42,7 +42,9 @@ func (n *Node) serveInvite(s network.Stream) {
 		s.Close()
 		return
 	}
-	payload, err := room.ReadFrame(bufio.NewReader(s), maxInviteFrame)
+	fr := wire.StreamReader(s, n.frameBudget(from), 4096)
+	defer fr.Release()
+	payload, err := room.ReadFrameFrom(fr, maxInviteFrame)
 	if err != nil {
 		n.log.Warn("bad room invite frame", "peer", from, "err", err)
 		s.Reset()
@@ -325,7 +327,7 @@ func (n *Node) askRoomState(ctx context.Context, creator peer.ID, id room.ID) er
 	}
 	defer s.Close()
 	s.SetDeadline(time.Now().Add(inviteTimeout))
-	inv, err := exchangeAsk(s, id)
+	inv, err := exchangeAsk(s, id, n.frameBudget(creator))
 	if err != nil {
 		s.Reset()
 		return fmt.Errorf("ask %s: %w", n.displayName(creator), err)
@@ -336,20 +338,21 @@ func (n *Node) askRoomState(ctx context.Context, creator peer.ID, id room.ID) er
 }
 
 // exchangeAsk writes an ask for room id on s and reads the answer: an update for that room.
-func exchangeAsk(s network.Stream, id room.ID) (room.Invite, error) {
+func exchangeAsk(s network.Stream, id room.ID, budget *wire.Budget) (room.Invite, error) {
 	if err := room.WriteFrame(s, room.AppendInvite(nil, room.Invite{Kind: room.KindAsk, State: room.Room{ID: id}})); err != nil {
 		return room.Invite{}, err
 	}
 	s.CloseWrite()
-	br := bufio.NewReader(s)
-	answer, err := br.ReadByte()
+	fr := wire.StreamReader(s, budget, 4096)
+	defer fr.Release()
+	answer, err := fr.Raw().ReadByte()
 	switch {
 	case err != nil:
 		return room.Invite{}, fmt.Errorf("no answer: %w", err)
 	case answer != room.InviteOK:
 		return room.Invite{}, errors.New("refused (not a member, or asked too often)")
 	}
-	payload, err := room.ReadFrame(br, maxInviteFrame)
+	payload, err := room.ReadFrameFrom(fr, maxInviteFrame)
 	if err != nil {
 		return room.Invite{}, err
 	}

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bufio"
 	"context"
 	"encoding/hex"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/parley-im/parley/api"
 	"github.com/parley-im/parley/archive"
+	"github.com/parley-im/parley/internal/wire"
 	"github.com/parley-im/parley/room"
 )
 
@@ -42,10 +42,11 @@ func (n *Node) serveSync(s network.Stream) {
 		s.Reset()
 		return
 	}
-	r := bufio.NewReader(s)
+	fr := wire.StreamReader(s, nil, 4096)
+	defer fr.Release()
 	for range maxSyncPages {
 		s.SetDeadline(time.Now().Add(syncTimeout))
-		payload, err := room.ReadFrame(r, room.MaxSyncRequest)
+		payload, err := room.ReadFrameFrom(fr, room.MaxSyncRequest)
 		if err != nil {
 			return // io.EOF: the member has what it wanted
 		}
@@ -146,7 +147,8 @@ func (n *Node) fetchRoomPages(id room.ID, p peer.ID, since time.Time) (int, erro
 		return 0, err
 	}
 	defer s.Close()
-	r := bufio.NewReader(s)
+	fr := wire.StreamReader(s, n.frameBudget(p), 4096)
+	defer fr.Release()
 	req := room.SyncRequest{Room: id, Since: since, Limit: room.MaxSyncPage}
 	got := 0
 	for range maxSyncPages {
@@ -155,7 +157,7 @@ func (n *Node) fetchRoomPages(id room.ID, p peer.ID, since time.Time) (int, erro
 			s.Reset()
 			return got, err
 		}
-		payload, err := room.ReadFrame(r, room.MaxSyncPageBytes)
+		payload, err := room.ReadFrameFrom(fr, room.MaxSyncPageBytes)
 		if err != nil {
 			s.Reset()
 			return got, err

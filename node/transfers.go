@@ -26,6 +26,7 @@ func (n *Node) startTransfers(stateDir string) error {
 		IsContact: n.contacts.isContact,
 		MaxSize:   tc.MaxSize, ScanCmd: tc.ScanCmd, AllowRelay: tc.AllowRelay,
 		OnEvent: n.onTransferEvent, Logger: n.log.With("part", "transfer"), OfferLimit: n.limits.offers,
+		FrameBudget: n.frameBudget,
 	})
 	if err != nil {
 		return fmt.Errorf("file transfers: %w", err)

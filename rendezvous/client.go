@@ -1,7 +1,6 @@
 package rendezvous
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +11,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
+
+	"github.com/parley-im/parley/internal/wire"
 )
 
 // RequestTimeout bounds one request, from opening the stream to reading the response,
@@ -108,7 +109,9 @@ func unregister(ctx context.Context, st network.Stream, ns string) error {
 	if err := st.CloseWrite(); err != nil {
 		return fmt.Errorf("close write: %w", err)
 	}
-	if _, err := ReadFrame(bufio.NewReaderSize(st, 64)); err != io.EOF {
+	fr := wire.StreamReader(st, nil, 64)
+	defer fr.Release()
+	if _, err := ReadFrameFrom(fr); err != io.EOF {
 		return fmt.Errorf("waiting for the server to close the stream: %v", err)
 	}
 	return nil
@@ -171,7 +174,9 @@ func exchange(ctx context.Context, st network.Stream, req Message, want MessageT
 	if _, err := st.Write(AppendMessage(nil, req)); err != nil {
 		return Message{}, fmt.Errorf("write %v: %w", req.Type, err)
 	}
-	resp, err := ReadMessage(bufio.NewReaderSize(st, 4096))
+	fr := wire.StreamReader(st, nil, 4096)
+	defer fr.Release()
+	resp, err := ReadMessageFrom(fr)
 	if err != nil {
 		return Message{}, fmt.Errorf("read %v: %w", want, err)
 	}

@@ -18,7 +18,9 @@
 //	length = uvarint, the number of bytes in message, 1 ≤ length ≤ MaxFrame
 //	message = protobuf wire format of Message (below); unknown fields are skipped
 //
-// The length is checked against MaxFrame before anything is allocated. Field numbers and
+// The length is checked against MaxFrame before anything is allocated, and the frame's
+// memory is reserved with the stream's resource-manager scope as its bytes arrive
+// (ReadFrameFrom, internal/wire). Field numbers and
 // enum values are the spec's (github.com/libp2p/specs, rendezvous/README.md):
 //
 //	Message:          1 type varint (REGISTER 0, REGISTER_RESPONSE 1, UNREGISTER 2,

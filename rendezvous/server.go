@@ -1,7 +1,6 @@
 package rendezvous
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +18,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/record"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/parley-im/parley/internal/wire"
 )
 
 // ServerConfig tunes a Server. The zero value is usable: every zero field takes the
@@ -220,10 +221,11 @@ func (s *Server) handle(st network.Stream) {
 }
 
 func (s *Server) serve(st network.Stream, from peer.ID, ip string) error {
-	r := bufio.NewReaderSize(st, 4096)
+	fr := wire.StreamReader(st, nil, 4096)
+	defer fr.Release()
 	for {
 		st.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
-		m, err := ReadMessage(r)
+		m, err := ReadMessageFrom(fr)
 		if errors.Is(err, io.EOF) {
 			return nil
 		}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/binary"
 	"fmt"
-	"io"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -234,28 +233,30 @@ func registrationSize(r Register) int {
 }
 
 // ReadFrame reads one frame from r, refusing lengths over MaxFrame before allocating.
-// It returns io.EOF only at a clean frame boundary.
+// It returns io.EOF only at a clean frame boundary. It reserves nothing: streams read
+// through ReadFrameFrom.
 func ReadFrame(r *bufio.Reader) ([]byte, error) {
-	n, err := binary.ReadUvarint(r)
-	if err != nil {
-		if err == io.EOF {
-			return nil, io.EOF
-		}
-		return nil, fmt.Errorf("%w: length: %v", ErrMalformed, err)
+	return ReadFrameFrom(wire.NewReader(r, wire.Config{}))
+}
+
+// ReadFrameFrom reads one frame from fr, which pays for it (see package wire); the body
+// is valid until fr's next read or Release.
+func ReadFrameFrom(fr *wire.Reader) ([]byte, error) {
+	body, err := fr.Read(MaxFrame)
+	if err == nil && len(body) == 0 {
+		return nil, fmt.Errorf("%w: empty frame", ErrMalformed)
 	}
-	if n == 0 || n > MaxFrame {
-		return nil, fmt.Errorf("%w: length %d outside 1..%d", ErrMalformed, n, MaxFrame)
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
-		return nil, fmt.Errorf("%w: body: %v", ErrMalformed, err)
-	}
-	return body, nil
+	return body, err
 }
 
 // ReadMessage reads and decodes one frame.
 func ReadMessage(r *bufio.Reader) (Message, error) {
-	body, err := ReadFrame(r)
+	return ReadMessageFrom(wire.NewReader(r, wire.Config{}))
+}
+
+// ReadMessageFrom reads and decodes one frame from fr.
+func ReadMessageFrom(fr *wire.Reader) (Message, error) {
+	body, err := ReadFrameFrom(fr)
 	if err != nil {
 		return Message{}, err
 	}

@@ -94,7 +94,10 @@
 //
 // The invite and sync protocols run on libp2p streams as frames: an unsigned varint
 // length, then that many bytes of protobuf (WriteFrame, ReadFrame). A reader refuses a
-// length above the protocol's limit before allocating.
+// length above the protocol's limit before allocating, and pays for the frame as its bytes
+// arrive (ReadFrameFrom, internal/wire): memory reserved with the stream's
+// resource-manager scope, and for frames over 64 KiB (invitations near MaxInvite, sync
+// pages) a place in the node's budget of large frames and a progress deadline.
 //
 // # Room state
 //

@@ -24,7 +24,10 @@
 // Data moves only over direct connections: a stream is never opened over a limited
 // (relayed) connection unless Config.AllowRelay, and a sender refuses a GET arriving on
 // one (ERROR relayed). Every read and write has a deadline (30 s per frame or chunk,
-// 60 s for an idle data stream), so a peer that vanishes pauses the transfer.
+// 60 s for an idle data stream), so a peer that vanishes pauses the transfer. An OFFER
+// over 64 KiB is read under a progress deadline instead (every 10 s must bring 128 KiB
+// or the rest of the frame; internal/wire), so a big manifest over a slow link arrives
+// and a sender that stalls mid-frame is cut.
 //
 // # Frames
 //
@@ -33,9 +36,12 @@
 //	type    = 1 byte
 //	payload = protobuf wire format, fields below; unknown fields are skipped
 //
-// The cap is checked before anything is allocated: MaxOfferFrame (16 MiB) for OFFER,
-// MaxSmallFrame (4 KiB) for all others. A malformed, oversized or unexpected frame resets
-// the stream. Transfer ids are 16 raw bytes on the wire (32 hex characters in the API);
+// The cap is checked before anything is allocated: MaxOfferFrame (16 MiB) for OFFER (a
+// caller of ReadFrameFrom may pass a smaller one), MaxSmallFrame (4 KiB) for all others.
+// A frame is then paid for as its bytes arrive (internal/wire): its memory is reserved
+// with the stream's resource-manager scope, and an OFFER over 64 KiB also needs a place
+// in Config.FrameBudget; a refusal resets the stream, and the sender offers again later.
+// A malformed, oversized or unexpected frame resets the stream. Transfer ids are 16 raw bytes on the wire (32 hex characters in the API);
 // reasons are UTF-8, at most MaxReason (1024) bytes.
 //
 //	0x01 OFFER    1 id bytes(16)   2 chunk_size varint   3 entry bytes (repeated, below)

@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parley-im/parley/internal/ratelimit"
+	"github.com/parley-im/parley/internal/wire"
 )
 
 // ChunkSize is the default chunk size: the unit of verification, of re-fetching a bad
@@ -90,6 +91,10 @@ type Config struct {
 	// OfferLimit, if set, rate-limits incoming OFFERs per peer: one over the limit is
 	// answered rejected, and a peer the limiter calls abusive is disconnected.
 	OfferLimit *ratelimit.Limiter[peer.ID]
+	// FrameBudget, if set, gives the budget where a peer's large frames (OFFERs over
+	// wire.SmallFrame) must find a place while they are read; no place refuses the
+	// stream.
+	FrameBudget func(peer.ID) *wire.Budget
 }
 
 // Errors callers branch on.

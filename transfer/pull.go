@@ -1,7 +1,6 @@
 package transfer
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"lukechampine.com/blake3"
+
+	"github.com/parley-im/parley/internal/wire"
 )
 
 // Pull tuning.
@@ -154,7 +155,8 @@ func (p *puller) worker(ctx context.Context) error {
 }
 
 func (p *puller) serve(st network.Stream) error {
-	r := bufio.NewReaderSize(st, dataReadBuffer)
+	r := wire.StreamReader(st, nil, dataReadBuffer)
+	defer r.Release()
 	buf := make([]byte, p.cs)
 	var asked []span
 	for {
@@ -187,7 +189,7 @@ func (p *puller) ask(st network.Stream, s span) error {
 }
 
 // fetch receives one span that was asked for, verifying and writing each chunk.
-func (p *puller) fetch(st network.Stream, r *bufio.Reader, s span, buf []byte) error {
+func (p *puller) fetch(st network.Stream, r *wire.Reader, s span, buf []byte) error {
 	f, err := p.m.openPart(p.t, s.file)
 	if err != nil {
 		return err
@@ -201,7 +203,7 @@ func (p *puller) fetch(st network.Stream, r *bufio.Reader, s span, buf []byte) e
 	return nil
 }
 
-func (p *puller) receive(st network.Stream, r *bufio.Reader, f *os.File, file int, c int64, buf []byte) error {
+func (p *puller) receive(st network.Stream, r *wire.Reader, f *os.File, file int, c int64, buf []byte) error {
 	e := &p.t.man.Entries[file]
 	data, err := readChunk(st, r, file, c, buf[:e.ChunkLen(c, p.cs)])
 	if err != nil {
@@ -223,9 +225,9 @@ func (p *puller) receive(st network.Stream, r *bufio.Reader, f *os.File, file in
 
 // readChunk reads the CHUNK header for chunk c of file and its data into buf, which has
 // exactly the expected length.
-func readChunk(st network.Stream, r *bufio.Reader, file int, c int64, buf []byte) ([]byte, error) {
+func readChunk(st network.Stream, r *wire.Reader, file int, c int64, buf []byte) ([]byte, error) {
 	st.SetReadDeadline(time.Now().Add(frameTimeout))
-	typ, payload, err := ReadFrame(r)
+	typ, payload, err := ReadFrameFrom(r, 0)
 	if err != nil {
 		return nil, fmt.Errorf("lost the sender: %w", err)
 	}
@@ -247,7 +249,7 @@ func readChunk(st network.Stream, r *bufio.Reader, file int, c int64, buf []byte
 		return nil, fmt.Errorf("%w: chunk %d/%d of %d bytes where %d/%d of %d was due", ErrMalformed, h.File, h.Index, h.Length, file, c, len(buf))
 	}
 	st.SetReadDeadline(time.Now().Add(frameTimeout))
-	if _, err := io.ReadFull(r, buf); err != nil {
+	if _, err := io.ReadFull(r.Raw(), buf); err != nil {
 		return nil, fmt.Errorf("lost the sender mid-chunk: %w", err)
 	}
 	return buf, nil

@@ -1,7 +1,6 @@
 package transfer
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parley-im/parley/internal/wire"
 )
 
 // idleReoffer: a sender that has heard nothing from the receiver for this long offers
@@ -250,7 +251,7 @@ func (t *transfer) offerDue() bool {
 }
 
 // serveGets answers GET frames on one data stream until the receiver closes it.
-func (m *Manager) serveGets(st network.Stream, r *bufio.Reader, p []byte) error {
+func (m *Manager) serveGets(st network.Stream, fr *wire.Reader, p []byte) error {
 	var buf []byte
 	for {
 		g, err := ParseGet(p)
@@ -264,7 +265,7 @@ func (m *Manager) serveGets(st network.Stream, r *bufio.Reader, p []byte) error 
 		}
 		st.SetReadDeadline(time.Now().Add(idleTimeout))
 		var typ FrameType
-		typ, p, err = ReadFrame(r)
+		typ, p, err = ReadFrameFrom(fr, 0)
 		if isEOF(err) {
 			return nil
 		}

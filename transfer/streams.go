@@ -10,6 +10,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parley-im/parley/internal/wire"
 )
 
 // Timeouts on stream I/O: a peer that vanishes pauses a transfer, never holds a goroutine.
@@ -39,8 +41,10 @@ func (m *Manager) handle(st network.Stream) {
 
 func (m *Manager) serve(st network.Stream) error {
 	r := bufio.NewReaderSize(st, 16<<10)
+	fr := wire.NewReader(r, wire.StreamConfig(st, m.frameBudget(st.Conn().RemotePeer())))
+	defer fr.Release() // the OFFER's memory is held until it is answered
 	st.SetReadDeadline(time.Now().Add(frameTimeout))
-	typ, p, err := ReadFrame(r)
+	typ, p, err := ReadFrameFrom(fr, MaxOfferFrame)
 	if err != nil {
 		return err
 	}
@@ -48,7 +52,7 @@ func (m *Manager) serve(st network.Stream) error {
 	case TypeOffer:
 		return m.handleOffer(st, p)
 	case TypeGet:
-		return m.serveGets(st, r, p)
+		return m.serveGets(st, fr, p)
 	case TypeDone:
 		return m.handleDone(st, p)
 	case TypeCancel:
@@ -92,6 +96,14 @@ func (m *Manager) relayError(p peer.ID) error {
 		"but a relay's limits, 128 KiB and 2 minutes by default, stop most files)", ErrRelayOnly, shortID(p))
 }
 
+// frameBudget is where p's large frames (OFFERs) find a place; nil: no bound.
+func (m *Manager) frameBudget(p peer.ID) *wire.Budget {
+	if m.cfg.FrameBudget == nil {
+		return nil
+	}
+	return m.cfg.FrameBudget(p)
+}
+
 // onDone runs f once ctx is done, unless the returned stop is called first; stop waits
 // for an f already started, so no goroutine outlives its caller.
 func onDone(ctx context.Context, f func()) (stop func()) {
@@ -122,7 +134,9 @@ func exchange(ctx context.Context, st network.Stream, frame []byte, want FrameTy
 	if _, err := st.Write(frame); err != nil {
 		return nil, fmt.Errorf("write: %w", err)
 	}
-	typ, p, err := ReadFrame(bufio.NewReaderSize(st, 512))
+	fr := wire.StreamReader(st, nil, 512)
+	defer fr.Release()
+	typ, p, err := ReadFrameFrom(fr, 0) // replies are never OFFERs
 	if err != nil {
 		return nil, fmt.Errorf("read reply: %w", err)
 	}

@@ -40,10 +40,14 @@ const (
 var ErrMalformed = wire.ErrMalformed
 
 // maxFrame is the cap on the body length of a frame of type t; 0 for unknown types.
-func maxFrame(t FrameType) uint64 {
+func maxFrame(t FrameType) uint64 { return uint64(frameCap(t, MaxOfferFrame)) }
+
+// frameCap is the cap on the body length of a frame of type t, with OFFERs capped at
+// maxOffer; 0 for unknown types.
+func frameCap(t FrameType, maxOffer int) int {
 	switch t {
 	case TypeOffer:
-		return MaxOfferFrame
+		return maxOffer
 	case TypeAnswer, TypeGet, TypeChunk, TypeDone, TypeCancel, TypeAck, TypeError:
 		return MaxSmallFrame
 	}
@@ -59,54 +63,22 @@ func appendFrame(b []byte, t FrameType, payload []byte) []byte {
 // ReadFrame reads one frame from r: its type and payload. The length is checked against
 // the cap of the frame's type before the body is allocated. It returns io.EOF only at a
 // clean frame boundary; a frame cut short or badly encoded is ErrMalformed; other read
-// errors (a reset stream, a deadline) are returned as they are, wrapped.
+// errors (a reset stream, a deadline) are returned as they are, wrapped. It reserves
+// nothing: streams read through ReadFrameFrom.
 func ReadFrame(r *bufio.Reader) (FrameType, []byte, error) {
-	n, err := readUvarint(r)
-	if err != nil {
-		return 0, nil, err
-	}
-	if n == 0 {
-		return 0, nil, fmt.Errorf("%w: empty frame", ErrMalformed)
-	}
-	tb, err := r.ReadByte()
-	if err != nil {
-		return 0, nil, readError("type", err)
-	}
-	t := FrameType(tb)
-	if limit := maxFrame(t); n > limit {
-		return 0, nil, fmt.Errorf("%w: frame type 0x%02x of %d bytes (limit %d)", ErrMalformed, tb, n, limit)
-	}
-	payload := make([]byte, n-1)
-	if _, err := io.ReadFull(r, payload); err != nil {
-		return 0, nil, readError("body", err)
-	}
-	return t, payload, nil
+	return ReadFrameFrom(wire.NewReader(r, wire.Config{}), MaxOfferFrame)
 }
 
-// readUvarint reads a frame length: io.EOF before its first byte, ErrMalformed for a
-// length cut short or over 64 bits.
-func readUvarint(r *bufio.Reader) (uint64, error) {
-	var x uint64
-	for i := 0; i < binary.MaxVarintLen64; i++ {
-		b, err := r.ReadByte()
-		if err == io.EOF && i == 0 {
-			return 0, io.EOF
-		}
-		if err != nil {
-			return 0, readError("length", err)
-		}
-		if i == binary.MaxVarintLen64-1 && b > 1 {
-			break
-		}
-		x |= uint64(b&0x7f) << (7 * i)
-		if b < 0x80 {
-			return x, nil
-		}
-	}
-	return 0, fmt.Errorf("%w: length overflows 64 bits", ErrMalformed)
+// ReadFrameFrom reads one frame from fr, which pays for it (see package wire): an OFFER
+// of at most maxOffer bytes (0 refuses offers), any other frame of at most
+// MaxSmallFrame. The payload is valid until fr's next read or Release.
+func ReadFrameFrom(fr *wire.Reader, maxOffer int) (FrameType, []byte, error) {
+	t, p, err := fr.ReadTyped(func(t byte) int { return frameCap(FrameType(t), maxOffer) })
+	return FrameType(t), p, err
 }
 
-// readError tells a frame cut short (ErrMalformed) from a failed read.
+// readError tells a frame cut short (ErrMalformed) from a failed read, as wire.Reader
+// does, for code that reads past a frame without allocating it.
 func readError(part string, err error) error {
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
 		return fmt.Errorf("%w: %s: %v", ErrMalformed, part, io.ErrUnexpectedEOF)

@@ -247,19 +247,3 @@ func equalFrames(a, b any) bool {
 	}
 	return bytes.Equal(appendManifest(nil, &oa.Manifest), appendManifest(nil, &ob.Manifest)) && oa.ID == ob.ID && oa.Fresh == ob.Fresh
 }
-
-func TestReadUvarint(t *testing.T) {
-	for _, v := range []uint64{0, 1, 127, 128, 300, 1<<32 + 5, 1<<63 - 1, 1 << 63, 1<<64 - 1} {
-		got, err := readUvarint(bufio.NewReader(bytes.NewReader(binary.AppendUvarint(nil, v))))
-		if err != nil || got != v {
-			t.Errorf("readUvarint(%d) = %d, %v", v, got, err)
-		}
-	}
-	over := append(bytes.Repeat([]byte{0xff}, 9), 0x02)
-	if _, err := readUvarint(bufio.NewReader(bytes.NewReader(over))); !errors.Is(err, ErrMalformed) {
-		t.Errorf("a 65-bit length: %v", err)
-	}
-	if _, err := readUvarint(bufio.NewReader(bytes.NewReader(nil))); err != io.EOF {
-		t.Errorf("no bytes: %v, want io.EOF", err)
-	}
-}

@@ -1,5 +1,8 @@
-// Package wire holds what Parley's protocols share for decoding protobuf-encoded frame
-// payloads by hand (google.golang.org/protobuf/encoding/protowire, no generated code).
+// Package wire holds what Parley's protocols share on the wire: the one reader of their
+// length-prefixed frames (Reader: caps, memory reserved with the stream's
+// resource-manager scope, a Budget of large reads, progress deadlines; see reader.go),
+// and decoding protobuf-encoded frame payloads by hand
+// (google.golang.org/protobuf/encoding/protowire, no generated code).
 package wire
 
 import (

@@ -41,7 +41,10 @@
 //
 //	1 id        bytes   repeated, 1..MaxReadIDs of them, each 1..MaxIDLen bytes
 //
-// The length is checked against MaxFrame before anything is allocated.
+// The length is checked against MaxFrame before anything is allocated, and the frame's
+// memory is reserved with the stream's resource-manager scope as its bytes arrive
+// (ReadFrameFrom, internal/wire): a peer that claims 64 KiB and sends ten bytes holds
+// about 4 KiB, until the stream's deadline cuts it.
 //
 // # Rate limit
 //

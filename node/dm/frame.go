@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 	"unicode/utf8"
 
@@ -154,24 +153,19 @@ func appendFrame(b []byte, t FrameType, payload []byte) []byte {
 	return append(b, payload...)
 }
 
-// ReadFrame reads one frame body from r, refusing lengths over MaxFrame before
-// allocating. It returns io.EOF only at a clean frame boundary.
+// ReadFrame reads one frame from r: its type and payload. The length (type byte
+// included) is refused over MaxFrame before anything is allocated. It returns io.EOF
+// only at a clean frame boundary; a frame cut short or badly encoded is ErrMalformed.
+// It reserves nothing: streams read through ReadFrameFrom.
 func ReadFrame(r *bufio.Reader) (FrameType, []byte, error) {
-	n, err := binary.ReadUvarint(r)
-	if err != nil {
-		if err == io.EOF {
-			return 0, nil, io.EOF
-		}
-		return 0, nil, fmt.Errorf("%w: length: %v", ErrMalformed, err)
-	}
-	if n == 0 || n > MaxFrame {
-		return 0, nil, fmt.Errorf("%w: length %d outside 1..%d", ErrMalformed, n, MaxFrame)
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
-		return 0, nil, fmt.Errorf("%w: body: %v", ErrMalformed, err)
-	}
-	return FrameType(body[0]), body[1:], nil
+	return ReadFrameFrom(wire.NewReader(r, wire.Config{}))
+}
+
+// ReadFrameFrom reads one frame from fr, which pays for it (see package wire); the
+// payload is valid until fr's next read or Release.
+func ReadFrameFrom(fr *wire.Reader) (FrameType, []byte, error) {
+	t, p, err := fr.ReadTyped(func(byte) int { return MaxFrame })
+	return FrameType(t), p, err
 }
 
 // ParseMessage decodes and validates a MESSAGE payload.

@@ -1,7 +1,6 @@
 package dm
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parley-im/parley/internal/ratelimit"
+	"github.com/parley-im/parley/internal/wire"
 )
 
 // Timeouts on stream I/O: a peer that went away never holds a goroutine for longer.
@@ -85,10 +85,11 @@ func (s *Service) handle(st network.Stream) {
 }
 
 func (s *Service) serve(st network.Stream, from peer.ID) error {
-	r := bufio.NewReaderSize(st, 4096)
+	fr := wire.StreamReader(st, nil, 4096)
+	defer fr.Release()
 	for {
 		st.SetReadDeadline(time.Now().Add(IdleTimeout))
-		typ, payload, err := ReadFrame(r)
+		typ, payload, err := ReadFrameFrom(fr)
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
@@ -239,7 +240,9 @@ func roundTrip(ctx context.Context, st network.Stream, frame []byte, id string) 
 	if _, err := st.Write(frame); err != nil {
 		return Ack{}, fmt.Errorf("write frame: %w", err)
 	}
-	typ, payload, err := ReadFrame(bufio.NewReaderSize(st, 256))
+	fr := wire.StreamReader(st, nil, 256)
+	defer fr.Release()
+	typ, payload, err := ReadFrameFrom(fr)
 	if err != nil {
 		return Ack{}, fmt.Errorf("read ack: %w", err)
 	}
