@@ -9,6 +9,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parley-im/parley/internal/wire"
 )
 
 // DefaultTimeout bounds each request and its answer on a Client's stream.
@@ -51,12 +53,14 @@ func StatusError(st Status) error {
 type Client struct {
 	Host    host.Host
 	Timeout time.Duration // per request and answer; 0: DefaultTimeout
+	// Frames, if set, bounds the large frames (MAIL pages) read from mailboxes at once.
+	Frames *wire.Budget
 }
 
 // conn is one stream to a mailbox.
 type conn struct {
 	st      network.Stream
-	r       *frameReader
+	r       *wire.Reader
 	timeout time.Duration
 }
 
@@ -71,10 +75,10 @@ func (c *Client) open(ctx context.Context, mbox peer.ID) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open a mailbox stream to %s: %w", mbox, err)
 	}
-	return &conn{st: st, r: newFrameReader(st), timeout: t}, nil
+	return &conn{st: st, r: wire.StreamReader(st, c.Frames, 4096), timeout: t}, nil
 }
 
-func (k *conn) close() { k.st.Close() }
+func (k *conn) close() { k.r.Release(); k.st.Close() }
 
 // ask writes one request frame and reads its answer, of type want.
 func (k *conn) ask(ctx context.Context, req []byte, want byte) ([]byte, error) {

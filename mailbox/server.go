@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parley-im/parley/internal/ratelimit"
+	"github.com/parley-im/parley/internal/wire"
 )
 
 // Defaults of a Server (see doc.go, "Quotas").
@@ -99,10 +100,13 @@ type Config struct {
 	Accept func(depositor peer.ID, to Address) bool
 	// Limit, if set, rate-limits requests per peer: one over the limit is answered
 	// StatusRateLimited, and a peer the limiter calls abusive is disconnected.
-	Limit      *ratelimit.Limiter[peer.ID]
-	PurgeEvery time.Duration    // 0: DefaultPurgeEvery
-	Now        func() time.Time // nil: time.Now (a test hook)
-	Logger     *slog.Logger
+	Limit *ratelimit.Limiter[peer.ID]
+	// FrameBudget, if set, gives the budget of large frames (over wire.SmallFrame: a
+	// DEPOSIT near MaxEnvelope) read from a peer; nil: no bound beyond the stream's scope.
+	FrameBudget func(peer.ID) *wire.Budget
+	PurgeEvery  time.Duration    // 0: DefaultPurgeEvery
+	Now         func() time.Time // nil: time.Now (a test hook)
+	Logger      *slog.Logger
 }
 
 // Metrics are a Server's counters since it started, and what it holds now.
@@ -126,8 +130,12 @@ type Server struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	wg     sync.WaitGroup // the purge loop and the streams being answered
 	once   sync.Once
+
+	mu      sync.Mutex
+	closed  bool
+	streams map[network.Stream]struct{} // being answered; reset by Close
 }
 
 // NewServer opens the store in cfg.Dir, purges what expired, registers the stream
@@ -141,7 +149,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, store: st}
+	s := &Server{cfg: cfg, log: cfg.Logger, store: st, streams: map[network.Stream]struct{}{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.purge()
 	cfg.Host.SetStreamHandler(ProtocolID, s.handle)
@@ -174,12 +182,18 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Close stops serving, waits for the purge loop and closes the store. It is safe to call
-// more than once. Streams being answered end with an error.
+// Close stops serving, resets the streams being answered, waits for them and the purge
+// loop, and closes the store. It is safe to call more than once.
 func (s *Server) Close() error {
 	var err error
 	s.once.Do(func() {
 		s.cfg.Host.RemoveStreamHandler(ProtocolID)
+		s.mu.Lock()
+		s.closed = true
+		for st := range s.streams {
+			st.Reset()
+		}
+		s.mu.Unlock()
 		s.cancel()
 		s.wg.Wait()
 		err = s.store.close()
@@ -230,9 +244,18 @@ func (s *Server) purgeLoop() {
 
 // handle answers one stream's requests in order until it ends, idles or misbehaves.
 func (s *Server) handle(st network.Stream) {
-	defer st.Close()
+	if !s.enter(st) {
+		st.Reset()
+		return
+	}
+	defer s.leave(st)
 	from := st.Conn().RemotePeer()
-	r := newFrameReader(st)
+	var budget *wire.Budget
+	if s.cfg.FrameBudget != nil {
+		budget = s.cfg.FrameBudget(from)
+	}
+	r := wire.StreamReader(st, budget, 4096)
+	defer r.Release()
 	for {
 		st.SetReadDeadline(time.Now().Add(IdleTimeout))
 		t, p, err := r.ReadTyped(requestLimit)
@@ -262,6 +285,26 @@ func (s *Server) handle(st network.Stream) {
 			return
 		}
 	}
+}
+
+// enter registers a stream being answered, unless the server is closed.
+func (s *Server) enter(st network.Stream) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.streams[st] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) leave(st network.Stream) {
+	st.Close()
+	s.mu.Lock()
+	delete(s.streams, st)
+	s.mu.Unlock()
+	s.wg.Done()
 }
 
 // answer serves one request and returns its answer frame.

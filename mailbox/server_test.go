@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -446,4 +447,36 @@ func TestMailboxChild(t *testing.T) {
 	}
 	fmt.Printf("MAILBOX %s/p2p/%s\n", h.Addrs()[0], h.ID())
 	select {}
+}
+
+// TestCloseEndsOpenStreams: Close does not wait for idle clients' streams to time out,
+// and leaves no goroutine of its own behind.
+func TestCloseEndsOpenStreams(t *testing.T) {
+	before := runtime.NumGoroutine()
+	r := newRig(t, Config{})
+	c := r.client(newIdent(t))
+	k, err := c.open(context.Background(), r.mbox.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.ask(context.Background(), AppendStatus(nil, StatusReq{To: PeerAddress(c.Host.ID())}), TypeCounts); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.srv.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Error(err)
+		}
+	case <-time.After(IdleTimeout / 2):
+		t.Fatal("Close waited for an idle stream")
+	}
+	k.close()
+	c.Host.Close()
+	r.mbox.Close()
+	for i := 0; i < 100 && runtime.NumGoroutine() > before+5; i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("goroutines: %d before, %d after", before, runtime.NumGoroutine())
 }

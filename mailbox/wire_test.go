@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/parley-im/parley/internal/wire"
 )
 
 var (
@@ -56,7 +58,7 @@ func stripSpaces(s string) string { return string(bytes.ReplaceAll([]byte(s), []
 // readFrame decodes one whole frame from b, as a stream reader would.
 func readFrame(t testing.TB, b []byte, limit func(byte) int) (byte, []byte) {
 	t.Helper()
-	typ, p, err := newFrameReader(bytes.NewReader(b)).ReadTyped(limit)
+	typ, p, err := wire.NewReader(bytes.NewReader(b), wire.Config{}).ReadTyped(limit)
 	if err != nil {
 		t.Fatalf("read frame %x: %v", b, err)
 	}
@@ -113,7 +115,7 @@ func TestMalformedRequests(t *testing.T) {
 		"too many ids":    AppendAck(nil, Ack{To: goldenAddr, IDs: make([]uint64, MaxAckIDs+1)}),
 	}
 	for name, b := range bad {
-		typ, p, err := newFrameReader(bytes.NewReader(b)).ReadTyped(func(byte) int { return 1 << 20 })
+		typ, p, err := wire.NewReader(bytes.NewReader(b), wire.Config{}).ReadTyped(func(byte) int { return 1 << 20 })
 		if err == nil {
 			_, err = DecodeRequest(typ, p)
 		}
@@ -127,10 +129,10 @@ func TestMalformedRequests(t *testing.T) {
 // is read, and an unknown type is refused whatever its length.
 func TestFrameCapBeforeAllocating(t *testing.T) {
 	huge := []byte{0xff, 0xff, 0xff, 0xff, 0x0f, TypeDeposit} // 4 GiB claimed, nothing sent
-	if _, _, err := newFrameReader(bytes.NewReader(huge)).ReadTyped(requestLimit); !errors.Is(err, ErrMalformed) {
+	if _, _, err := wire.NewReader(bytes.NewReader(huge), wire.Config{}).ReadTyped(requestLimit); !errors.Is(err, ErrMalformed) {
 		t.Errorf("a 4 GiB claim: %v", err)
 	}
-	if _, _, err := newFrameReader(bytes.NewReader([]byte{2, 0x7f, 0})).ReadTyped(requestLimit); !errors.Is(err, ErrMalformed) {
+	if _, _, err := wire.NewReader(bytes.NewReader([]byte{2, 0x7f, 0}), wire.Config{}).ReadTyped(requestLimit); !errors.Is(err, ErrMalformed) {
 		t.Errorf("unknown type: %v", err)
 	}
 }
@@ -140,7 +142,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		f.Add(g.got)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		typ, p, err := newFrameReader(bytes.NewReader(b)).ReadTyped(requestLimit)
+		typ, p, err := wire.NewReader(bytes.NewReader(b), wire.Config{}).ReadTyped(requestLimit)
 		if err != nil {
 			return
 		}
@@ -166,7 +168,7 @@ func FuzzDecodeAnswer(f *testing.F) {
 		f.Add(g.got)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		typ, p, err := newFrameReader(bytes.NewReader(b)).ReadTyped(answerLimit)
+		typ, p, err := wire.NewReader(bytes.NewReader(b), wire.Config{}).ReadTyped(answerLimit)
 		if err != nil {
 			return
 		}
