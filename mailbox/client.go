@@ -181,7 +181,7 @@ func (c *Client) Fetch(ctx context.Context, mbox peer.ID, to Address, secret []b
 		if derr != nil {
 			return after, n, fmt.Errorf("deliver mail from %s: %w", mbox, derr)
 		}
-		if !m.More {
+		if !m.More || len(m.Items) == 0 { // "more" with an empty page would loop forever
 			return after, n, nil
 		}
 	}
