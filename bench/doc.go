@@ -71,6 +71,15 @@
 //     300 MB (judged on the peak, VmHWM). Clients and server share this machine's
 //     CPUs, so registrations per second is a floor for the server alone.
 //
+//   - BenchmarkMailbox: a mailbox.Server in a process of its own on one core
+//     (GOMAXPROCS=1, loopback, TCP), filled with 100,000 sealed envelopes (~420 B) for 100
+//     recipients over the protocol, each committed before its answer: deposits per
+//     second. Then the server restarts on its store and Bob fetches, opens and acks his
+//     1,000 held envelopes; the server's VmRSS is read after the fill and after the
+//     fetch. Targets: RSS < 100 MB with 100,000 held; 1,000 fetched < 1 s (the node's
+//     archive writes come on top). Run it alone:
+//     go test ./bench -run '^$' -bench BenchmarkMailbox -benchtime 1x
+//
 // The helpers in this package (percentiles, /proc readers, slog line parsing) are plain
 // Go so they can be unit-tested; the node plumbing lives in the _test files.
 package bench
