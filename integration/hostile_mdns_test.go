@@ -1,0 +1,289 @@
+package integration
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/miekg/dns"
+	"golang.org/x/sys/unix"
+
+	"github.com/parley-im/parley/discovery"
+	"github.com/parley-im/parley/internal/netlab"
+	"github.com/parley-im/parley/internal/testnode"
+)
+
+// forgetAfter is the victim's shortened "forget a never-connected mDNS peer" delay
+// (3 minutes by default).
+const forgetAfter = 3 * time.Second
+
+// TestFakeMDNSPeers: a stranger on the LAN answers every mDNS query with made-up Parley
+// peers, from a real responder (miekg/dns) in its own namespace, over real multicast:
+//
+//   - five peer IDs whose addresses are the stranger's own (a port that accepts and
+//     closes, so they never speak Parley);
+//   - one peer whose addresses are aimed elsewhere: at a host on another subnet (behind
+//     a router the victim has a route through), at the victim's own loopback, and at
+//     an IPv6 link-local address.
+//
+// The victim, an honest node on the LAN, must never list a fake as a person (`parley
+// peers`), must forget them once its (shortened) delay has passed, and must never send
+// a single SYN to the aimed-at host or its own loopback. It still dials the stranger's
+// own addresses (the control: the victim does act on answers), and it still finds,
+// connects to and keeps listing the honest peer.
+func TestFakeMDNSPeers(t *testing.T) {
+	t.Parallel()
+	lan, far := netlab.NewSubnet(t, 40), netlab.NewSubnet(t, 41)
+	router := lan.AddRouter("router", far)
+	_ = router
+	victimHost, honestHost, strangerHost := lan.AddHost("victim"), lan.AddHost("honest"), lan.AddHost("stranger")
+	third := far.AddHost("third")
+	if err := victimHost.AddRoute(far.SubnetCIDR(), lan.RouterIP()); err != nil {
+		t.Fatal(err)
+	}
+	if err := third.AddRoute(lan.SubnetCIDR(), far.RouterIP()); err != nil {
+		t.Fatal(err)
+	}
+
+	thirdLn := countAccepts(t, listenTCPIn(t, third.NS, third.IP.String()+":0"))
+	loopLn := countAccepts(t, listenTCPIn(t, victimHost.NS, "127.0.0.1:0"))
+	strangerLn := countAccepts(t, listenTCPIn(t, strangerHost.NS, strangerHost.IP.String()+":0"))
+
+	var fakes []fakePeer
+	for i := range 5 {
+		fakes = append(fakes, fakePeer{id: newPeerID(t), name: fmt.Sprintf("Fake %d", i),
+			addrs: []string{fmt.Sprintf("/ip4/%s/tcp/%d", strangerHost.IP, strangerLn.port)}})
+	}
+	aimed := fakePeer{id: newPeerID(t), name: "Aimed", addrs: []string{
+		fmt.Sprintf("/ip4/%s/tcp/%d", third.IP, thirdLn.port),
+		fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", loopLn.port),
+		fmt.Sprintf("/ip6/fe80::1/tcp/%d", loopLn.port),
+	}}
+	all := append(append([]fakePeer(nil), fakes...), aimed)
+	startFakeResponder(t, strangerHost, all)
+
+	victim := testnode.Start(t, testnode.Options{Name: "Victim", Host: victimHost, Args: victimArgs()})
+	honest := testnode.Start(t, testnode.Options{Name: "Honest", Host: honestHost})
+	honestID := honest.Status().PeerID
+
+	fakeIDs := map[string]bool{}
+	for _, f := range all {
+		fakeIDs[f.id.String()] = true
+	}
+	listed := "" // the first fake seen listed as a person
+	checkListing := func() {
+		for _, p := range victim.Peers() {
+			if fakeIDs[p.PeerID] && listed == "" {
+				listed = fmt.Sprintf("%s (%s, via %s, addrs %v)", p.Name, p.PeerID, p.Via, p.Addrs)
+			}
+		}
+	}
+	testnode.WaitFor(t, 60*time.Second, "the victim to dial the stranger's own address (it acts on answers)", func() bool {
+		checkListing()
+		return strangerLn.accepts.Load() > 0
+	})
+	waitOnline(t, victim, "Honest")
+
+	// Past the delay, with the stranger still answering every query: each fake is
+	// forgotten, and none is ever listed on the way.
+	deadline := time.Now().Add(forgetAfter + 10*time.Second)
+	for _, f := range all {
+		for !strings.Contains(victim.Log(), "forgot "+f.id.String()) && time.Now().Before(deadline) {
+			checkListing()
+			time.Sleep(200 * time.Millisecond)
+		}
+		if !strings.Contains(victim.Log(), "forgot "+f.id.String()) {
+			t.Errorf("the victim did not forget %s (%s), %v after its delay of %v", f.name, f.id, 10*time.Second, forgetAfter)
+		}
+	}
+	checkListing()
+	if listed != "" {
+		t.Errorf("the victim lists a fake mDNS peer as a person: %s", listed)
+	}
+	if _, ok := victim.Peer(honestID); !ok {
+		t.Error("the honest peer, which spoke Parley, was forgotten along with the fakes")
+	}
+	if n := thirdLn.accepts.Load(); n != 0 {
+		t.Errorf("the host on the other subnet got %d connections from the victim: announced addresses aim its dials", n)
+	}
+	if n := loopLn.accepts.Load(); n != 0 {
+		t.Errorf("the victim's own loopback got %d connections: announced addresses aim its dials", n)
+	}
+	t.Logf("the stranger's own port saw %d connection(s) from the victim", strangerLn.accepts.Load())
+}
+
+// victimArgs shortens the victim's delay; PARLEY_TEST_OLD_CODE=1 leaves the flag out, to
+// watch this test fail on code that predates it.
+func victimArgs() []string {
+	if os.Getenv("PARLEY_TEST_OLD_CODE") == "1" {
+		return nil
+	}
+	return []string{"--mdns-forget-after", forgetAfter.String()}
+}
+
+// fakePeer is one made-up Parley node the fake responder announces.
+type fakePeer struct {
+	id    peer.ID
+	name  string
+	addrs []string // multiaddrs without /p2p/
+}
+
+func newPeerID(t *testing.T) peer.ID {
+	t.Helper()
+	_, pub, err := lcrypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// inNetns runs f on a thread moved into namespace ns; the sockets f opens stay there
+// for their whole life. The thread stays locked, so the runtime discards it afterwards.
+func inNetns(t *testing.T, ns string, f func() error) {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		fd, err := os.Open(filepath.Join("/run/netns", ns))
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer fd.Close()
+		if err := unix.Setns(int(fd.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("setns %s: %w", ns, err)
+			return
+		}
+		errc <- f()
+	}()
+	if err := <-errc; err != nil {
+		t.Fatalf("in netns %s: %v", ns, err)
+	}
+}
+
+func listenTCPIn(t *testing.T, ns, addr string) net.Listener {
+	t.Helper()
+	var ln net.Listener
+	inNetns(t, ns, func() (err error) {
+		ln, err = net.Listen("tcp", addr)
+		return err
+	})
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// acceptCounter counts the connections a listener accepts, closing each at once.
+type acceptCounter struct {
+	port    int
+	accepts atomic.Int64
+}
+
+func countAccepts(t *testing.T, ln net.Listener) *acceptCounter {
+	c := &acceptCounter{port: ln.Addr().(*net.TCPAddr).Port}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.accepts.Add(1)
+			conn.Close()
+		}
+	})
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	return c
+}
+
+// startFakeResponder answers, from h's eth0, every mDNS query for Parley's service with
+// one complete DNS-SD answer per fake peer (PTR, SRV, TXT and A), unicast to the asker,
+// as hashicorp's servers do.
+func startFakeResponder(t *testing.T, h *netlab.Host, fakes []fakePeer) {
+	t.Helper()
+	var conn *net.UDPConn
+	inNetns(t, h.NS, func() error {
+		ifi, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		conn, err = net.ListenMulticastUDP("udp4", ifi, &net.UDPAddr{IP: net.IPv4(224, 0, 0, 251), Port: 5353})
+		return err
+	})
+	answers := make([][]byte, len(fakes))
+	for i, f := range fakes {
+		answers[i] = fakeAnswer(t, f, h.IP)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { serveFakeMDNS(ctx, conn, answers) })
+	t.Cleanup(func() { cancel(); conn.Close(); wg.Wait() })
+}
+
+func serveFakeMDNS(ctx context.Context, conn *net.UDPConn, answers [][]byte) {
+	buf := make([]byte, 9000)
+	for ctx.Err() == nil {
+		conn.SetReadDeadline(time.Now().Add(time.Second))
+		n, from, err := conn.ReadFromUDP(buf)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return
+		}
+		var q dns.Msg
+		if q.Unpack(buf[:n]) != nil || q.Response || len(q.Question) == 0 {
+			continue
+		}
+		if !strings.EqualFold(q.Question[0].Name, discovery.MDNSService+".local.") {
+			continue
+		}
+		conn.SetWriteDeadline(time.Now().Add(time.Second))
+		for _, a := range answers {
+			conn.WriteToUDP(a, from)
+		}
+	}
+}
+
+// fakeAnswer is a DNS-SD answer announcing f the way a Parley node does (discovery/doc.go).
+func fakeAnswer(t *testing.T, f fakePeer, ip net.IP) []byte {
+	t.Helper()
+	instance := f.id.String() + "." + discovery.MDNSService + ".local."
+	hostName := f.id.String() + ".local."
+	txt := []string{"v=1", "id=" + f.id.String(), "name=" + f.name}
+	for _, a := range f.addrs {
+		txt = append(txt, "dnsaddr="+a+"/p2p/"+f.id.String())
+	}
+	hdr := func(name string, rrtype uint16) dns.RR_Header {
+		return dns.RR_Header{Name: name, Rrtype: rrtype, Class: dns.ClassINET, Ttl: 120}
+	}
+	m := new(dns.Msg)
+	m.Response, m.Authoritative = true, true
+	m.Answer = []dns.RR{
+		&dns.PTR{Hdr: hdr(discovery.MDNSService+".local.", dns.TypePTR), Ptr: instance},
+		&dns.SRV{Hdr: hdr(instance, dns.TypeSRV), Target: hostName, Port: 4747},
+		&dns.TXT{Hdr: hdr(instance, dns.TypeTXT), Txt: txt},
+		&dns.A{Hdr: hdr(hostName, dns.TypeA), A: ip.To4()},
+	}
+	b, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
