@@ -36,7 +36,7 @@ const forgetAfter = 3 * time.Second
 //     closes, so they never speak Parley);
 //   - one peer whose addresses are aimed elsewhere: at a host on another subnet (behind
 //     a router the victim has a route through), at the victim's own loopback, and at
-//     an IPv6 link-local address.
+//     an IPv6 link-local address: none of them fits the LAN, so it is never learned.
 //
 // The victim, an honest node on the LAN, must never list a fake as a person (`parley
 // peers`), must forget them once its (shortened) delay has passed, and must never send
@@ -99,7 +99,7 @@ func TestFakeMDNSPeers(t *testing.T) {
 	// Past the delay, with the stranger still answering every query: each fake is
 	// forgotten, and none is ever listed on the way.
 	deadline := time.Now().Add(forgetAfter + 10*time.Second)
-	for _, f := range all {
+	for _, f := range fakes {
 		for !strings.Contains(victim.Log(), "forgot "+f.id.String()) && time.Now().Before(deadline) {
 			checkListing()
 			time.Sleep(200 * time.Millisecond)
@@ -107,6 +107,9 @@ func TestFakeMDNSPeers(t *testing.T) {
 		if !strings.Contains(victim.Log(), "forgot "+f.id.String()) {
 			t.Errorf("the victim did not forget %s (%s), %v after its delay of %v", f.name, f.id, 10*time.Second, forgetAfter)
 		}
+	}
+	if !logHas(victim.Log(), "do not fit the interface", aimed.id.String()) {
+		t.Errorf("the victim's log does not show the aimed peer's addresses dropped")
 	}
 	checkListing()
 	if listed != "" {
@@ -122,6 +125,20 @@ func TestFakeMDNSPeers(t *testing.T) {
 		t.Errorf("the victim's own loopback got %d connections: announced addresses aim its dials", n)
 	}
 	t.Logf("the stranger's own port saw %d connection(s) from the victim", strangerLn.accepts.Load())
+}
+
+// logHas reports whether one line of log contains every one of parts.
+func logHas(log string, parts ...string) bool {
+	for _, line := range strings.Split(log, "\n") {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(line, p)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
 }
 
 // victimArgs shortens the victim's delay; PARLEY_TEST_OLD_CODE=1 leaves the flag out, to

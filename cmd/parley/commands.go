@@ -77,6 +77,9 @@ func upCommand() *cli.Command {
 			&cli.BoolFlag{Name: "allow-relay-files", Usage: "let files go over a relayed connection (slow, limited)"},
 			&cli.Float64Flag{Name: "message-rate", Usage: "direct messages per second each peer may send, in bursts of 10 s' worth; more are refused and a flooder is disconnected (0: no limit)", Value: daemon.DefaultMessageRate},
 			networkKeyFlag,
+			// For tests: how long a peer announced by mDNS may stay without ever speaking Parley
+			// (node.DefaultForgetAfter, 3 minutes, when 0).
+			&cli.DurationFlag{Name: "mdns-forget-after", Hidden: true},
 		},
 		Action: runUp,
 	}
@@ -110,6 +113,7 @@ func runUp(c *cli.Context) error {
 		STUN: c.String("stun"), NetworkKey: netKey,
 		AwayAfter: c.Duration("away-after"), Transfers: transfers, Logger: log,
 		Retain: retain, OnMessage: c.String("on-message"), MessageRate: messageRate(c.Float64("message-rate")),
+		ForgetAfter: c.Duration("mdns-forget-after"),
 		Ready: func(st api.Status, apiAddr string, created bool) {
 			if created {
 				fmt.Fprintf(out, "Created a new identity in %s\n", st.Home)
