@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
 	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/miekg/dns"
@@ -23,6 +24,7 @@ import (
 	"github.com/parley-im/parley/discovery"
 	"github.com/parley-im/parley/internal/netlab"
 	"github.com/parley-im/parley/internal/testnode"
+	"github.com/parley-im/parley/rendezvous"
 )
 
 // forgetAfter is the victim's shortened "forget a never-connected mDNS peer" delay
@@ -303,4 +305,75 @@ func fakeAnswer(t *testing.T, f fakePeer, ip net.IP) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// The record test runs the test binary itself inside a netlab host as a rendezvous client
+// that prints what DISCOVER returns (envDiscover: the server's full address).
+const envDiscover = "PARLEY_TEST_DISCOVER"
+
+// TestDiscoverChild is that client; it does nothing in a normal run.
+func TestDiscoverChild(t *testing.T) {
+	server := os.Getenv(envDiscover)
+	if server == "" {
+		t.Skip("helper for TestRendezvousRecordsHaveNoLoopback")
+	}
+	ai, err := peer.AddrInfoFromString(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := libp2p.New(libp2p.NoListenAddrs, libp2p.DisableRelay())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	peers, _, err := rendezvous.NewClient(h, *ai).Discover(ctx, "parley", 100, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range peers {
+		for _, a := range p.Addrs {
+			fmt.Printf("RECORD %s %s\n", p.ID, a)
+		}
+	}
+}
+
+// TestRendezvousRecordsHaveNoLoopback: the signed record a real node registers with a
+// server on another host, as DISCOVER returns it to a third host, carries the node's LAN
+// address and no loopback or link-local one.
+func TestRendezvousRecordsHaveNoLoopback(t *testing.T) {
+	t.Parallel()
+	lab := netlab.NewSubnet(t, 42)
+	srvHost, nodeHost, readerHost := lab.AddHost("server"), lab.AddHost("node"), lab.AddHost("reader")
+	srv := startRendezvous(t, srvHost, t.TempDir())
+	n := testnode.Start(t, testnode.Options{Name: "Ann", Host: nodeHost, Args: []string{"--no-mdns", "--rendezvous", srv.addr, "--stun", "off"}})
+	id := n.Status().PeerID
+	var addrs []string
+	testnode.WaitFor(t, 30*time.Second, "the node's record on the server", func() bool {
+		cmd := readerHost.Command(t.Context(), os.Args[0], "-test.run=^TestDiscoverChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(), envDiscover+"="+srv.addr)
+		out, err := cmd.Output()
+		if err != nil {
+			return false
+		}
+		addrs = nil
+		for _, line := range strings.Split(string(out), "\n") {
+			if rest, ok := strings.CutPrefix(line, "RECORD "+id+" "); ok {
+				addrs = append(addrs, rest)
+			}
+		}
+		return len(addrs) > 0
+	})
+	t.Logf("the record holds %v", addrs)
+	lan := false
+	for _, a := range addrs {
+		if strings.Contains(a, "/127.0.0.1/") || strings.HasPrefix(a, "/ip6/::1/") || strings.HasPrefix(a, "/ip6/fe80") || strings.Contains(a, "/169.254.") {
+			t.Errorf("the signed record carries %s, which would make its readers dial themselves", a)
+		}
+		lan = lan || strings.HasPrefix(a, "/ip4/"+nodeHost.IP.String()+"/")
+	}
+	if !lan {
+		t.Errorf("the record has no address on the LAN (%s): %v", nodeHost.IP, addrs)
+	}
 }
