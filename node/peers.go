@@ -37,6 +37,7 @@ type peerEntry struct {
 	ownName   bool // name came from the peer itself (profile or message, over its own stream)
 	via       string
 	spoke     bool // it spoke Parley to us (identify, a profile or a message), this run
+	vouched   bool // named by more than an mDNS claim: --peer or a signed rendezvous record
 	addrs     []ma.Multiaddr
 	firstSeen time.Time // when this entry was made
 	lastSeen  time.Time // last discovery answer or connection
@@ -48,7 +49,7 @@ type peerEntry struct {
 
 // person reports whether the entry is someone to list: a peer that spoke Parley, or one
 // named by something other than an mDNS claim (--peer, a signed rendezvous record).
-func (e *peerEntry) person() bool { return e.spoke || e.via != ViaMDNS }
+func (e *peerEntry) person() bool { return e.spoke || e.vouched }
 
 // peerTable holds the known peers. It is safe for concurrent use.
 type peerTable struct {
@@ -90,9 +91,14 @@ func (t *peerTable) observe(id peer.ID, name, via string, addrs []ma.Multiaddr, 
 	if name != "" && name != e.name && !e.ownName {
 		e.name, changed = name, true
 	}
-	if via == ViaInbound {
+	switch via {
+	case ViaInbound:
 		e.spoke = true
-	} else {
+	case ViaMDNS:
+	default:
+		e.vouched = true
+	}
+	if via != ViaInbound {
 		e.via = via // a discovery source says more than "it called us"
 	}
 	if len(addrs) > 0 {

@@ -141,3 +141,18 @@ func TestPeerTableCap(t *testing.T) {
 		t.Fatalf("after 6 new persons: %v, want person1 (offline longest) and every claim gone", all)
 	}
 }
+
+// TestVouchedPeerStaysListed: a peer a rendezvous server named stays listed when an mDNS
+// answer for it comes next, though it has not connected.
+func TestVouchedPeerStaysListed(t *testing.T) {
+	tb := newPeerTable()
+	id, now := peer.ID("both"), time.Now()
+	tb.observe(id, "", ViaRendezvous, nil, now)
+	tb.observe(id, "Ann", ViaMDNS, nil, now)
+	if got := ids(tb.people()); !got[id] {
+		t.Fatal("a rendezvous peer vanished from the list on an mDNS answer")
+	}
+	if gone := tb.forget(now.Add(time.Hour)); len(gone) != 0 {
+		t.Fatalf("forgot %v", gone)
+	}
+}
