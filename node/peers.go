@@ -28,6 +28,7 @@ const (
 const (
 	DefaultForgetAfter = 3 * time.Minute
 	maxPeers           = 1000
+	minQuiet           = 30 * time.Second // mDNS browses every 5 s
 )
 
 // peerEntry is what the node remembers of another Parley node.
@@ -158,7 +159,8 @@ func (t *peerTable) evictable(which func(*peerEntry) bool, when func(*peerEntry)
 
 // forget removes the mDNS-only peers that never spoke Parley and were first announced
 // forgetAfter or longer before now, and returns their IDs. Their announcements are then
-// ignored until they have been silent for forgetAfter. Contacts are never forgotten.
+// ignored until they have been silent for forgetAfter (at least minQuiet, a few browse
+// rounds: a peer is heard only when we query). Contacts are never forgotten.
 func (t *peerTable) forget(now time.Time) []peer.ID {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -170,8 +172,9 @@ func (t *peerTable) forget(now time.Time) []peer.ID {
 			gone = append(gone, id)
 		}
 	}
+	quiet := max(t.forgetAfter, minQuiet)
 	for id, last := range t.forgotten {
-		if now.Sub(last) >= t.forgetAfter {
+		if now.Sub(last) >= quiet {
 			delete(t.forgotten, id) // silent long enough: it may try again
 		}
 	}

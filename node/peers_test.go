@@ -156,3 +156,20 @@ func TestVouchedPeerStaysListed(t *testing.T) {
 		t.Fatalf("forgot %v", gone)
 	}
 }
+
+// TestShortForgetStillIgnoresEveryRound: with a delay shorter than the browse period (as in
+// tests), a forgotten peer answered every 5 s stays ignored: silence is counted in rounds.
+func TestShortForgetStillIgnoresEveryRound(t *testing.T) {
+	tb := newPeerTable()
+	tb.forgetAfter = 3 * time.Second
+	fake, at := peer.ID("fake"), time.Now()
+	tb.observe(fake, "", ViaMDNS, nil, at)
+	for range 20 {
+		at = at.Add(5 * time.Second)
+		tb.forget(at)
+		tb.observe(fake, "", ViaMDNS, nil, at)
+		if _, ok := tb.get(fake); ok {
+			t.Fatalf("learned again at +%v", at.Sub(time.Now()).Round(time.Second))
+		}
+	}
+}
