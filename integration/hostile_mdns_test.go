@@ -110,6 +110,7 @@ func TestFakeMDNSPeers(t *testing.T) {
 			t.Errorf("the victim did not forget %s (%s), %v after its delay of %v", f.name, f.id, 10*time.Second, forgetAfter)
 		}
 	}
+	t.Logf("the five fakes were forgotten %v after the victim started (delay %v)", time.Since(victim.StartedAt()).Round(100*time.Millisecond), forgetAfter)
 	// One more browse round after that (each logs the aimed peer's dropped addresses): the
 	// fakes' answers are ignored now, not learned (and dialled) again.
 	rounds := strings.Count(victim.Log(), "do not fit the interface")
