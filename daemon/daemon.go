@@ -44,6 +44,7 @@ type Options struct {
 	Retain      time.Duration // purge messages older than this, hourly; 0 = keep all
 	OnMessage   string        // command run for every incoming message
 	MessageRate float64       // direct messages per second a peer may send; 0: the default; < 0: no limit
+	ForgetAfter time.Duration // forget mDNS-announced peers that never speak Parley after this; 0: 3 minutes
 	Transfers   TransferOptions
 	Logger      *slog.Logger
 	// Ready, if set, is called once the node and its API are up.
@@ -122,7 +123,7 @@ func Run(ctx context.Context, o Options) error {
 	n, err := node.New(node.Config{
 		Home: o.Home, Identity: id, ListenAddrs: o.Listen, StaticPeers: o.StaticPeers,
 		MDNS: o.MDNS, Rendezvous: o.Rendezvous, Namespace: o.Namespace, STUN: o.STUN, NetworkKey: o.NetworkKey, AwayAfter: o.AwayAfter, Retain: o.Retain, OnMessage: o.OnMessage,
-		MessageRate: o.MessageRate, Transfers: transfers, Logger: log,
+		MessageRate: o.MessageRate, ForgetAfter: o.ForgetAfter, Transfers: transfers, Logger: log,
 	})
 	if err != nil {
 		return err

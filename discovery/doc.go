@@ -24,6 +24,19 @@
 // can add fields; a repeated v, id or name is an error. The SRV and A records are for generic
 // DNS-SD browsers: Parley dials only the dnsaddr addresses.
 //
+// # What an answer is trusted with
+//
+// Nothing in an answer is authenticated: anyone on the LAN can announce any peer ID, name and
+// addresses. So a dnsaddr is kept only when it fits the interface the query went out on
+// (FitLink): a plain IPv4 or IPv6 address in one of that interface's subnets, or equal to the
+// answer's source address when the mDNS library tells it (hashicorp/mdns does not, so today
+// only the subnets count). Loopback, link-local, unspecified and multicast addresses, DNS
+// names, zones and relay circuits are dropped, and an answer with no address left is ignored.
+// A stranger can still announce addresses of other hosts on the same subnet; it cannot make
+// every node dial a host elsewhere, or its own loopback. The peer ID is proven only when the
+// node connects (the handshake checks the key): the node (node/peers.go) lists a peer found by
+// mDNS only once it has spoken Parley, and forgets one that never does.
+//
 // # Browsing
 //
 // hashicorp/mdns servers never announce, so a node browses by querying: at Start, 0.3 s, 1 s and

@@ -246,6 +246,7 @@ func errClass(err error) string {
 type usableIface struct {
 	net.Interface
 	ips        []net.IP
+	link       Link // what answers received on it are checked against
 	has4, has6 bool
 }
 
@@ -266,6 +267,7 @@ func (m *MDNS) interfaces() []usableIface {
 		for _, a := range addrs {
 			u.add(a)
 		}
+		u.link = LinkOf(addrs)
 		if len(u.ips) > 0 {
 			out = append(out, u)
 		}

@@ -19,6 +19,7 @@ const serviceSuffix = "." + MDNSService + "." + mdnsDomain + "."
 // query is one question on one interface in one address family.
 type query struct {
 	iface net.Interface
+	link  Link
 	v6    bool
 }
 
@@ -37,10 +38,10 @@ func queries(ifaces []usableIface) []query {
 	var qs []query
 	for _, u := range ifaces {
 		if u.has4 {
-			qs = append(qs, query{iface: u.Interface})
+			qs = append(qs, query{iface: u.Interface, link: u.link})
 		}
 		if u.has6 {
-			qs = append(qs, query{iface: u.Interface, v6: true})
+			qs = append(qs, query{iface: u.Interface, link: u.link, v6: true})
 		}
 	}
 	return qs
@@ -64,7 +65,7 @@ func (m *MDNS) browse(ifaces []usableIface, timeout time.Duration) {
 	for i, q := range qs {
 		m.problem(q.String(), errs[i])
 		for _, e := range results[i] {
-			p, ok := m.peerFrom(e)
+			p, ok := m.peerFrom(e, q)
 			if !ok {
 				continue
 			}
@@ -118,9 +119,11 @@ func (m *MDNS) query(ctx context.Context, q query, timeout time.Duration) ([]*md
 	return got, err
 }
 
-// peerFrom validates one answer: our service, not ourselves, a TXT that parses, and an
-// instance name matching the advertised peer ID.
-func (m *MDNS) peerFrom(e *mdns.ServiceEntry) (Peer, bool) {
+// peerFrom validates one answer to q: our service, not ourselves, a TXT that parses, an
+// instance name matching the advertised peer ID, and at least one address that fits the
+// interface the query went out on (the others are dropped, see FitLink). hashicorp/mdns does
+// not tell an answer's source address, so only the interface's subnets count here.
+func (m *MDNS) peerFrom(e *mdns.ServiceEntry, q query) (Peer, bool) {
 	instance, ok := cutSuffixFold(e.Name, serviceSuffix)
 	if !ok {
 		return Peer{}, false // another service: hashicorp does not filter answers
@@ -137,7 +140,15 @@ func (m *MDNS) peerFrom(e *mdns.ServiceEntry) (Peer, bool) {
 		m.log.Debug("mdns: ignoring answer: instance name is not its peer ID", "name", e.Name, "id", p.ID)
 		return Peer{}, false
 	}
-	p.Via = "mdns"
+	fit := FitLink(p.Addrs, q.link)
+	if len(fit) < len(p.Addrs) {
+		m.log.Debug("mdns: dropping announced addresses that do not fit the interface", "peer", p.ID,
+			"iface", q.iface.Name, "announced", p.Addrs, "kept", fit)
+	}
+	if len(fit) == 0 {
+		return Peer{}, false
+	}
+	p.Addrs, p.Via = fit, "mdns"
 	return p, true
 }
 

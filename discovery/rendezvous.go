@@ -134,7 +134,7 @@ func (r *Rendezvous) discoverAll(c *rendezvous.Client, cookie []byte) []byte {
 			r.cfg.Logger.Debug("rendezvous discover failed", "server", c.Server().ID, "err", err)
 			return cookie
 		}
-		r.report(peers)
+		r.report(peers, c.LoopbackServer())
 		cookie = next
 		if len(peers) == 0 {
 			return cookie
@@ -143,10 +143,12 @@ func (r *Rendezvous) discoverAll(c *rendezvous.Client, cookie []byte) []byte {
 	return cookie
 }
 
-func (r *Rendezvous) report(peers []peer.AddrInfo) {
+// report hands on the peers found, without the addresses no peer should dial: a record is
+// signed by its peer, who can still put any address in it (see rendezvous.RecordAddrs).
+func (r *Rendezvous) report(peers []peer.AddrInfo, loopbackServer bool) {
 	for _, ai := range peers {
 		if ai.ID != r.cfg.Host.ID() {
-			r.cfg.Found(Peer{ID: ai.ID, Addrs: ai.Addrs, Via: ViaRendezvous})
+			r.cfg.Found(Peer{ID: ai.ID, Addrs: rendezvous.RecordAddrs(ai.Addrs, loopbackServer), Via: ViaRendezvous})
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // testID returns a deterministic Ed25519 peer ID for seed.
@@ -228,5 +230,17 @@ func FuzzParseTXT(f *testing.F) {
 		if again.ID != p.ID || again.Name != p.Name || len(again.Addrs) != len(p.Addrs) {
 			t.Fatalf("round trip changed %+v into %+v", p, again)
 		}
+		// What the LAN link lets through is a subset, in a subnet, never loopback or link-local.
+		for _, a := range FitLink(p.Addrs, fuzzLink) {
+			ip, err := manet.ToIP(a)
+			if err != nil || ip.IsLoopback() || ip.IsLinkLocalUnicast() || !fuzzLAN.Contains(ip) {
+				t.Fatalf("FitLink kept %s", a)
+			}
+		}
 	})
 }
+
+var (
+	_, fuzzLAN, _ = net.ParseCIDR("198.18.0.0/24")
+	fuzzLink      = LinkOf([]net.Addr{&net.IPNet{IP: net.IPv4(198, 18, 0, 5), Mask: fuzzLAN.Mask}})
+)

@@ -56,6 +56,7 @@ type Config struct {
 	Retain      time.Duration    // purge messages older than this, hourly; 0 = keep everything
 	OnMessage   string           // shell command run for every incoming message (sh -c)
 	MessageRate float64          // direct messages per second one peer may send; 0: DefaultMessageRate; < 0: no limit (nor a strangers' share)
+	ForgetAfter time.Duration    // an mDNS-announced peer that never speaks Parley is forgotten this long after; 0: DefaultForgetAfter
 	Transfers   TransferConfig   // file transfers
 	Logger      *slog.Logger     // nil: discard
 }
@@ -127,6 +128,10 @@ func New(cfg Config) (*Node, error) {
 		hooks:  newMessageHook(cfg.OnMessage, cfg.Home, log.With("part", "on-message")),
 		limits: newPeerLimits(cfg.MessageRate),
 	}
+	if cfg.ForgetAfter > 0 {
+		n.peers.forgetAfter = cfg.ForgetAfter
+	}
+	n.peers.keep = func(id peer.ID) bool { _, ok := n.contacts.get(id); return ok }
 	n.me.presence, n.me.lastTouch = api.PresenceOnline, time.Now()
 	n.me.bump()
 	if err := n.loadContacts(ctx); err != nil { // the block list must be in place before the host listens
@@ -180,6 +185,7 @@ func (n *Node) start() error {
 	n.goRun(func() { n.watchIdentify(sub) })
 	n.goRun(func() { n.every(livenessEvery, n.checkLiveness) })
 	n.goRun(func() { n.every(queueRetryEvery, n.retryQueues) })
+	n.goRun(func() { n.every(forgetEvery(n.peers.forgetAfter), n.forgetSilent) })
 	if n.cfg.AwayAfter > 0 {
 		n.goRun(func() { n.every(n.idleCheckEvery(), n.checkIdle) })
 	}
@@ -278,23 +284,50 @@ func (n *Node) lanAddrs() []ma.Multiaddr {
 }
 
 // onDiscovered is called by discovery sources; it must not block, so dials happen on
-// their own goroutines.
+// their own goroutines. A peer only announced by mDNS is dialled but not listed until it
+// speaks Parley; one the table refuses (forgotten, or no room) is not dialled either.
 func (n *Node) onDiscovered(p discovery.Peer) {
 	if p.ID == n.host.ID() {
 		return
 	}
-	n.host.Peerstore().AddAddrs(p.ID, p.Addrs, 2*time.Minute)
 	before, known := n.peers.get(p.ID)
-	if n.peers.observe(p.ID, p.Name, p.Via, p.Addrs, time.Now()) || before.via != p.Via {
+	changed := n.peers.observe(p.ID, p.Name, p.Via, p.Addrs, time.Now())
+	after, ok := n.peers.get(p.ID)
+	if !ok {
+		return
+	}
+	n.host.Peerstore().AddAddrs(p.ID, p.Addrs, 2*time.Minute)
+	switch {
+	case !after.person():
+		if !known {
+			n.log.Debug("announced by "+p.Via+"; listed once it speaks Parley", "peer", p.ID.String(), "name", p.Name)
+		}
+	case changed || before.via != p.Via:
 		if !known || before.via != p.Via {
 			n.log.Info("found peer", "via", p.Via, "name", p.Name, "peer", p.ID.String())
 		}
 		n.publishPeer(p.ID)
 	}
-	if p.Name != before.name {
+	if after.person() && p.Name != before.name {
 		n.checkImpersonation(p.ID, p.Name)
 	}
 	n.dialAsync(p.ID)
+}
+
+// forgetEvery is how often the peer table is swept for peers to forget.
+func forgetEvery(after time.Duration) time.Duration {
+	return min(max(after/4, 100*time.Millisecond), 30*time.Second)
+}
+
+// forgetSilent forgets the mDNS-announced peers that never spoke Parley (see peerTable.forget)
+// and the addresses they announced, unless they are connected.
+func (n *Node) forgetSilent() {
+	for _, id := range n.peers.forget(time.Now()) {
+		n.log.Debug("mdns: forgot "+id.String()+", announced but never spoke Parley", "after", n.peers.forgetAfter)
+		if n.host.Network().Connectedness(id) != network.Connected {
+			n.host.Peerstore().ClearAddrs(id)
+		}
+	}
 }
 
 // dialAsync connects to id in the background unless connected or already dialing.
@@ -374,8 +407,12 @@ func (n *Node) watchIdentify(sub event.Subscription) {
 			if !n.speaksParley(ev.Peer) {
 				continue
 			}
+			before, known := n.peers.get(ev.Peer)
 			if n.peers.observe(ev.Peer, "", ViaInbound, nil, time.Now()) {
 				n.publishPeer(ev.Peer)
+				if e, _ := n.peers.get(ev.Peer); known && !before.person() && e.name != "" {
+					n.checkImpersonation(ev.Peer, e.name) // its mDNS name counts now that it is listed
+				}
 			}
 			n.onConnChange(ev.Peer)
 			n.goRun(func() { n.fetchProfile(ev.Peer) })
@@ -409,7 +446,7 @@ func (n *Node) onConnChange(id peer.ID) {
 
 func (n *Node) publishPeer(id peer.ID) {
 	e, ok := n.peers.get(id)
-	if !ok {
+	if !ok || !e.person() {
 		return
 	}
 	p := n.apiPeer(e)
@@ -467,9 +504,10 @@ func (n *Node) Status() api.Status {
 	}
 }
 
-// Peers lists every known peer with its presence.
+// Peers lists every known person with its presence: not the peers only announced by mDNS
+// that never spoke Parley.
 func (n *Node) Peers() []api.Peer {
-	entries := n.peers.all()
+	entries := n.peers.people()
 	out := make([]api.Peer, len(entries))
 	for i, e := range entries {
 		out[i] = n.apiPeer(e)

@@ -109,7 +109,8 @@ func TestVerification(t *testing.T) {
 }
 
 // TestWarningsIgnoreUnnamedPeers: a contact with no nickname is not impersonated by
-// every peer whose name is not known yet, and a contact is nobody's impostor.
+// every peer whose name is not known yet, nor by an mDNS claim from a peer that never
+// spoke Parley; and a contact is nobody's impostor.
 func TestWarningsIgnoreUnnamedPeers(t *testing.T) {
 	n := &Node{peers: newPeerTable()}
 	bob, stranger, unnamed := peer.ID("bob"), peer.ID("stranger"), peer.ID("unnamed")
@@ -125,6 +126,10 @@ func TestWarningsIgnoreUnnamedPeers(t *testing.T) {
 		t.Fatal("an unnamed peer or the contact itself is flagged")
 	}
 	n.peers.observe(stranger, "bob", ViaMDNS, nil, time.Now())
+	if w := n.contactWarning(bob, c); w != "" {
+		t.Fatalf("an mDNS claim alone, from a peer that never spoke Parley, flags the contact: %q", w)
+	}
+	n.peers.observe(stranger, "", ViaInbound, nil, time.Now()) // it connects and speaks Parley
 	if w := n.contactWarning(bob, c); !strings.Contains(w, stranger.String()) {
 		t.Fatalf("contact warning %q does not name the impostor", w)
 	}

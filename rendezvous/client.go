@@ -11,6 +11,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/parley-im/parley/internal/wire"
 )
@@ -44,13 +46,49 @@ func NewClient(h host.Host, server peer.AddrInfo) *Client {
 // Server is the server this client talks to.
 func (c *Client) Server() peer.AddrInfo { return c.server }
 
-// SignedRecord seals a peer record of the host's current addresses with its key.
+// SignedRecord seals a peer record of the host's current addresses with its key, without
+// the ones nobody else can dial (see RecordAddrs).
 func (c *Client) SignedRecord() ([]byte, error) {
 	key := c.host.Peerstore().PrivKey(c.host.ID())
 	if key == nil {
 		return nil, errors.New("sign peer record: the host's private key is not in its peerstore")
 	}
-	return signRecord(key, peer.AddrInfo{ID: c.host.ID(), Addrs: c.host.Addrs()})
+	return signRecord(key, peer.AddrInfo{ID: c.host.ID(), Addrs: RecordAddrs(c.host.Addrs(), c.LoopbackServer())})
+}
+
+// LoopbackServer reports whether the server is reached over loopback (then it runs on this
+// machine): by the connection to it, else by its addresses.
+func (c *Client) LoopbackServer() bool {
+	for _, conn := range c.host.Network().ConnsToPeer(c.server.ID) {
+		return manet.IsIPLoopback(conn.RemoteMultiaddr())
+	}
+	for _, a := range c.server.Addrs {
+		if !manet.IsIPLoopback(a) {
+			return false
+		}
+	}
+	return len(c.server.Addrs) > 0
+}
+
+// RecordAddrs are the addresses of addrs worth publishing in a signed record, or dialling
+// from one: never link-local ones (dialled without a zone they mean nothing), nor loopback
+// ones, which would make whoever reads the record dial its own machine, unless loopbackOK
+// (the server is on this machine, like every peer that reads them from it, as in tests).
+// go-libp2p's identify does the same with the addresses it tells a peer.
+func RecordAddrs(addrs []ma.Multiaddr, loopbackOK bool) []ma.Multiaddr {
+	out := make([]ma.Multiaddr, 0, len(addrs))
+	for _, a := range addrs {
+		if manet.IsIP6LinkLocal(a) || isIP4LinkLocal(a) || (manet.IsIPLoopback(a) && !loopbackOK) {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func isIP4LinkLocal(a ma.Multiaddr) bool {
+	ip, err := manet.ToIP(a)
+	return err == nil && ip.To4() != nil && ip.IsLinkLocalUnicast()
 }
 
 // Register registers the host in namespace ns for ttl (0: the server's default,

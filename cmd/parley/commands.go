@@ -81,6 +81,9 @@ func upCommand() *cli.Command {
 			&cli.DurationFlag{Name: "offer-expiry", Usage: "delete a file offer nobody accepted after this long, e.g. 72h", Value: daemon.DefaultOfferExpiry},
 			&cli.Float64Flag{Name: "message-rate", Usage: "direct messages per second each peer may send, in bursts of 10 s' worth; more are refused and a flooder is disconnected; peers that are neither contacts nor written to share 200 messages and 1 MiB an hour (0: no limits)", Value: daemon.DefaultMessageRate},
 			networkKeyFlag,
+			// For tests: how long a peer announced by mDNS may stay without ever speaking Parley
+			// (node.DefaultForgetAfter, 3 minutes, when 0).
+			&cli.DurationFlag{Name: "mdns-forget-after", Hidden: true},
 		},
 		Action: runUp,
 	}
@@ -114,6 +117,7 @@ func runUp(c *cli.Context) error {
 		STUN: c.String("stun"), NetworkKey: netKey,
 		AwayAfter: c.Duration("away-after"), Transfers: transfers, Logger: log,
 		Retain: retain, OnMessage: c.String("on-message"), MessageRate: messageRate(c.Float64("message-rate")),
+		ForgetAfter: c.Duration("mdns-forget-after"),
 		Ready: func(st api.Status, apiAddr string, created bool) {
 			if created {
 				fmt.Fprintf(out, "Created a new identity in %s\n", st.Home)
