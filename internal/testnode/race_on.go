@@ -3,7 +3,3 @@
 package testnode
 
 const raceEnabled = true
-
-// RaceBuild reports that the parley binary under test is built with -race, which
-// multiplies its memory use: tests that bound RSS scale their bounds by it.
-const RaceBuild = raceEnabled

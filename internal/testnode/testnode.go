@@ -24,39 +24,55 @@ import (
 	"github.com/parley-im/parley/internal/netlab"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
+// build is one compilation of cmd/parley, done at most once per test binary.
+type build struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// builds: [0] as the test binary is built (with -race under -race), [1] without -race.
+var builds [2]build
 
 // Build compiles cmd/parley once per test binary (with -race when the test binary has
 // it) and returns the executable's path.
 func Build(tb testing.TB) string {
 	tb.Helper()
-	buildOnce.Do(func() {
+	return compile(tb, &builds[0], raceEnabled)
+}
+
+// BuildPlain compiles cmd/parley without -race, once per test binary: for tests whose
+// figures are the product's own (memory under attack), which the race detector would
+// multiply (about 3x here).
+func BuildPlain(tb testing.TB) string {
+	tb.Helper()
+	return compile(tb, &builds[1], false)
+}
+
+func compile(tb testing.TB, b *build, race bool) string {
+	tb.Helper()
+	b.once.Do(func() {
 		removeStaleBuilds()
 		dir := filepath.Join(os.TempDir(), fmt.Sprintf("%s%d", buildDirPrefix, os.Getpid()))
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			buildErr = err
+			b.err = err
 			return
 		}
-		binPath = filepath.Join(dir, "parley")
-		args := []string{"build", "-o", binPath}
-		if raceEnabled {
-			args = append(args, "-race")
+		name, args := "parley-plain", []string{"build"}
+		if race {
+			name, args = "parley", append(args, "-race")
 		}
-		args = append(args, "github.com/parley-im/parley/cmd/parley")
-		cmd := exec.Command("go", args...)
-		out, err := cmd.CombinedOutput()
+		b.path = filepath.Join(dir, name)
+		args = append(args, "-o", b.path, "github.com/parley-im/parley/cmd/parley")
+		out, err := exec.Command("go", args...).CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			b.err = fmt.Errorf("go build: %v\n%s", err, out)
 		}
 	})
-	if buildErr != nil {
-		tb.Fatal(buildErr)
+	if b.err != nil {
+		tb.Fatal(b.err)
 	}
-	return binPath
+	return b.path
 }
 
 // buildDirPrefix + PID names the folder a test process builds the binary into. Test
@@ -84,6 +100,9 @@ type Options struct {
 	Host *netlab.Host  // nil: run in this namespace (then pass --no-mdns in Args)
 	Args []string      // extra `up` flags
 	Wait time.Duration // how long to wait for the API; default 60s
+	// Plain runs a parley built without -race (BuildPlain) even under -race: for a
+	// node whose memory is the figure under test.
+	Plain bool
 }
 
 // Node is one running `parley up` process.
@@ -111,7 +130,11 @@ func Start(tb testing.TB, o Options) *Node {
 	if o.Wait == 0 {
 		o.Wait = 60 * time.Second
 	}
-	n := &Node{tb: tb, bin: Build(tb), opts: o, Home: o.Home}
+	bin := Build
+	if o.Plain {
+		bin = BuildPlain
+	}
+	n := &Node{tb: tb, bin: bin(tb), opts: o, Home: o.Home}
 	n.launch()
 	tb.Cleanup(n.Kill)
 	n.waitReady()
