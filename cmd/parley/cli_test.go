@@ -262,9 +262,9 @@ func TestRelativeHomeIsMadeAbsolute(t *testing.T) {
 
 func TestCompletion(t *testing.T) {
 	cases := map[string][]string{
-		"bash": {"_parley_complete", "--generate-bash-completion", "complete -o bashdefault -o default -F _parley_complete parley"},
-		"zsh":  {"#compdef parley", "--generate-bash-completion", "compdef _parley parley"},
-		"fish": {"complete -c parley", "-a 'send'", "-a 'history'", "-l home"},
+		"bash": {"_parley()", "PARLEY_COMPLETE=bash", "--generate-bash-completion", "complete -F _parley parley"},
+		"zsh":  {"#compdef parley", "PARLEY_COMPLETE=zsh", "--generate-bash-completion", "compdef _parley parley"},
+		"fish": {"function __parley_complete", "PARLEY_COMPLETE=fish", "--generate-bash-completion", "complete -c parley -f -a '(__parley_complete)'"},
 	}
 	for shell, want := range cases {
 		t.Run(shell, func(t *testing.T) {
