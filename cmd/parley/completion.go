@@ -82,7 +82,7 @@ func complete(ctx context.Context, app *cli.App, words []string, shell string, w
 		return
 	}
 	for _, cand := range cands {
-		if !hasPrefixFold(cand.word, c.cur) {
+		if shell != "fish" && !matches(cand.word, c.cur) { // fish matches by itself, also inside words
 			continue
 		}
 		switch shell {
@@ -291,6 +291,12 @@ func (c *completion) argument(ctx context.Context, path string, n int) []candida
 	return nil
 }
 
+// matches reports whether cand completes cur: cur begins it, ignoring case, or it is a
+// '#room' whose name cur begins (`send ops` means the room, as the node's error says).
+func matches(cand, cur string) bool {
+	return hasPrefixFold(cand, cur) || strings.HasPrefix(cand, "#") && !strings.HasPrefix(cur, "#") && hasPrefixFold(cand[1:], cur)
+}
+
 // hasPrefixFold reports whether s begins with prefix, ignoring case: names resolve
 // regardless of case, so "an" completes to "Ann".
 func hasPrefixFold(s, prefix string) bool {
@@ -352,6 +358,8 @@ func shellUnquote(word string) (string, byte) {
 // bashQuote quotes word for a bash command line: in single or double quotes when the
 // word being completed was begun with one (readline then replaces from that quote),
 // else with a backslash before each character the shell would take apart or act on.
+// A '!' inside double quotes goes in single quotes: at a prompt, history expansion
+// acts on it there, and a backslash before it would stay in the word.
 func bashQuote(word string, open byte) string {
 	switch open {
 	case '\'':
@@ -359,22 +367,31 @@ func bashQuote(word string, open byte) string {
 	case '"':
 		var b strings.Builder
 		b.WriteByte('"')
-		for _, r := range word {
-			if strings.ContainsRune("\"\\$`", r) {
+		for i := 0; i < len(word); i++ { // bytes: those of UTF-8 sequences are all safe
+			switch r := word[i]; {
+			case r == '!': // history expansion at a prompt; "\!" would keep the backslash
+				b.WriteString(`"'!'"`)
+				continue
+			case strings.IndexByte("\"\\$`", r) >= 0:
 				b.WriteByte('\\')
 			}
-			b.WriteRune(r)
+			b.WriteByte(word[i])
 		}
 		return b.String() + `"`
 	}
 	var b strings.Builder
-	for i, r := range word {
+	for i := 0; i < len(word); i++ {
+		r := word[i]
 		safe := r >= 0x80 || r == '_' || r == '.' || r == '/' || r == '-' || r == '+' || r == ',' || r == '@' || r == '%' ||
 			('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z') || ('0' <= r && r <= '9') || (r == '~' && i > 0)
-		if !safe {
+		switch {
+		case r < 0x20 || r == 0x7f: // a backslash before a newline would join lines
+			b.WriteString("'" + string(r) + "'")
+			continue
+		case !safe:
 			b.WriteByte('\\')
 		}
-		b.WriteRune(r)
+		b.WriteByte(r)
 	}
 	return b.String()
 }

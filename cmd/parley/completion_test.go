@@ -141,7 +141,9 @@ func testCompletionKnowsTheData(t *testing.T, l *completionLab) {
 	for _, cmd := range []string{"send", "chat", "history", "send-file"} {
 		wantCandidates(t, cmd, ann("zsh", cmd, ""), "Bobby B", "#ops")
 	}
-	wantCandidates(t, "send with a prefix", ann("fish", "send", "bo"), "Bobby B")
+	wantCandidates(t, "send with a prefix", ann("zsh", "send", "bo"), "Bobby B")
+	wantCandidates(t, "send a room's name", ann("zsh", "send", "op"), "#ops") // means the room, as send's error says
+	wantCandidates(t, "fish filters by itself", ann("fish", "send", "bo"), "Bobby B", "#ops")
 	wantCandidates(t, "send #", ann("zsh", "send", "#"), "#ops")
 	wantCandidates(t, "send after flags", ann("zsh", "send", "--json", "--home", l.ann.Home, ""), "Bobby B", "#ops")
 	wantCandidates(t, "send's text", ann("zsh", "send", "Bobby B", ""))
@@ -321,4 +323,84 @@ func listenHung(t *testing.T) string {
 
 func fishQuote(s string) string {
 	return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", `\'`) + "'"
+}
+
+// TestCompletionNames: names come from other peers, so a name is offered only when it
+// prints as it is and the node resolves it to that one peer; otherwise the peer ID is.
+func TestCompletionNames(t *testing.T) {
+	self := "12D3KooWSelf"
+	d := &nodeData{gotPeople: true, self: &self, roomCache: &api.RoomList{}}
+	d.contacts = []api.Contact{
+		{PeerID: "id-bob", Nickname: "Bobby B", Name: "Bob Lee", Contact: true},
+		{PeerID: "id-blocked", Name: "Mallory", Blocked: true},
+	}
+	d.peers = []api.Peer{
+		{PeerID: "id-bob", Name: "Bob Lee", Presence: api.PresenceOnline},
+		{PeerID: "id-fake", Name: "bobby b"},           // announces the contact's nickname
+		{PeerID: "id-sam1", Name: "Sam"},               // two peers of one name
+		{PeerID: "id-sam2", Name: "Sam"},               //
+		{PeerID: "id-eve", Name: "Eve\nparley send x"}, // a newline would be a second candidate
+		{PeerID: "id-esc", Name: "\x1b]0;owned\a"},     // a terminal escape
+		{PeerID: "id-dash", Name: "--home"},            // would read as a flag
+		{PeerID: "id-hash", Name: "#ops"},              // would read as a room
+		{PeerID: "id-anon"},                            // no name
+		{PeerID: self, Name: "me"},
+	}
+	var got []string
+	for _, c := range d.recipients() {
+		got = append(got, c.word)
+	}
+	wantCandidates(t, "recipients", got, "Bobby B", "id-fake", "id-sam1", "id-sam2", "id-eve", "id-esc", "id-dash", "id-hash", "id-anon")
+	got = nil
+	for _, c := range d.contactsFor("unblock") {
+		got = append(got, c.word)
+	}
+	wantCandidates(t, "unblock", got, "id-blocked") // not a contact and not seen: its name resolves to nothing
+}
+
+// TestBashQuote: what bashQuote writes, bash reads back as the candidate, in each
+// quoting a word may be begun with; shellUnquote reads it back the same way.
+func TestBashQuote(t *testing.T) {
+	words := []string{"Bobby B", "#ops", "it's", `say "hi"`, `a\b`, "$HOME", "`x`", "~user", "a:b=c", "*?[", "día", "a!b", "semi;colon&", "(x)|<y>", "tab\there", "a!b"}
+	var script strings.Builder
+	for _, w := range words {
+		for _, q := range []byte{0, '\'', '"'} {
+			quoted := bashQuote(w, q)
+			if back, open := shellUnquote(quoted); back != w || open != 0 {
+				t.Errorf("shellUnquote(bashQuote(%q, %q)) = %q, open %q", w, q, back, open)
+			}
+			script.WriteString("printf '%s\\n' " + quoted + "\n")
+		}
+	}
+	bash := testenv.Tool(t, "needs bash", "bash")
+	// History expansion on, as at a prompt.
+	out, err := exec.Command(bash, "--norc", "--noprofile", "-H", "-c", "set -H -o history\n"+script.String()).Output()
+	if err != nil {
+		t.Fatalf("bash: %v", err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	i := 0
+	for _, w := range words {
+		for _, q := range []byte{0, '\'', '"'} {
+			if i >= len(lines) || lines[i] != w {
+				t.Errorf("bash read %s as %q, want %q", bashQuote(w, q), lines[min(i, len(lines)-1)], w)
+			}
+			i++
+		}
+	}
+}
+
+// FuzzBashQuote: whatever a candidate holds, shellUnquote reads bashQuote's quoting back
+// to it, so a name can never turn into more words or other text on the line.
+func FuzzBashQuote(f *testing.F) {
+	for _, s := range []string{"Bobby B", "#ops", "it's", `"\$`, "a\\", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, q := range []byte{0, '\'', '"'} {
+			if back, open := shellUnquote(bashQuote(s, q)); back != s || open != 0 {
+				t.Fatalf("shellUnquote(bashQuote(%q, %q)) = %q, open %q", s, q, back, open)
+			}
+		}
+	})
 }
