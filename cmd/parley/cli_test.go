@@ -263,7 +263,7 @@ func TestRelativeHomeIsMadeAbsolute(t *testing.T) {
 func TestCompletion(t *testing.T) {
 	cases := map[string][]string{
 		"bash": {"_parley()", "PARLEY_COMPLETE=bash", "--generate-bash-completion", "complete -F _parley parley"},
-		"zsh":  {"#compdef parley", "PARLEY_COMPLETE=zsh", "--generate-bash-completion", "compdef _parley parley"},
+		"zsh":  {"#compdef parley", "PARLEY_COMPLETE=zsh", "--generate-bash-completion", "compdef _parley parley", "compinit"},
 		"fish": {"function __parley_complete", "PARLEY_COMPLETE=fish", "--generate-bash-completion", "complete -c parley -f -a '(__parley_complete)'"},
 	}
 	for shell, want := range cases {

@@ -426,7 +426,8 @@ complete -F _parley parley
 `
 
 const zshCompletion = `#compdef parley
-# parley zsh completion: source <(parley completion zsh)
+# parley zsh completion: source <(parley completion zsh), after compinit; or save it as
+# _parley in a directory of $fpath
 _parley() {
   local -a lines cands descs
   local line out
@@ -443,7 +444,13 @@ _parley() {
   done
   (( $#cands )) && compadd -U -l -d descs -a cands
 }
-compdef _parley parley
+if [[ $funcstack[1] == _parley ]]; then
+  _parley "$@" # autoloaded from a file _parley in $fpath
+elif (( $+functions[compdef] )); then
+  compdef _parley parley
+else
+  print -u2 'parley: zsh completion needs compinit first: autoload -U compinit && compinit'
+fi
 `
 
 const fishCompletion = `# parley fish completion: parley completion fish > ~/.config/fish/completions/parley.fish
