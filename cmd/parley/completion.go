@@ -64,9 +64,12 @@ type completion struct {
 	quote byte     // bash: the quote the current word was begun with, or 0
 	path  []string // command path, e.g. ["room", "invite"]
 	args  []string // the arguments before cur
-	cmd   *cli.Command
-	app   *cli.App
-	node  *nodeData
+	ended bool     // a -- came before cur: only arguments follow
+	// valueOf is the flag whose value cur is (the word before it is the flag).
+	valueOf string
+	cmd     *cli.Command
+	app     *cli.App
+	node    *nodeData
 }
 
 // complete writes the candidates for words (the last one being completed) to w.
@@ -114,33 +117,46 @@ func parseCompletion(app *cli.App, words []string, shell string) *completion {
 	if len(words) > 0 {
 		c.cur, words = words[len(words)-1], words[:len(words)-1]
 	}
+	c.walk(words)
+	if c.home == "" {
+		c.home = defaultHome()
+	}
+	c.home = expandHome(c.home)
+	return c
+}
+
+// walk reads the words before the current one: commands, flags (and their values),
+// arguments.
+func (c *completion) walk(words []string) {
 	globals := flagTable{}
-	globals.add(app.Flags...)
-	table, subs := globals, app.Commands
-	ended := false // after --
+	globals.add(c.app.Flags...)
+	table, subs := globals, c.app.Commands
 	for i := 0; i < len(words); i++ {
 		word := words[i]
 		switch {
-		case ended:
+		case c.ended:
 			c.args = append(c.args, word)
 		case word == "--":
-			ended = true
+			c.ended = true
 		case isFlagWord(word):
 			name, hasValue := flagName(word)
 			if name == "home" && hasValue {
 				_, c.home, _ = strings.Cut(word, "=")
 			}
-			if takes := table[name] || globals[name]; takes && !hasValue && i+1 < len(words) {
-				i++
-				if name == "home" {
-					c.home = words[i]
-				}
+			if takes := table[name] || globals[name]; !takes || hasValue {
+				continue
+			}
+			if i+1 == len(words) {
+				c.valueOf = name // the current word is its value
+				continue
+			}
+			if i++; name == "home" {
+				c.home = words[i]
 			}
 		case len(c.args) == 0 && len(subs) > 0:
 			sub := findCommand(subs, word)
-			if sub == nil {
-				c.args = append(c.args, word) // no such command: nothing to offer
-				subs = nil
+			if sub == nil { // no such command: nothing to offer
+				c.args, subs = append(c.args, word), nil
 				continue
 			}
 			c.cmd, c.path = sub, append(c.path, sub.Name)
@@ -151,46 +167,15 @@ func parseCompletion(app *cli.App, words []string, shell string) *completion {
 			c.args = append(c.args, word)
 		}
 	}
-	if c.home == "" {
-		c.home = defaultHome()
-	}
-	c.home = expandHome(c.home)
-	if ended {
-		c.path = append(c.path, "--") // after --: arguments only, never flags
-	}
-	if len(words) > 0 && !ended {
-		if flag := valueFlag(words[len(words)-1], table, globals); flag != "" {
-			c.path = append(c.path, "="+flag)
-		}
-	}
-	return c
-}
-
-// valueFlag is the name of the flag word is when it takes a value that is not given yet.
-func valueFlag(word string, table, globals flagTable) string {
-	if !isFlagWord(word) {
-		return ""
-	}
-	name, hasValue := flagName(word)
-	if hasValue || !(table[name] || globals[name]) {
-		return ""
-	}
-	return name
 }
 
 // candidates are what may stand at the current word, before filtering by its prefix.
 func (c *completion) candidates(ctx context.Context) []candidate {
-	last := ""
-	if len(c.path) > 0 {
-		last = c.path[len(c.path)-1]
-	}
 	switch {
-	case strings.HasPrefix(last, "="):
-		return flagValues(strings.TrimPrefix(last, "="))
-	case last != "--" && strings.HasPrefix(c.cur, "-"):
+	case c.valueOf != "":
+		return flagValues(c.valueOf)
+	case !c.ended && strings.HasPrefix(c.cur, "-"):
 		return c.flags()
-	case last == "--":
-		c.path = c.path[:len(c.path)-1]
 	}
 	if c.cmd == nil || len(c.cmd.Subcommands) > 0 {
 		if len(c.args) > 0 {
