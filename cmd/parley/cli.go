@@ -100,13 +100,14 @@ func mentionsJSON(args []string) bool {
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
-		Name:            "parley",
-		Usage:           "a messenger for people who share a network but not a server",
-		Version:         version,
-		Reader:          stdin,
-		Writer:          stdout,
-		ErrWriter:       stderr,
-		HideHelpCommand: true, // completion is run's, not urfave/cli's: see completion.go
+		Name:                 "parley",
+		Usage:                "a messenger for people who share a network but not a server",
+		Version:              version,
+		Reader:               stdin,
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		EnableBashCompletion: true,
+		HideHelpCommand:      true,
 		Flags: []cli.Flag{
 			&cli.StringFlag{
 				Name:    "home",
