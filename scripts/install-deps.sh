@@ -9,6 +9,7 @@
 #   sysctl (procps) turns on forwarding inside that router namespace
 #   chromium       integration/web_test.go drives the web app in headless Chromium (chromedp)
 #   firefox-esr    integration/web_firefox_test.go drives it in headless Firefox (internal/bidi)
+#   zsh, fish      cmd/parley/completion_test.go runs `parley completion zsh|fish` in them (bash is assumed)
 #
 # Add a line to NEEDED (command:package) when a test starts using another tool.
 set -euo pipefail
@@ -21,6 +22,8 @@ NEEDED=(
   "sysctl:procps"
   "chromium:chromium"
   "firefox-esr:firefox-esr"
+  "zsh:zsh"
+  "fish:fish"
 )
 
 missing=()

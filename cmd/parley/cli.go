@@ -27,6 +27,10 @@ func (e *exitError) Unwrap() error { return e.err }
 // run executes the CLI with injected streams and returns the process exit status.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := newApp(stdin, safeWriter{stdout}, safeWriter{stderr})
+	if n := len(args); n > 0 && args[n-1] == bashCompletionFlag {
+		complete(ctx, app, args[1:n-1], os.Getenv(completeEnv), safeWriter{stdout})
+		return 0 // a TAB runs no command and prints no error
+	}
 	parsed, err := normalizeArgs(app, args)
 	asJSON := parsed.json
 	if err == nil {

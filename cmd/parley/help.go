@@ -35,7 +35,7 @@ var examples = map[string][]string{
 	"room decline":     {"parley room decline 3f2a9c01"},
 	"room leave":       {"parley room leave ops"},
 	"room ls":          {"parley room ls", "parley room list --json"},
-	"completion":       {"source <(parley completion bash)", "parley completion fish > ~/.config/fish/completions/parley.fish"},
+	"completion":       {"source <(parley completion bash)", "source <(parley completion zsh)", "parley completion fish > ~/.config/fish/completions/parley.fish"},
 	"rendezvous serve": {"parley --home /srv/parley-rv rendezvous serve", "parley rendezvous serve --relay --json"},
 	"nat":              {"parley nat --stun 10.0.0.5:3478 --stun 10.0.0.6:3478"},
 	"network-key new":  {"parley network-key new team.psk"},
