@@ -31,17 +31,23 @@ type node struct {
 // stops it (waiting for Run to return nil) at cleanup.
 func startNode(t *testing.T, name string, peers ...string) *node {
 	t.Helper()
+	return startNodeWith(t, name, func(o *daemon.Options) { o.StaticPeers = peers })
+}
+
+// startNodeWith is startNode with options changed by set.
+func startNodeWith(t *testing.T, name string, set func(*daemon.Options)) *node {
+	t.Helper()
 	n := &node{name: name, home: t.TempDir()}
 	ready := make(chan api.Status, 1)
 	done := make(chan error, 1)
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		done <- daemon.Run(ctx, daemon.Options{
-			Home: n.home, Name: name, MDNS: false, // never advertise on this machine's network
-			Listen: []string{"/ip4/127.0.0.1/tcp/0"}, APIAddr: "127.0.0.1:0", StaticPeers: peers,
-			Ready: func(st api.Status, _ string, _ bool) { ready <- st },
-		})
-	}()
+	o := daemon.Options{
+		Home: n.home, Name: name, MDNS: false, // never advertise on this machine's network
+		Listen: []string{"/ip4/127.0.0.1/tcp/0"}, APIAddr: "127.0.0.1:0",
+		Ready: func(st api.Status, _ string, _ bool) { ready <- st },
+	}
+	set(&o)
+	go func() { done <- daemon.Run(ctx, o) }()
 	var once sync.Once
 	n.stop = func() {
 		once.Do(func() {
