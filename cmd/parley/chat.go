@@ -80,11 +80,7 @@ func (s *chatSession) show(e api.Event) error {
 	if !s.belongs(m) {
 		return nil
 	}
-	who := orDefault(m.FromName, shortID(m.From))
-	if m.Room != "" {
-		who = "#" + visible(m.RoomName) + " " + who
-	}
-	s.println(fmt.Sprintf("[%s] %s: %s", m.SentAt.Local().Format("15:04"), who, visibleText(m.Text)))
+	s.println(chatLine(*m, time.Now()))
 	if s.to != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		s.cl.MarkRead(ctx, s.to) // shown on screen: the sender sees "read"
@@ -154,4 +150,23 @@ func (s *chatSession) printErr(msg string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	fmt.Fprintf(s.errw, "! %s\n", msg)
+}
+
+// chatLine renders an incoming message as a chat line: "[15:04] Ann: text", with the
+// date for messages older than today.
+func chatLine(m api.Message, now time.Time) string {
+	who := orDefault(m.FromName, shortID(m.From))
+	if m.Room != "" {
+		who = "#" + visible(m.RoomName) + " " + who
+	}
+	return fmt.Sprintf("[%s] %s: %s", stamp(m.SentAt, now), who, visibleText(m.Text))
+}
+
+// stamp is t's local time of day if t is today (by now), else its date and time.
+func stamp(t, now time.Time) string {
+	t, now = t.Local(), now.Local()
+	if y, m, d := t.Date(); y == now.Year() && m == now.Month() && d == now.Day() {
+		return t.Format("15:04")
+	}
+	return t.Format("2006-01-02 15:04")
 }
