@@ -74,3 +74,33 @@ func TestOpenReadOnlyRefusesWhatItCannotRead(t *testing.T) {
 		t.Errorf("an archive of schema 1: %v, want a hint to run parley up", err)
 	}
 }
+
+// TestOpenReadOnlyAfterACrash: the files a killed node leaves (archive.db with its -wal
+// and -shm, commits only in the -wal) read read-only, last commit included.
+func TestOpenReadOnlyAfterACrash(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Open(filepath.Join(dir, "archive.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	mustPut(t, w, newMessage("a", "alice", "bob", "only in the wal", base))
+	crashed := t.TempDir() // the files as they are while the node runs: a kill -9 leaves these
+	for _, name := range []string{"archive.db", "archive.db-wal", "archive.db-shm"} {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(crashed, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := OpenReadOnly(filepath.Join(crashed, "archive.db"))
+	if err != nil {
+		t.Fatalf("OpenReadOnly after a crash: %v", err)
+	}
+	defer r.Close()
+	if got := ids(mustList(t, r, Query{})); got != "a" {
+		t.Errorf("List after a crash = %q, want the message committed to the wal", got)
+	}
+}
