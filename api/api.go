@@ -61,6 +61,9 @@ type Status struct {
 	Home        string    `json:"home"`
 	Version     string    `json:"version"`
 	StartedAt   time.Time `json:"started_at"`
+	// STUN lists the STUN servers (host:port) the node uses: `up --stun`, else each
+	// rendezvous server on port 3478; empty with --stun off or no rendezvous server.
+	STUN []string `json:"stun,omitempty"`
 }
 
 // Presence values. A peer is shown online, away, busy or offline; invisible is what a

@@ -134,18 +134,23 @@ func openDB(dsn string, conns int) (*sql.DB, error) {
 //   - _txlock=immediate: transactions take the write lock at BEGIN, so a
 //     read-then-write transaction cannot fail half-way on a lock upgrade.
 func dsn(path string) string {
+	return fileURI(path) +
+		"?_pragma=busy_timeout(5000)" +
+		"&_pragma=journal_mode(WAL)" +
+		"&_pragma=synchronous(NORMAL)" +
+		"&_pragma=foreign_keys(1)" +
+		"&_txlock=immediate"
+}
+
+// fileURI names path as an SQLite file: URI.
+func fileURI(path string) string {
 	p := filepath.ToSlash(path)
 	if !strings.HasPrefix(p, "/") {
 		p = "/" + p // a Windows drive letter: file:/C:/...
 	}
 	// Escape the path so '?', '#' and '%' in it are not read as URI syntax.
 	u := url.URL{Path: p}
-	return "file:" + u.EscapedPath() +
-		"?_pragma=busy_timeout(5000)" +
-		"&_pragma=journal_mode(WAL)" +
-		"&_pragma=synchronous(NORMAL)" +
-		"&_pragma=foreign_keys(1)" +
-		"&_txlock=immediate"
+	return "file:" + u.EscapedPath()
 }
 
 // prepareDB checks that the file really is in WAL mode (it stays in its old
@@ -173,7 +178,10 @@ func journalMode(ctx context.Context, db *sql.DB) (string, error) {
 // Close closes the archive. It is safe to call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		err := errors.Join(s.reader.Close(), s.writer.Close())
+		err := s.reader.Close()
+		if s.writer != s.reader { // OpenReadOnly's store has one pool
+			err = errors.Join(err, s.writer.Close())
+		}
 		if err != nil {
 			s.closeErr = fmt.Errorf("close archive %s: %w", s.path, err)
 		}

@@ -442,7 +442,12 @@ func TestSearchFindsWords(t *testing.T) {
 		{"a-b", "dash"},
 		{`a"b`, "dash"},
 		{"-ray", "dash"},
-		{"hell*", ""}, // * is not a prefix operator here
+		{"hell*", "hello"}, // the * is punctuation; every word is a prefix anyway
+		{"hel", "hello"},
+		{"HEL wor", "hello"},
+		{"wel wor", "hello"},
+		{"x-r", "dash"},
+		{"th ho", "near"},
 		{"  hello  ", "hello"},
 	}
 	for _, tt := range tests {

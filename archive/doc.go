@@ -63,10 +63,18 @@
 // # Search
 //
 // Query.Search is user text, never FTS5 syntax: it is split into words, each
-// word is quoted as an FTS5 string, and a message matches when it contains
-// every word. Operators such as AND, NEAR, -, * and ( are therefore looked
+// word is quoted as an FTS5 string and made a prefix query ("hel"* finds
+// "hello" and "help"), and a message matches when it has a word starting with
+// each of them. Operators such as AND, NEAR, -, * and ( are therefore looked
 // for as ordinary text, and since the tokenizer drops punctuation, words made
 // only of punctuation are ignored. A search with no letters or digits at all
-// is rejected with ErrInvalid; a blank search does not filter. There is no
-// prefix search: "hel*" looks for the word "hel".
+// is rejected with ErrInvalid; a blank search does not filter. A word with
+// punctuation inside ("e-mail") is a phrase of its parts, the last a prefix.
+//
+// # Reading without the node
+//
+// OpenReadOnly opens the file with SQLite's mode=ro: it never creates,
+// migrates or writes it, so `parley history` can read the archive of a node
+// that is not running (or beside one that is: WAL readers do not block the
+// writer). It refuses an archive whose schema is not the current one.
 package archive

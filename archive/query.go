@@ -121,15 +121,16 @@ func listConditions(q Query) (string, []any, error) {
 }
 
 // matchExpr turns user words into an FTS5 query that matches messages
-// containing all of them. Each word becomes an FTS5 string ("..." with "
-// doubled), inside which FTS5 reads no operators, so no input can cause an
-// FTS5 syntax error. Words without a letter or digit would become empty
-// phrases after tokenizing and are dropped.
+// containing all of them, each as the start of a word: "hel" finds "hello".
+// Each word becomes an FTS5 string ("..." with " doubled) followed by the
+// prefix marker *; inside a string FTS5 reads no operators, so no input can
+// cause an FTS5 syntax error. Words without a letter or digit would become
+// empty phrases after tokenizing and are dropped.
 func matchExpr(search string) (string, error) {
 	var phrases []string
 	for _, w := range searchWords(search) {
 		if hasWordChar(w) {
-			phrases = append(phrases, `"`+strings.ReplaceAll(w, `"`, `""`)+`"`)
+			phrases = append(phrases, `"`+strings.ReplaceAll(w, `"`, `""`)+`"*`)
 		}
 	}
 	if len(phrases) == 0 {

@@ -131,11 +131,21 @@ func setIf(v url.Values, k, s string) {
 // Events calls fn for every event until ctx ends, fn returns an error, or the node
 // stops (then it returns ErrNotRunning).
 func (c *Client) Events(ctx context.Context, fn func(api.Event) error) error {
+	return c.EventsOpened(ctx, nil, fn)
+}
+
+// EventsOpened is Events that calls opened (if not nil) once the stream is open: every
+// event from then on reaches fn, so a client can fetch what happened before without a
+// gap.
+func (c *Client) EventsOpened(ctx context.Context, opened func(), fn func(api.Event) error) error {
 	resp, err := c.request(ctx, http.MethodGet, api.PathEvents, nil)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
+	if opened != nil {
+		opened()
+	}
 	err = readEvents(resp.Body, fn)
 	switch {
 	case ctx.Err() != nil:

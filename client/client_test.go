@@ -431,3 +431,33 @@ func FuzzReadEvents(f *testing.F) {
 		}
 	})
 }
+
+// TestEventsOpenedRunsOnceSubscribed: opened runs after the node has subscribed the
+// stream and before any event, so what a client fetches in it leaves no gap.
+func TestEventsOpenedRunsOnceSubscribed(t *testing.T) {
+	f, home := serve(t)
+	c := newClient(t, home)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opened := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- c.EventsOpened(ctx, func() {
+			select {
+			case <-f.subs:
+			default:
+				t.Error("opened ran before the node subscribed the stream")
+			}
+			close(opened)
+		}, func(api.Event) error { return nil })
+	}()
+	select {
+	case <-opened:
+	case <-time.After(10 * time.Second):
+		t.Fatal("opened did not run")
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("EventsOpened = %v, want context.Canceled", err)
+	}
+}

@@ -228,6 +228,28 @@ func TestNATMappingProbe(t *testing.T) {
 	}
 }
 
+// TestNATProbeDefaultsToTheNodesServer: with no --stun, `parley nat` asks the STUN
+// servers of the running node, here the default: its rendezvous server on port 3478.
+func TestNATProbeDefaultsToTheNodesServer(t *testing.T) {
+	n := newNATTopology(t)
+	srv := startNATServer(t, n.server, false)
+	ann := testnode.Start(t, testnode.Options{Name: "Ann", Host: n.ann, Args: []string{"--rendezvous", srv.addr, "--no-mdns"}})
+	if st := ann.Status(); len(st.STUN) != 1 || st.STUN[0] != net.JoinHostPort(n.server.IP.String(), "3478") {
+		t.Fatalf("ann's node uses STUN %q, want the rendezvous server on port 3478", st.STUN)
+	}
+	var rep struct {
+		Mapped  netip.AddrPort `json:"mapped"`
+		Results []struct {
+			Server string `json:"server"`
+		} `json:"results"`
+	}
+	ann.JSON(&rep, "nat")
+	if want := netip.MustParseAddr(n.out1.String()); rep.Mapped.Addr() != want || len(rep.Results) != 1 {
+		t.Fatalf("parley nat without --stun: %+v, want nat1's outside address %v from one server", rep, want)
+	}
+	t.Logf("parley nat asked %s: mapped %s", rep.Results[0].Server, rep.Mapped)
+}
+
 // TestHolePunchThroughTwoNATs: Ann and Bob, each behind its own NAT, find each other only
 // through the rendezvous server, first reach each other through its relay, and end up on a
 // direct, hole-punched connection (QUIC or TCP, at the other NAT's outside address), over

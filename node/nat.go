@@ -73,16 +73,35 @@ func onOutside(addrs []ma.Multiaddr, ip netip.Addr) []ma.Multiaddr {
 	return out
 }
 
-// stunServer is --stun, else the first rendezvous server's IPv4 address on port 3478.
-func (n *Node) stunServer(servers []peer.AddrInfo) string {
-	if n.cfg.STUN != "" {
-		return n.cfg.STUN
+// stunServers are the STUN servers this node uses: --stun, else each rendezvous
+// server's first IPv4 address on port 3478 (the node itself asks the first); none with
+// --stun off. `parley nat` asks them all when given no --stun (api.Status.STUN).
+func (n *Node) stunServers() []string {
+	switch n.cfg.STUN {
+	case "off":
+		return nil
+	case "":
+	default:
+		return []string{n.cfg.STUN}
 	}
-	for _, s := range servers {
-		for _, a := range s.Addrs {
-			if ip, err := manet.ToIP(a); err == nil && ip.To4() != nil {
-				return net.JoinHostPort(ip.String(), stunPort)
-			}
+	var out []string
+	for _, s := range n.cfg.Rendezvous {
+		ai, err := peer.AddrInfoFromString(s)
+		if err != nil {
+			continue // Start refused it already
+		}
+		if addr := stunAddr(*ai); addr != "" && !slices.Contains(out, addr) {
+			out = append(out, addr)
+		}
+	}
+	return out
+}
+
+// stunAddr is a rendezvous server's first IPv4 address on port 3478, or "".
+func stunAddr(s peer.AddrInfo) string {
+	for _, a := range s.Addrs {
+		if ip, err := manet.ToIP(a); err == nil && ip.To4() != nil {
+			return net.JoinHostPort(ip.String(), stunPort)
 		}
 	}
 	return ""

@@ -231,9 +231,9 @@ func (n *Node) startRendezvous() error {
 		return err
 	}
 	n.sources = append(n.sources, r)
-	stunServer := n.stunServer(servers)
-	if n.cfg.STUN == "off" {
-		stunServer = ""
+	var stunServer string
+	if all := n.stunServers(); len(all) > 0 {
+		stunServer = all[0]
 	}
 	n.goRun(func() { n.watchNAT(servers, stunServer, r.Refresh) })
 	return nil
@@ -501,6 +501,7 @@ func (n *Node) Status() api.Status {
 	return api.Status{
 		PeerID: n.host.ID().String(), Name: n.cfg.Identity.Name, Fingerprint: n.fingerprint,
 		Addrs: addrs, Home: n.cfg.Home, Version: api.Version, StartedAt: n.startedAt,
+		STUN: n.stunServers(),
 	}
 }
 

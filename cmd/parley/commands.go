@@ -361,7 +361,11 @@ func runHistory(c *cli.Context) error {
 	if q.Until, err = parseWhen(c.String("until")); err != nil {
 		return usageError("--until: %v", err)
 	}
+	tools := c.String("export") != "" || c.Bool("report") || c.String("retain") != ""
 	cl, err := connect(c)
+	if errors.Is(err, client.ErrNotRunning) && !tools {
+		return offlineHistory(c, q, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -380,13 +384,49 @@ func runHistory(c *cli.Context) error {
 	if q.Peer != "" {
 		cl.MarkRead(c.Context, q.Peer) // the user has now seen the conversation
 	}
+	return printHistory(c, q, msgs)
+}
+
+// offlineHistory lists messages from the archive of a node that is not running (why),
+// read-only, and says so on stderr.
+func offlineHistory(c *cli.Context, q api.HistoryQuery, why error) error {
+	o, err := openOffline(c.Context, homeOf(c), why)
+	if err != nil {
+		return err
+	}
+	defer o.Close()
+	msgs, err := o.History(c.Context, q)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.ErrWriter, "(parley is not running for home %s: read its archive read-only; states are as of when it stopped)\n", homeOf(c))
+	return printHistory(c, q, msgs)
+}
+
+func printHistory(c *cli.Context, q api.HistoryQuery, msgs []api.Message) error {
 	if c.Bool("json") {
 		return printJSON(c.App.Writer, api.MessageList{Messages: nonNil(msgs)})
+	}
+	if len(msgs) == 0 {
+		fmt.Fprintln(c.App.Writer, noMessages(q))
 	}
 	for _, m := range msgs {
 		fmt.Fprintln(c.App.Writer, formatMessage(m))
 	}
 	return nil
+}
+
+// noMessages is what an empty listing says.
+func noMessages(q api.HistoryQuery) string {
+	switch {
+	case strings.TrimSpace(q.Search) != "":
+		return fmt.Sprintf("no messages match %q", q.Search)
+	case !q.Since.IsZero() || !q.Until.IsZero():
+		return "no messages in that time (--since/--until)"
+	case q.Peer != "":
+		return "no messages with " + visible(q.Peer) + " yet"
+	}
+	return "no messages yet"
 }
 
 // maxAgeDays is the longest age in days a time.Duration holds (about 292 years).

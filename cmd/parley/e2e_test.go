@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -31,17 +30,25 @@ type node struct {
 // stops it (waiting for Run to return nil) at cleanup.
 func startNode(t *testing.T, name string, peers ...string) *node {
 	t.Helper()
+	return startNodeWith(t, name, func(o *daemon.Options) { o.StaticPeers = peers })
+}
+
+// startNodeWith is startNode with options changed by set (which may name the home of
+// a stopped node, to restart it).
+func startNodeWith(t *testing.T, name string, set func(*daemon.Options)) *node {
+	t.Helper()
 	n := &node{name: name, home: t.TempDir()}
 	ready := make(chan api.Status, 1)
 	done := make(chan error, 1)
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		done <- daemon.Run(ctx, daemon.Options{
-			Home: n.home, Name: name, MDNS: false, // never advertise on this machine's network
-			Listen: []string{"/ip4/127.0.0.1/tcp/0"}, APIAddr: "127.0.0.1:0", StaticPeers: peers,
-			Ready: func(st api.Status, _ string, _ bool) { ready <- st },
-		})
-	}()
+	o := daemon.Options{
+		Home: n.home, Name: name, MDNS: false, // never advertise on this machine's network
+		Listen: []string{"/ip4/127.0.0.1/tcp/0"}, APIAddr: "127.0.0.1:0",
+		Ready: func(st api.Status, _ string, _ bool) { ready <- st },
+	}
+	set(&o)
+	n.home = o.Home
+	go func() { done <- daemon.Run(ctx, o) }()
 	var once sync.Once
 	n.stop = func() {
 		once.Do(func() {
@@ -184,100 +191,6 @@ func TestEndToEnd(t *testing.T) {
 	}
 	wantOutput(t, ann.parley(t, nil, "history", "nobody"), 1, nil, []string{"unknown peer", "nobody"})
 	wantOutput(t, ann.parley(t, nil, "history", "--search", "!!!"), 1, nil, []string{"no letters or digits"})
-}
-
-func TestChatSendsTypedLines(t *testing.T) {
-	ann, bob := pair(t)
-	r := bob.parley(t, strings.NewReader("line one\n\n  \nline two\n"), "chat", "ann")
-	wantOutput(t, r, 0, []string{"Chatting with ann"}, nil)
-	if r.stderr != "" {
-		t.Errorf("chat wrote to stderr: %q", r.stderr)
-	}
-	var texts []string
-	for _, m := range ann.history(t) {
-		texts = append(texts, m.Text)
-	}
-	if !slices.Equal(texts, []string{"line one", "line two"}) {
-		t.Errorf("ann received %q, want the two non-empty lines", texts)
-	}
-
-	r = bob.parley(t, strings.NewReader("hi\n"), "chat", "nobody")
-	wantOutput(t, r, 0, nil, []string{"! unknown peer"})
-}
-
-// TestChatShowsIncoming: `chat` without a peer shows what arrives and sends `@NAME text`.
-func TestChatShowsIncoming(t *testing.T) {
-	ann, bob := pair(t)
-	stdin, typing := io.Pipe()
-	var stdout, stderr syncBuffer
-	ctx, cancel := context.WithTimeout(context.Background(), 2*waitLong)
-	defer cancel()
-	exited := make(chan int, 1)
-	go func() {
-		exited <- run(ctx, []string{"parley", "--home", ann.home, "chat"}, stdin, &stdout, &stderr)
-	}()
-	waitOutput(t, &stdout, "Showing all incoming messages")
-
-	// The banner is printed once the event stream is being opened, not once it is
-	// open: bob sends until a message shows up.
-	deadline := time.Now().Add(waitLong)
-	for i := 0; ; i++ {
-		text := fmt.Sprintf("ping %d", i)
-		if r := bob.parley(t, nil, "send", "ann", text); r.code != 0 {
-			t.Fatalf("send: %s", r)
-		}
-		if waitOutputFor(&stdout, "] bob: "+text, time.Second) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ann's chat never showed bob's messages:\n%s", stdout.String())
-		}
-	}
-
-	fmt.Fprintln(typing, "no recipient")
-	fmt.Fprintln(typing, "@bob sent with an at")
-	typing.Close()
-	select {
-	case code := <-exited:
-		if code != 0 {
-			t.Errorf("chat exited %d\nstderr:\n%s", code, stderr.String())
-		}
-	case <-time.After(waitLong):
-		t.Fatal("chat did not end at end of input")
-	}
-	if !strings.Contains(stderr.String(), "! to send, start the line with @NAME") {
-		t.Errorf("a line without @NAME was not refused with a hint; stderr:\n%s", stderr.String())
-	}
-	if got := bob.history(t, "--search", "with an at"); len(got) != 1 || got[0].Text != "sent with an at" || got[0].Direction != "in" {
-		t.Errorf("bob's history for the @bob line: %+v", got)
-	}
-}
-
-func TestChatEndsWhenTheNodeStops(t *testing.T) {
-	ann := startNode(t, "ann")
-	stdin, typing := io.Pipe()
-	defer typing.Close()
-	var stdout, stderr syncBuffer
-	exited := make(chan int, 1)
-	go func() {
-		exited <- run(context.Background(), []string{"parley", "--home", ann.home, "chat"}, stdin, &stdout, &stderr)
-	}()
-	waitOutput(t, &stdout, "Showing all incoming messages")
-	ann.stop()
-	select {
-	case code := <-exited:
-		if code != 1 {
-			t.Errorf("chat exited %d, want 1", code)
-		}
-	case <-time.After(waitLong):
-		t.Fatal("chat went on after its node stopped")
-	}
-	// Either the stream was open and the node closed it, or the node was already gone.
-	want := "parley: parley is not running for home " + ann.home
-	if got := stderr.String(); !strings.HasPrefix(got, want) || strings.Contains(got, "<nil>") {
-		t.Errorf("stderr %q, want it to start with %q", got, want)
-	}
-	t.Logf("stderr: %s", stderr.String())
 }
 
 func waitOutput(t *testing.T, b *syncBuffer, want string) {

@@ -1,5 +1,6 @@
 // Command parley is the Parley messenger: `parley up` runs a node in the foreground,
-// every other command is a client of that running node through its local API.
+// every other command is a client of that running node through its local API (but
+// `history`, which reads the archive read-only when no node runs).
 package main
 
 import (

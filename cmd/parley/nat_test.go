@@ -3,8 +3,11 @@ package main
 import (
 	"encoding/json"
 	"net"
+	"slices"
 	"testing"
 
+	"github.com/parley-im/parley/api"
+	"github.com/parley-im/parley/daemon"
 	"github.com/parley-im/parley/stun"
 )
 
@@ -29,9 +32,34 @@ func stunServer(t *testing.T) string {
 	return pc.LocalAddr().String()
 }
 
+// TestNatNeedsASTUNServer: with no node running and no --stun there is no server to
+// ask; the error says both ways out.
 func TestNatNeedsASTUNServer(t *testing.T) {
-	r := parley(t, nil, "--home", t.TempDir(), "nat")
-	wantOutput(t, r, 2, nil, []string{"--stun HOST:PORT"})
+	home := t.TempDir()
+	r := parley(t, nil, "--home", home, "nat")
+	wantOutput(t, r, 1, nil, []string{"parley is not running for home " + home, "parley up", "--stun HOST:PORT"})
+}
+
+// TestNatUsesTheNodesSTUNServer: `parley nat` without --stun asks the STUN server the
+// running node uses (`up --stun`), which `id --json` lists.
+func TestNatUsesTheNodesSTUNServer(t *testing.T) {
+	server := stunServer(t)
+	ann := startNodeWith(t, "ann", func(o *daemon.Options) { o.STUN = server })
+	var st api.Status
+	ann.jsonOf(t, &st, "id", "--json")
+	if !slices.Equal(st.STUN, []string{server}) {
+		t.Errorf("id --json: stun = %q, want [%s]", st.STUN, server)
+	}
+	r := ann.parley(t, nil, "nat")
+	wantOutput(t, r, 0, []string{"Mapped:       127.0.0.1:", server}, nil)
+}
+
+// TestNatWithANodeWithoutSTUN: a node with no STUN server (no rendezvous, no --stun)
+// gives `parley nat` none; it says so and how to name one.
+func TestNatWithANodeWithoutSTUN(t *testing.T) {
+	ann := startNode(t, "ann")
+	r := ann.parley(t, nil, "nat")
+	wantOutput(t, r, 1, nil, []string{"uses no STUN server", "--stun HOST:PORT"})
 }
 
 func TestNatJSON(t *testing.T) {
