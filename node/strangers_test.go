@@ -56,6 +56,7 @@ func TestStrangersShareOneBudget(t *testing.T) {
 	var mu sync.Mutex
 	stored, refused, other := 0, 0, 0
 	var wg sync.WaitGroup
+	start := time.Now()
 	for s := range strangers {
 		h := newRawHost(t, a)
 		wg.Go(func() {
@@ -77,7 +78,9 @@ func TestStrangersShareOneBudget(t *testing.T) {
 	}
 	wg.Wait()
 	t.Logf("%d strangers sent %d messages: %d stored, %d refused for the strangers' share, %d otherwise", strangers, strangers*each, stored, refused, other)
-	if stored > budget || refused < strangers*each-budget-1 {
+	// The share refills evenly over an hour (one message every 18 s): a slow run earns more.
+	allowed := budget + refilled(start, budget)
+	if stored > allowed || refused < strangers*each-allowed-1 {
 		t.Errorf("%d stored and %d refused; want at most %d stored between all strangers", stored, refused, budget)
 	}
 	for _, who := range []*Node{bob, cat} {
@@ -173,6 +176,7 @@ func TestStrangersShareBytes(t *testing.T) {
 // was lost, say) is answered "duplicate" and costs the share nothing more.
 func TestStrangerDuplicateGivesShareBack(t *testing.T) {
 	a := startNode(t, "Ann")
+	start := time.Now()
 	h := newRawHost(t, a)
 	ctx := context.Background()
 	for i := range 5 {
@@ -185,7 +189,13 @@ func TestStrangerDuplicateGivesShareBack(t *testing.T) {
 			t.Fatalf("send %d: %+v, %v; want status %d", i, ack, err, want)
 		}
 	}
-	if ev, _ := a.limits.strangers.Remaining(); ev != strangerMessages-1 {
+	if ev, _ := a.limits.strangers.Remaining(); ev < strangerMessages-1 || ev > strangerMessages-1+refilled(start, strangerMessages) {
 		t.Errorf("the share holds %d messages after one stored and four duplicates, want %d", ev, strangerMessages-1)
 	}
+}
+
+// refilled is how many messages a share of perHour earns back from start until now (a
+// slow, loaded run earns some while it floods).
+func refilled(start time.Time, perHour int) int {
+	return int(time.Since(start).Hours() * float64(perHour))
 }
