@@ -253,6 +253,12 @@ func (m *Manager) loadAll() {
 		t.started, t.updated = l.rec.StartedAt, l.rec.UpdatedAt
 		t.sources, t.notified, t.names = l.rec.Sources, l.rec.Notified, l.rec.Names
 		t.reoffer = true
+		if t.dir == DirOut {
+			t.content = t.id
+			if len(l.man.Nonce) > 0 {
+				t.content = contentID(m.cfg.Host.ID(), l.peer, l.man)
+			}
+		}
 		if t.state == StateCompleted {
 			t.markAllDone()
 		}

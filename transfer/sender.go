@@ -24,8 +24,9 @@ const idleReoffer = 30 * time.Second
 // the Info then says waiting (the receiver must accept), transferring, or completed (the
 // same files went to the same peer before). A rejection returns an error wrapping
 // ErrRejected. If the peer cannot be reached, the transfer is kept (paused), offered
-// again until it can be, and the error wraps ErrUnreachable. The transfer ID depends only
-// on the two peers and the content, so the same Send again resumes the same transfer.
+// again until it can be, and the error wraps ErrUnreachable. The same Send again resumes
+// the same transfer while it is unfinished (its ID depends only on the two peers and the
+// content), and sends the files again once it completed (a nonce makes a new ID).
 //
 // While Send hashes, events report a provisional entry "hashing-…" (see Info.Replaces).
 func (m *Manager) Send(ctx context.Context, to peer.ID, paths []string) (Info, error) {
@@ -124,18 +125,21 @@ func entriesOf(items []local) []Entry {
 }
 
 // outgoing finds or creates the transfer for man, persisting a new one before it is
-// offered. A transfer that failed, was rejected or canceled starts over.
+// offered. An unfinished transfer of the same files to the same peer resumes; one that
+// failed, was rejected or canceled starts over; once every such transfer completed (or
+// was quarantined), this is a new transfer, its ID made new by a nonce.
 func (m *Manager) outgoing(to peer.ID, man *Manifest, sources []source, prov string) (*transfer, error) {
-	id := TransferID(m.cfg.Host.ID(), to, man)
-	m.mu.Lock()
-	t, known := m.transfers[id]
-	if !known {
-		t = newTransfer(id, DirOut, to, man)
-		t.state, t.sources, t.replaces = StateWaiting, sources, prov
-		m.transfers[id] = t
-	}
-	m.mu.Unlock()
-	if !known {
+	content := TransferID(m.cfg.Host.ID(), to, man)
+	t, sent := m.resumable(to, content)
+	if t == nil {
+		if sent {
+			man.Nonce = newNonce()
+		}
+		t = newTransfer(TransferID(m.cfg.Host.ID(), to, man), DirOut, to, man)
+		t.content, t.state, t.sources, t.replaces = content, StateWaiting, sources, prov
+		m.mu.Lock()
+		m.transfers[t.id] = t
+		m.mu.Unlock()
 		return t, m.saveNew(t, man)
 	}
 	t.mu.Lock()
@@ -148,6 +152,36 @@ func (m *Manager) outgoing(to peer.ID, man *Manifest, sources []source, prov str
 	m.persist(t)
 	m.emit(t)
 	return t, nil
+}
+
+// resumable is the outgoing transfer of content to peer to that a new Send goes on
+// with: one still running, else one that failed, was rejected or canceled; nil if there
+// is none, and then sent says whether one of them completed or was quarantined.
+func (m *Manager) resumable(to peer.ID, content string) (t *transfer, sent bool) {
+	m.mu.Lock()
+	var same []*transfer
+	for _, t := range m.transfers {
+		if t.dir == DirOut && t.peer == to && t.content == content {
+			same = append(same, t)
+		}
+	}
+	m.mu.Unlock()
+	var ended *transfer
+	for _, t := range same {
+		switch s := t.getState(); {
+		case !s.Terminal():
+			return t, true
+		case s != StateCompleted && s != StateQuarantined:
+			ended = t
+		}
+	}
+	return ended, len(same) > 0
+}
+
+func newNonce() []byte {
+	b := make([]byte, NonceLen)
+	rand.Read(b)
+	return b
 }
 
 // saveNew persists a new transfer: its manifest man, then its record. If that fails the

@@ -97,6 +97,7 @@ type transfer struct {
 	sum      summary
 	sources  []source // out
 	replaces string
+	content  string // out: contentID, shared by every send of the same files to peer
 
 	saveMu sync.Mutex // orders writes of this transfer's record
 
