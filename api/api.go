@@ -184,7 +184,8 @@ type TransferFile struct {
 
 // Transfer is one file transfer, either way (`parley transfers`).
 type Transfer struct {
-	ID           string         `json:"id"`
+	ID           string         `json:"id"`        // any unique prefix names it in the API and CLI
+	Name         string         `json:"name"`      // its one top-level file or folder, or "a.txt and 2 more"
 	Direction    string         `json:"direction"` // "out" or "in"
 	PeerID       string         `json:"peer_id"`
 	PeerName     string         `json:"peer_name,omitempty"`

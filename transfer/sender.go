@@ -488,13 +488,16 @@ func (m *Manager) startHashing(to peer.ID, items []local) *hashingJob {
 	hj := &hashingJob{m: m, id: "hashing-" + hex.EncodeToString(rnd[:])}
 	hj.info = Info{ID: hj.id, Direction: DirOut, Peer: to, State: StateHashing, StartedAt: now, UpdatedAt: now}
 	hj.info.FileCount = len(items)
+	paths := make([]string, len(items))
 	for i := range items {
 		e := &items[i].Entry
+		paths[i] = e.Path
 		if i < MaxListedFiles {
 			hj.info.Files = append(hj.info.Files, FileInfo{Path: e.Path, Dir: e.Kind == KindDir, Size: e.Size})
 		}
 		hj.info.TotalBytes += e.Size
 	}
+	hj.info.Name = displayName(paths)
 	m.mu.Lock()
 	m.hashing[hj.id] = hj
 	m.mu.Unlock()

@@ -64,6 +64,7 @@ type FileInfo struct {
 // Info is a snapshot of a transfer, handed to OnEvent and returned by the API.
 type Info struct {
 	ID           string     `json:"id"`
+	Name         string     `json:"name"` // its one top-level file or folder, or "a.txt and 2 more"
 	Direction    Direction  `json:"direction"`
 	Peer         peer.ID    `json:"peer"`
 	State        State      `json:"state"`
@@ -163,7 +164,7 @@ func (t *transfer) info() Info {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return Info{
-		ID: t.id, Direction: t.dir, Peer: t.peer, State: t.state, Error: t.errMsg,
+		ID: t.id, Name: t.sum.name(), Direction: t.dir, Peer: t.peer, State: t.state, Error: t.errMsg,
 		Files: t.files(MaxListedFiles), FileCount: t.sum.Files, TotalBytes: t.sum.Total, DoneBytes: t.done,
 		ResumedBytes: t.resumed, SentBytes: t.sent, Rate: t.rate,
 		StartedAt: t.started, UpdatedAt: t.updated, Replaces: t.replaces,

@@ -36,6 +36,8 @@ type chatSession struct {
 	mu   sync.Mutex
 	out  io.Writer
 	errw io.Writer
+
+	offers offerAnnouncer // incoming file offers, announced once each
 }
 
 func runChat(c *cli.Context) error {
@@ -71,8 +73,13 @@ func (s *chatSession) banner() string {
 	return "Showing all incoming messages. Send with `@NAME text`; Ctrl-D to leave."
 }
 
-// show prints incoming messages that belong to this chat.
+// show prints incoming messages that belong to this chat, and every file offer that
+// waits for the user.
 func (s *chatSession) show(e api.Event) error {
+	if line, ok := s.offers.announce(e); ok {
+		s.println(line)
+		return nil
+	}
 	if e.Type != api.EventMessage || e.Message == nil || e.Message.Direction != "in" {
 		return nil
 	}

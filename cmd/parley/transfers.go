@@ -138,15 +138,23 @@ func (silentProgress) update(api.Transfer) {}
 func (silentProgress) done(api.Transfer)   {}
 
 type barProgress struct {
-	w   io.Writer
-	bar *progressbar.ProgressBar
+	w       io.Writer
+	bar     *progressbar.ProgressBar
+	waiting string // the last waiting line printed, printed again only if it changes
 }
 
 func (b *barProgress) update(t api.Transfer) {
+	if line, ok := waitingLine(t); ok && b.bar == nil {
+		if line != b.waiting {
+			fmt.Fprintln(b.w, line)
+			b.waiting = line
+		}
+		return
+	}
 	if b.bar == nil && t.TotalBytes > 0 {
 		b.bar = progressbar.NewOptions64(t.TotalBytes,
 			progressbar.OptionSetWriter(b.w),
-			progressbar.OptionSetDescription(fmt.Sprintf("%s → %s", t.ID, visible(peerLabel(t)))),
+			progressbar.OptionSetDescription(fmt.Sprintf("%s %s %s", transferName(t), arrow(t), peerLabel(t))),
 			progressbar.OptionShowBytes(true),
 			progressbar.OptionShowTotalBytes(true),
 			progressbar.OptionSetPredictTime(true),
@@ -184,8 +192,28 @@ func (l *lineProgress) update(t api.Transfer) {
 
 func (l *lineProgress) done(t api.Transfer) { fmt.Fprintln(l.w, progressLine(t)) }
 
+// waitingLine says what a sender waits for before any data moves: its own hashing, or
+// the receiver's Accept.
+func waitingLine(t api.Transfer) (string, bool) {
+	if t.Direction != "out" {
+		return "", false
+	}
+	switch t.State {
+	case api.TransferHashing:
+		return fmt.Sprintf("hashing %s before offering it to %s", transferName(t), peerLabel(t)), true
+	case api.TransferWaiting:
+		if t.DoneBytes == 0 {
+			return fmt.Sprintf("waiting for %s to accept %s", peerLabel(t), transferName(t)), true
+		}
+	}
+	return "", false
+}
+
 func progressLine(t api.Transfer) string {
-	line := fmt.Sprintf("%s %s %s: %s of %s (%s)", t.ID, arrow(t), peerLabel(t), formatBytes(t.DoneBytes), formatBytes(t.TotalBytes), t.State)
+	if line, ok := waitingLine(t); ok {
+		return line
+	}
+	line := fmt.Sprintf("%s %s %s: %s of %s (%s)", transferName(t), arrow(t), peerLabel(t), formatBytes(t.DoneBytes), formatBytes(t.TotalBytes), t.State)
 	if t.State == api.TransferTransferring && t.Rate > 0 {
 		eta := time.Duration(float64(t.TotalBytes-t.DoneBytes) / t.Rate * float64(time.Second))
 		line += fmt.Sprintf(" %s/s, ETA %s", formatBytes(int64(t.Rate)), eta.Round(time.Second))
@@ -266,10 +294,11 @@ func fileCount(t api.Transfer) int {
 
 func transferActionCommand(name, usage string, act func(*client.Client, context.Context, string) (api.Transfer, error)) *cli.Command {
 	return &cli.Command{
-		Name:      name,
-		Usage:     usage,
-		ArgsUsage: "ID",
-		Flags:     []cli.Flag{jsonFlag},
+		Name:        name,
+		Usage:       usage,
+		ArgsUsage:   "ID",
+		Description: "ID is the transfer's ID or any unique prefix of it (the first 8 digits `parley transfers` shows).",
+		Flags:       []cli.Flag{jsonFlag},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usageError("transfers %s needs one transfer ID (see `parley transfers`)", name)
