@@ -150,13 +150,15 @@ func (n *Node) transferAction(id string, act func(string) error) (api.Transfer, 
 func (n *Node) apiTransfer(info transfer.Info) api.Transfer {
 	t := api.Transfer{
 		ID: info.ID, Name: info.Name, Direction: string(info.Direction), PeerID: info.Peer.String(), State: string(info.State),
-		Error: info.Error, FileCount: info.FileCount, TotalBytes: info.TotalBytes, DoneBytes: info.DoneBytes,
+		Error: info.Error, FileCount: info.FileCount, FolderCount: info.FolderCount, TotalBytes: info.TotalBytes, DoneBytes: info.DoneBytes,
 		ResumedBytes: info.ResumedBytes, SentBytes: info.SentBytes, Rate: info.Rate,
 		StartedAt: info.StartedAt, UpdatedAt: info.UpdatedAt,
 	}
-	if e, ok := n.peers.get(info.Peer); ok {
+	e, known := n.peers.get(info.Peer)
+	if known {
 		t.PeerName = e.name
 	}
+	t.Note = transferNote(t, (known && e.online) || n.reachable(info.Peer))
 	if info.Direction == transfer.Direction("in") {
 		t.Downloads = n.cfg.Transfers.Downloads
 	}
@@ -164,4 +166,25 @@ func (n *Node) apiTransfer(info transfer.Info) api.Transfer {
 		t.Files = append(t.Files, api.TransferFile{Path: f.Path, Size: f.Size, Done: f.Done})
 	}
 	return t
+}
+
+// maxNote is the most of an error a transfer's note shows.
+const maxNote = 100
+
+// transferNote is t's one-line note: a paused transfer whose peer is away says so and
+// that it resumes by itself; otherwise the first line of the reason, clipped.
+func transferNote(t api.Transfer, reachable bool) string {
+	if t.State == string(transfer.StatePaused) && !reachable {
+		who := t.PeerName
+		if who == "" {
+			who = "the " + map[string]string{"in": "sender", "out": "receiver"}[t.Direction]
+		}
+		return who + " is offline; resumes when they are back"
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(t.Error), "\n")
+	line = strings.TrimSpace(line)
+	if r := []rune(line); len(r) > maxNote {
+		line = string(r[:maxNote-1]) + "…"
+	}
+	return line
 }

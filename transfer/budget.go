@@ -47,6 +47,7 @@ type summary struct {
 	Bytes int64      `json:"manifest_bytes"` // size of the encoded file list
 	First []FileInfo `json:"first,omitempty"`
 	Name  string     `json:"name,omitempty"` // see Info.Name; older records lack it
+	Dirs  int        `json:"dirs,omitempty"` // the entries that are folders; older records lack it
 }
 
 func summarize(man *Manifest, encoded int) summary {
@@ -55,6 +56,9 @@ func summarize(man *Manifest, encoded int) summary {
 	for i := range man.Entries {
 		e := &man.Entries[i]
 		paths[i] = e.Path
+		if e.Kind == KindDir {
+			s.Dirs++
+		}
 		if i < MaxListedFiles {
 			s.First = append(s.First, FileInfo{Path: e.Path, Dir: e.Kind == KindDir, Size: e.Size})
 		}
@@ -93,7 +97,7 @@ func (s *summary) name() string {
 
 // valid reports whether a summary read back from disk is one summarize could make.
 func (s *summary) valid() bool {
-	return s.Files > 0 && s.Files <= MaxEntries && s.Total >= 0 && s.Bytes >= 0 && s.Bytes <= MaxOfferFrame &&
+	return s.Files > 0 && s.Files <= MaxEntries && s.Dirs >= 0 && s.Dirs <= s.Files && s.Total >= 0 && s.Bytes >= 0 && s.Bytes <= MaxOfferFrame &&
 		len(s.First) <= min(s.Files, MaxListedFiles)
 }
 

@@ -492,6 +492,9 @@ func (m *Manager) startHashing(to peer.ID, items []local) *hashingJob {
 	for i := range items {
 		e := &items[i].Entry
 		paths[i] = e.Path
+		if e.Kind == KindDir {
+			hj.info.FolderCount++
+		}
 		if i < MaxListedFiles {
 			hj.info.Files = append(hj.info.Files, FileInfo{Path: e.Path, Dir: e.Kind == KindDir, Size: e.Size})
 		}

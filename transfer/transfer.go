@@ -69,8 +69,9 @@ type Info struct {
 	Peer         peer.ID    `json:"peer"`
 	State        State      `json:"state"`
 	Error        string     `json:"error,omitempty"`
-	Files        []FileInfo `json:"files"`      // the first MaxListedFiles, or all of them (Get)
-	FileCount    int        `json:"file_count"` // files and folders in the transfer
+	Files        []FileInfo `json:"files"`        // the first MaxListedFiles, or all of them (Get)
+	FileCount    int        `json:"file_count"`   // files and folders in the transfer
+	FolderCount  int        `json:"folder_count"` // the folders among them
 	TotalBytes   int64      `json:"total_bytes"`
 	DoneBytes    int64      `json:"done_bytes"`
 	ResumedBytes int64      `json:"resumed_bytes,omitempty"` // in: verified on disk when it resumed
@@ -165,7 +166,7 @@ func (t *transfer) info() Info {
 	defer t.mu.Unlock()
 	return Info{
 		ID: t.id, Name: t.sum.name(), Direction: t.dir, Peer: t.peer, State: t.state, Error: t.errMsg,
-		Files: t.files(MaxListedFiles), FileCount: t.sum.Files, TotalBytes: t.sum.Total, DoneBytes: t.done,
+		Files: t.files(MaxListedFiles), FileCount: t.sum.Files, FolderCount: t.sum.Dirs, TotalBytes: t.sum.Total, DoneBytes: t.done,
 		ResumedBytes: t.resumed, SentBytes: t.sent, Rate: t.rate,
 		StartedAt: t.started, UpdatedAt: t.updated, Replaces: t.replaces,
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -110,7 +111,8 @@ func reportTransfer(c *cli.Context, t api.Transfer) error {
 			plural(fileCount(t), "file"), formatBytes(t.TotalBytes), elapsed.Round(10*time.Millisecond))
 	}
 	if t.State != api.TransferCompleted {
-		return fmt.Errorf("transfer %s %s: %s", t.ID, t.State, orDash(t.Error))
+		reason, _, _ := strings.Cut(t.Error, "\n")
+		return fmt.Errorf("transfer %s (%s) %s: %s", t.ID, transferName(t), t.State, orDash(reason))
 	}
 	return nil
 }
@@ -156,6 +158,7 @@ func (b *barProgress) update(t api.Transfer) {
 			progressbar.OptionSetWriter(b.w),
 			progressbar.OptionSetDescription(fmt.Sprintf("%s %s %s", transferName(t), arrow(t), peerLabel(t))),
 			progressbar.OptionShowBytes(true),
+			progressbar.OptionUseIECUnits(true), // MiB and MiB/s, as everywhere else
 			progressbar.OptionShowTotalBytes(true),
 			progressbar.OptionSetPredictTime(true),
 			progressbar.OptionFullWidth(),
@@ -216,7 +219,10 @@ func progressLine(t api.Transfer) string {
 	line := fmt.Sprintf("%s %s %s: %s of %s (%s)", transferName(t), arrow(t), peerLabel(t), formatBytes(t.DoneBytes), formatBytes(t.TotalBytes), t.State)
 	if t.State == api.TransferTransferring && t.Rate > 0 {
 		eta := time.Duration(float64(t.TotalBytes-t.DoneBytes) / t.Rate * float64(time.Second))
-		line += fmt.Sprintf(" %s/s, ETA %s", formatBytes(int64(t.Rate)), eta.Round(time.Second))
+		line += fmt.Sprintf(" %s, ETA %s", formatRate(t.Rate), eta.Round(time.Second))
+	}
+	if note := noteOf(t); note != "" && t.State != api.TransferCompleted {
+		line += ": " + note
 	}
 	return line
 }
@@ -277,19 +283,47 @@ func listTransfers(c *cli.Context) error {
 		fmt.Fprintln(c.App.Writer, "No transfers.")
 		return nil
 	}
-	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tDIR\tPEER\tSTATE\tPROGRESS\tFILES\tNOTE")
+	return printTransfers(c.App.Writer, ts)
+}
+
+// printTransfers is the `parley transfers` table: one line each, named by what moves;
+// the ID is its first 8 digits (any unique prefix names it).
+func printTransfers(w io.Writer, ts []api.Transfer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tDIR\tPEER\tSTATE\tPROGRESS\tFILES\tNOTE")
 	for _, t := range ts {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s / %s\t%d\t%s\n", t.ID, t.Direction, peerLabel(t), t.State,
-			formatBytes(t.DoneBytes), formatBytes(t.TotalBytes), fileCount(t), t.Error)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", shortTransferID(t.ID), transferName(t), t.Direction,
+			peerLabel(t), t.State, progressText(t), fileCount(t), orDash(noteOf(t)))
 	}
 	return tw.Flush()
 }
 
-// fileCount is how many files and folders t holds (a node older than file_count lists
-// them all).
+// progressText is "1.0 MiB / 3.0 MiB", with the rate while data moves.
+func progressText(t api.Transfer) string {
+	s := formatBytes(t.DoneBytes) + " / " + formatBytes(t.TotalBytes)
+	if t.State == api.TransferTransferring && t.Rate > 0 {
+		s += " at " + formatRate(t.Rate)
+	}
+	return s
+}
+
+// formatRate is a rate in the units of formatBytes: "12.5 MiB/s".
+func formatRate(r float64) string { return formatBytes(int64(r)) + "/s" }
+
+// noteOf is t's one-line note (from a node older than notes: the first line of its
+// error).
+func noteOf(t api.Transfer) string {
+	if t.Note != "" {
+		return t.Note
+	}
+	line, _, _ := strings.Cut(t.Error, "\n")
+	return line
+}
+
+// fileCount is how many files t holds, folders not counted (a node older than
+// file_count lists them all, and one older than folder_count counts folders too).
 func fileCount(t api.Transfer) int {
-	return max(t.FileCount, len(t.Files))
+	return max(t.FileCount, len(t.Files)) - t.FolderCount
 }
 
 func transferActionCommand(name, usage string, act func(*client.Client, context.Context, string) (api.Transfer, error)) *cli.Command {
