@@ -86,7 +86,9 @@
 // resumes it (or restarts it if it failed, was rejected or canceled). Once it completed
 // or was quarantined, Send adds a random nonce (field 5, also in the manifest on disk),
 // so the files go again as a new transfer, which a later Send resumes in turn (the
-// sender finds it by the id its manifest would have without a nonce). A first send has
+// sender finds it by the id its manifest would have without a nonce). A sender that
+// lost its state and is answered completed or quarantined for a new transfer without a
+// nonce sends again with one. A first send has
 // no nonce, so its id and its state files are those of nodes older than nonces; such a
 // node rejects a nonce'd offer ("the transfer id does not match"), since it skips field
 // 5. A receiver recomputes the id and rejects an offer whose id does not match.

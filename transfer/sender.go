@@ -43,7 +43,7 @@ func (m *Manager) Send(ctx context.Context, to peer.ID, paths []string) (Info, e
 	if err != nil {
 		return Info{}, err
 	}
-	t, err := m.outgoing(to, man, sources, prov)
+	t, created, err := m.outgoing(to, man, sources, prov)
 	if err != nil {
 		return Info{}, err
 	}
@@ -51,7 +51,18 @@ func (m *Manager) Send(ctx context.Context, to peer.ID, paths []string) (Info, e
 		info := t.info()
 		return info, outcomeError(info)
 	}
-	return m.offerFresh(ctx, t)
+	info, err := m.offerFresh(ctx, t)
+	if s := info.State; created && len(man.Nonce) == 0 && (s == StateCompleted || s == StateQuarantined) {
+		// The receiver finished these files in a transfer we no longer remember (our
+		// state was lost): send them again, as after one we remember.
+		again := *man
+		again.Nonce = newNonce()
+		if t, err = m.create(to, &again, t.content, sources, prov); err != nil {
+			return info, err
+		}
+		return m.offerFresh(ctx, t)
+	}
+	return info, err
 }
 
 func (m *Manager) offerFresh(ctx context.Context, t *transfer) (Info, error) {
@@ -127,20 +138,17 @@ func entriesOf(items []local) []Entry {
 // outgoing finds or creates the transfer for man, persisting a new one before it is
 // offered. An unfinished transfer of the same files to the same peer resumes; one that
 // failed, was rejected or canceled starts over; once every such transfer completed (or
-// was quarantined), this is a new transfer, its ID made new by a nonce.
-func (m *Manager) outgoing(to peer.ID, man *Manifest, sources []source, prov string) (*transfer, error) {
+// was quarantined), this is a new transfer, its ID made new by a nonce. created says
+// the transfer is new.
+func (m *Manager) outgoing(to peer.ID, man *Manifest, sources []source, prov string) (t *transfer, created bool, err error) {
 	content := TransferID(m.cfg.Host.ID(), to, man)
 	t, sent := m.resumable(to, content)
 	if t == nil {
 		if sent {
 			man.Nonce = newNonce()
 		}
-		t = newTransfer(TransferID(m.cfg.Host.ID(), to, man), DirOut, to, man)
-		t.content, t.state, t.sources, t.replaces = content, StateWaiting, sources, prov
-		m.mu.Lock()
-		m.transfers[t.id] = t
-		m.mu.Unlock()
-		return t, m.saveNew(t, man)
+		t, err = m.create(to, man, content, sources, prov)
+		return t, true, err
 	}
 	t.mu.Lock()
 	t.sources, t.replaces = sources, prov
@@ -151,7 +159,17 @@ func (m *Manager) outgoing(to peer.ID, man *Manifest, sources []source, prov str
 	t.mu.Unlock()
 	m.persist(t)
 	m.emit(t)
-	return t, nil
+	return t, false, nil
+}
+
+// create makes and persists a new outgoing transfer of man (of content, see contentID).
+func (m *Manager) create(to peer.ID, man *Manifest, content string, sources []source, prov string) (*transfer, error) {
+	t := newTransfer(TransferID(m.cfg.Host.ID(), to, man), DirOut, to, man)
+	t.content, t.state, t.sources, t.replaces = content, StateWaiting, sources, prov
+	m.mu.Lock()
+	m.transfers[t.id] = t
+	m.mu.Unlock()
+	return t, m.saveNew(t, man)
 }
 
 // resumable is the outgoing transfer of content to peer to that a new Send goes on

@@ -137,6 +137,31 @@ func TestSendTwice(t *testing.T) {
 	}
 }
 
+// TestSendAgainAfterLostState: a sender that lost its state (a new StateDir) sends
+// files the receiver completed before: the receiver's "completed" for the old ID makes
+// the sender send them again under a nonce, so they arrive again.
+func TestSendAgainAfterLostState(t *testing.T) {
+	a, b := pair(t, nil, nil)
+	src := filepath.Join(t.TempDir(), "f.bin")
+	writeRandom(t, src, 2*ChunkSize)
+	first := a.send(b, src)
+	if _, err := a.wait(first.ID); err != nil {
+		t.Fatal(err)
+	}
+	a.m.Close()
+	a2 := newSide(t, a.h, nil) // a StateDir of its own: nothing of the first transfer
+	again := a2.send(b, src)
+	if again.ID == first.ID {
+		t.Fatalf("the sender without state got %s %s: the old transfer's answer", again.ID, again.State)
+	}
+	if _, err := a2.wait(again.ID); err != nil {
+		t.Fatal(err)
+	}
+	if tree := listTree(t, b.cfg.Downloads); len(tree) != 2 {
+		t.Errorf("downloads: %v, want two copies", tree)
+	}
+}
+
 func mustGet(t testing.TB, s *side, id string) Info {
 	t.Helper()
 	info, ok := s.m.Get(id)
