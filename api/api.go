@@ -182,29 +182,30 @@ type TransferFile struct {
 	Done int64  `json:"done"`
 }
 
-// Transfer is one file transfer, either way (`parley transfers`).
+// Transfer is one file transfer, either way (`parley transfers`). Any unique prefix of
+// its ID names it in the API and the CLI.
 type Transfer struct {
-	ID          string         `json:"id"`        // any unique prefix names it in the API and CLI
-	Name        string         `json:"name"`      // its one top-level file or folder, or "a.txt and 2 more"
-	Direction   string         `json:"direction"` // "out" or "in"
-	PeerID      string         `json:"peer_id"`
-	PeerName    string         `json:"peer_name,omitempty"`
-	State       string         `json:"state"`
-	Error       string         `json:"error,omitempty"`
-	Files       []TransferFile `json:"files,omitempty"` // the first 10 in a listing or event; all in GET PathTransfers/{id}
-	FileCount   int            `json:"file_count"`      // files and folders in the transfer
-	FolderCount int            `json:"folder_count"`    // the folders among them
-	// Note is one short line for people on why a transfer is paused or ended ("Bob is
-	// offline; resumes when they are back"); Error keeps the whole reason.
-	Note         string    `json:"note,omitempty"`
-	TotalBytes   int64     `json:"total_bytes"`
-	DoneBytes    int64     `json:"done_bytes"`
-	ResumedBytes int64     `json:"resumed_bytes,omitempty"`
-	SentBytes    int64     `json:"sent_bytes,omitempty"`
-	Rate         float64   `json:"rate_bytes_per_s"`
-	StartedAt    time.Time `json:"started_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
-	Downloads    string    `json:"downloads,omitempty"` // where an incoming transfer's files land
+	ID           string         `json:"id"`
+	Direction    string         `json:"direction"` // "out" or "in"
+	PeerID       string         `json:"peer_id"`
+	PeerName     string         `json:"peer_name,omitempty"`
+	State        string         `json:"state"`
+	Error        string         `json:"error,omitempty"`
+	Files        []TransferFile `json:"files,omitempty"` // the first 10 in a listing or event; all in GET PathTransfers/{id}
+	FileCount    int            `json:"file_count"`      // files and folders in the transfer
+	TotalBytes   int64          `json:"total_bytes"`
+	DoneBytes    int64          `json:"done_bytes"`
+	ResumedBytes int64          `json:"resumed_bytes,omitempty"`
+	SentBytes    int64          `json:"sent_bytes,omitempty"`
+	Rate         float64        `json:"rate_bytes_per_s"`
+	StartedAt    time.Time      `json:"started_at"`
+	UpdatedAt    time.Time      `json:"updated_at"`
+	Downloads    string         `json:"downloads,omitempty"` // where an incoming transfer's files land
+
+	// What people are shown (the CLI and web app take them as they are):
+	Name        string `json:"name"`           // its one top-level file or folder, or "a.txt and 2 more"
+	FolderCount int    `json:"folder_count"`   // the folders among FileCount
+	Note        string `json:"note,omitempty"` // one short line on why it is paused or ended ("Bob is offline; resumes when they are back"); Error keeps the whole reason
 }
 
 // Final reports whether the transfer has ended.
