@@ -185,7 +185,8 @@ type TransferFile struct {
 	Done int64  `json:"done"`
 }
 
-// Transfer is one file transfer, either way (`parley transfers`).
+// Transfer is one file transfer, either way (`parley transfers`). Any unique prefix of
+// its ID names it in the API and the CLI.
 type Transfer struct {
 	ID           string         `json:"id"`
 	Direction    string         `json:"direction"` // "out" or "in"
@@ -203,6 +204,11 @@ type Transfer struct {
 	StartedAt    time.Time      `json:"started_at"`
 	UpdatedAt    time.Time      `json:"updated_at"`
 	Downloads    string         `json:"downloads,omitempty"` // where an incoming transfer's files land
+
+	// What people are shown (the CLI and web app take them as they are):
+	Name        string `json:"name"`           // its one top-level file or folder, or "a.txt and 2 more"
+	FolderCount int    `json:"folder_count"`   // the folders among FileCount
+	Note        string `json:"note,omitempty"` // one short line on why it is paused or ended ("Bob is offline; resumes when they are back"); Error keeps the whole reason
 }
 
 // Final reports whether the transfer has ended.

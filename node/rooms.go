@@ -239,9 +239,13 @@ func (n *Node) addMember(ctx context.Context, ref string, id peer.ID) (room.Room
 
 // JoinRoom accepts a pending invitation.
 func (n *Node) JoinRoom(ctx context.Context, idText string) (api.Room, error) {
+	idText, err := n.inviteID(ctx, idText)
+	if err != nil {
+		return api.Room{}, err
+	}
 	n.roomMu.Lock()
 	defer n.roomMu.Unlock()
-	id, err := room.ParseID(strings.TrimSpace(strings.TrimPrefix(idText, roomPrefix)))
+	id, err := room.ParseID(idText)
 	if err != nil {
 		return api.Room{}, fmt.Errorf("%w: %v: give the ID `parley room ls` shows", ErrBadMessage, err)
 	}
@@ -263,12 +267,38 @@ func (n *Node) JoinRoom(ctx context.Context, idText string) (api.Room, error) {
 	return n.joinRoom(ctx, r, inviter)
 }
 
+// inviteID is the room ID that text names: the ID itself, or the one pending
+// invitation whose ID starts with text or whose room is named text ('#' optional).
+func (n *Node) inviteID(ctx context.Context, text string) (string, error) {
+	text = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(text), roomPrefix))
+	if _, err := room.ParseID(text); err == nil || text == "" {
+		return text, nil
+	}
+	recs, err := n.store.Rooms(ctx)
+	if err != nil {
+		return "", err
+	}
+	var matches []string
+	labels := map[string]string{}
+	for _, rec := range recs {
+		if rec.Status == archive.RoomPending && (strings.HasPrefix(rec.ID, strings.ToLower(text)) || strings.EqualFold(rec.Name, text)) {
+			matches = append(matches, rec.ID)
+			labels[rec.ID] = rec.ID + " (#" + rec.Name + ")"
+		}
+	}
+	return uniqueMatch("pending invitation", text, matches, labels, "`parley room ls`")
+}
+
 // DeclineRoom turns down a pending invitation: it is kept as left (so the creator's
 // later updates are ignored) and the creator is told, which takes us off the room.
 func (n *Node) DeclineRoom(ctx context.Context, idText string) (api.RoomInvite, error) {
+	idText, err := n.inviteID(ctx, idText)
+	if err != nil {
+		return api.RoomInvite{}, err
+	}
 	n.roomMu.Lock()
 	defer n.roomMu.Unlock()
-	id, err := room.ParseID(strings.TrimSpace(strings.TrimPrefix(idText, roomPrefix)))
+	id, err := room.ParseID(idText)
 	if err != nil {
 		return api.RoomInvite{}, fmt.Errorf("%w: %v: give the ID `parley room ls` shows", ErrBadMessage, err)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/parley-im/parley/api"
@@ -74,13 +76,51 @@ func (n *Node) Transfers() []api.Transfer {
 	return out
 }
 
-// Transfer returns one transfer.
+// Transfer returns one transfer, named by its ID or any unique prefix of it.
 func (n *Node) Transfer(id string) (api.Transfer, error) {
+	id, err := n.transferID(id)
+	if err != nil {
+		return api.Transfer{}, err
+	}
 	info, ok := n.transfers.Get(id)
 	if !ok {
 		return api.Transfer{}, fmt.Errorf("%w: no transfer %q (see `parley transfers`)", api.ErrNotFound, id)
 	}
 	return n.apiTransfer(info), nil
+}
+
+// transferID is the full ID of the one transfer whose ID is text or starts with it.
+func (n *Node) transferID(text string) (string, error) {
+	text = strings.ToLower(strings.TrimSpace(text))
+	if _, ok := n.transfers.Get(text); ok {
+		return text, nil
+	}
+	var matches []string
+	labels := map[string]string{}
+	for _, info := range n.transfers.List() {
+		if text != "" && strings.HasPrefix(info.ID, text) {
+			matches = append(matches, info.ID)
+			labels[info.ID] = info.ID + " (" + info.Name + ")"
+		}
+	}
+	return uniqueMatch("transfer", text, matches, labels, "`parley transfers`")
+}
+
+// uniqueMatch is the one match of a prefix or name the user typed; none is ErrNotFound,
+// several is ErrBadRequest listing them (by their labels).
+func uniqueMatch(what, text string, matches []string, labels map[string]string, where string) (string, error) {
+	switch len(matches) {
+	case 1:
+		return matches[0], nil
+	case 0:
+		return "", fmt.Errorf("%w: no %s %q (see %s)", api.ErrNotFound, what, text, where)
+	}
+	slices.Sort(matches)
+	list := make([]string, len(matches))
+	for i, m := range matches {
+		list[i] = labels[m]
+	}
+	return "", fmt.Errorf("%w: %q names %d of your %ss: %s; give more of the ID", api.ErrBadRequest, text, len(matches), what, strings.Join(list, ", "))
 }
 
 // AcceptTransfer accepts an incoming transfer waiting for the user.
@@ -94,6 +134,10 @@ func (n *Node) CancelTransfer(id string) (api.Transfer, error) {
 }
 
 func (n *Node) transferAction(id string, act func(string) error) (api.Transfer, error) {
+	id, err := n.transferID(id)
+	if err != nil {
+		return api.Transfer{}, err
+	}
 	if err := act(id); err != nil {
 		if errors.Is(err, transfer.ErrNotFound) {
 			return api.Transfer{}, fmt.Errorf("%w: no transfer %q (see `parley transfers`)", api.ErrNotFound, id)
@@ -105,14 +149,16 @@ func (n *Node) transferAction(id string, act func(string) error) (api.Transfer, 
 
 func (n *Node) apiTransfer(info transfer.Info) api.Transfer {
 	t := api.Transfer{
-		ID: info.ID, Direction: string(info.Direction), PeerID: info.Peer.String(), State: string(info.State),
-		Error: info.Error, FileCount: info.FileCount, TotalBytes: info.TotalBytes, DoneBytes: info.DoneBytes,
+		ID: info.ID, Name: info.Name, Direction: string(info.Direction), PeerID: info.Peer.String(), State: string(info.State),
+		Error: info.Error, FileCount: info.FileCount, FolderCount: info.FolderCount, TotalBytes: info.TotalBytes, DoneBytes: info.DoneBytes,
 		ResumedBytes: info.ResumedBytes, SentBytes: info.SentBytes, Rate: info.Rate,
 		StartedAt: info.StartedAt, UpdatedAt: info.UpdatedAt,
 	}
-	if e, ok := n.peers.get(info.Peer); ok {
+	e, known := n.peers.get(info.Peer)
+	if known {
 		t.PeerName = e.name
 	}
+	t.Note = transferNote(t, (known && e.online) || n.reachable(info.Peer))
 	if info.Direction == transfer.Direction("in") {
 		t.Downloads = n.cfg.Transfers.Downloads
 	}
@@ -120,4 +166,25 @@ func (n *Node) apiTransfer(info transfer.Info) api.Transfer {
 		t.Files = append(t.Files, api.TransferFile{Path: f.Path, Size: f.Size, Done: f.Done})
 	}
 	return t
+}
+
+// maxNote is the most of an error a transfer's note shows.
+const maxNote = 100
+
+// transferNote is t's one-line note: a paused transfer whose peer is away says so and
+// that it resumes by itself; otherwise the first line of the reason, clipped.
+func transferNote(t api.Transfer, reachable bool) string {
+	if t.State == string(transfer.StatePaused) && !reachable {
+		who := t.PeerName
+		if who == "" {
+			who = "the " + map[string]string{"in": "sender", "out": "receiver"}[t.Direction]
+		}
+		return who + " is offline; resumes when they are back"
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(t.Error), "\n")
+	line = strings.TrimSpace(line)
+	if r := []rune(line); len(r) > maxNote {
+		line = string(r[:maxNote-1]) + "…"
+	}
+	return line
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -45,20 +46,58 @@ type summary struct {
 	Total int64      `json:"total"`          // bytes of all files
 	Bytes int64      `json:"manifest_bytes"` // size of the encoded file list
 	First []FileInfo `json:"first,omitempty"`
+	Name  string     `json:"name,omitempty"` // see Info.Name; older records lack it
+	Dirs  int        `json:"dirs,omitempty"` // the entries that are folders; older records lack it
 }
 
 func summarize(man *Manifest, encoded int) summary {
 	s := summary{Files: len(man.Entries), Total: man.TotalSize(), Bytes: int64(encoded)}
-	for i := range man.Entries[:min(len(man.Entries), MaxListedFiles)] {
+	paths := make([]string, len(man.Entries))
+	for i := range man.Entries {
 		e := &man.Entries[i]
-		s.First = append(s.First, FileInfo{Path: e.Path, Dir: e.Kind == KindDir, Size: e.Size})
+		paths[i] = e.Path
+		if e.Kind == KindDir {
+			s.Dirs++
+		}
+		if i < MaxListedFiles {
+			s.First = append(s.First, FileInfo{Path: e.Path, Dir: e.Kind == KindDir, Size: e.Size})
+		}
 	}
+	s.Name = displayName(paths)
 	return s
+}
+
+// displayName names a transfer of these paths for people: its one top-level file or
+// folder ("report.pdf", "photos"), or the first of several ("a.txt and 2 more").
+func displayName(paths []string) string {
+	var first string
+	tops := map[string]bool{}
+	for _, p := range paths {
+		top, _, _ := strings.Cut(p, "/")
+		if first == "" {
+			first = top
+		}
+		tops[top] = true
+	}
+	if len(tops) > 1 {
+		return fmt.Sprintf("%s and %d more", first, len(tops)-1)
+	}
+	return first
+}
+
+// name is s.Name, or for a summary written before it existed, the top-level name of
+// its first file.
+func (s *summary) name() string {
+	if s.Name != "" || len(s.First) == 0 {
+		return s.Name
+	}
+	top, _, _ := strings.Cut(s.First[0].Path, "/")
+	return top
 }
 
 // valid reports whether a summary read back from disk is one summarize could make.
 func (s *summary) valid() bool {
-	return s.Files > 0 && s.Files <= MaxEntries && s.Total >= 0 && s.Bytes >= 0 && s.Bytes <= MaxOfferFrame &&
+	return s.Files > 0 && s.Files <= MaxEntries && s.Dirs >= 0 && s.Dirs <= s.Files && s.Total >= 0 && s.Bytes >= 0 && s.Bytes <= MaxOfferFrame &&
 		len(s.First) <= min(s.Files, MaxListedFiles)
 }
 

@@ -49,6 +49,7 @@
 //
 //	0x01 OFFER    1 id bytes(16)   2 chunk_size varint   3 entry bytes (repeated, below)
 //	              4 fresh varint (1: the user ran Send; absent: an automatic re-offer)
+//	              5 nonce bytes(16) (only on a send of files that already went to this peer)
 //	     entry    1 path bytes   2 kind varint (0 file, 1 directory)   3 size varint
 //	              4 mode varint (0644 or 0755 for files, 0755 for directories)
 //	              5 chunk_hashes bytes (files: 32 bytes per chunk)   6 file_hash bytes(32)
@@ -79,10 +80,18 @@
 // that would otherwise hold more than 256 Ki chunk hashes (past 256 GiB).
 //
 // The transfer id is the first 16 bytes of BLAKE3-256("parley/file/1 transfer id\x00" ||
-// bytes(sender peer id) || bytes(receiver peer id) || fields 2 and 3 of the OFFER as
+// bytes(sender peer id) || bytes(receiver peer id) || fields 2, 3 and 5 of the OFFER as
 // encoded by this package), where bytes(x) is a uvarint length and x. The same files to
-// the same peer make the same id: running Send again resumes the transfer (or reports it
-// completed). A receiver recomputes the id and rejects an offer whose id does not match.
+// the same peer make the same id while that transfer is unfinished: running Send again
+// resumes it (or restarts it if it failed, was rejected or canceled). Once it completed
+// or was quarantined, Send adds a random nonce (field 5, also in the manifest on disk),
+// so the files go again as a new transfer, which a later Send resumes in turn (the
+// sender finds it by the id its manifest would have without a nonce). A sender that
+// lost its state and is answered completed or quarantined for a new transfer without a
+// nonce sends again with one. A first send has
+// no nonce, so its id and its state files are those of nodes older than nonces; such a
+// node rejects a nonce'd offer ("the transfer id does not match"), since it skips field
+// 5. A receiver recomputes the id and rejects an offer whose id does not match.
 //
 // # What a receiver checks before it accepts
 //

@@ -249,10 +249,19 @@ func (m *Manager) loadAll() {
 		}
 		t := newTransfer(l.rec.ID, l.rec.Direction, l.peer, l.man)
 		t.sum = *l.rec.Summary
+		if t.sum.Dirs == 0 && l.man != nil { // a record older than folder counts
+			t.sum.Dirs = summarize(l.man, 0).Dirs
+		}
 		t.state, t.errMsg = l.rec.State, l.rec.Error
 		t.started, t.updated = l.rec.StartedAt, l.rec.UpdatedAt
 		t.sources, t.notified, t.names = l.rec.Sources, l.rec.Notified, l.rec.Names
 		t.reoffer = true
+		if t.dir == DirOut {
+			t.content = t.id
+			if len(l.man.Nonce) > 0 {
+				t.content = contentID(m.cfg.Host.ID(), l.peer, l.man)
+			}
+		}
 		if t.state == StateCompleted {
 			t.markAllDone()
 		}

@@ -48,7 +48,14 @@ type Entry struct {
 type Manifest struct {
 	ChunkSize int64
 	Entries   []Entry
+	// Nonce (NonceLen random bytes, or none) makes a new transfer ID for content that
+	// already went to the same peer in a transfer that finished: sending it again sends
+	// it again. The first send of some content has none, as before nonces existed.
+	Nonce []byte
 }
+
+// NonceLen is the length of Manifest.Nonce when present.
+const NonceLen = 16
 
 // Offer is the payload of an OFFER frame.
 type Offer struct {
@@ -83,8 +90,9 @@ func (m *Manifest) TotalSize() int64 {
 // FileHash is the content hash of a file whose chunk hashes are chunks.
 func FileHash(chunks []byte) [HashSize]byte { return blake3.Sum256(chunks) }
 
-// TransferID derives the ID of a transfer from its sender, receiver and manifest, so the
-// same files sent again to the same peer name the same transfer (and resume it).
+// TransferID derives the ID of a transfer from its sender, receiver and manifest
+// (with its nonce), so the same files sent again to the same peer name the same
+// transfer (and resume it) until it finishes; a send after that adds a nonce.
 func TransferID(from, to peer.ID, m *Manifest) string {
 	h := blake3.New(HashSize, nil)
 	var b []byte
@@ -95,13 +103,24 @@ func TransferID(from, to peer.ID, m *Manifest) string {
 	return hex.EncodeToString(h.Sum(nil)[:IDLen])
 }
 
-// appendManifest appends the canonical encoding of m: OFFER fields 2 and 3.
+// appendManifest appends the canonical encoding of m: OFFER fields 2, 3 and 5.
 func appendManifest(p []byte, m *Manifest) []byte {
 	p = appendVarintField(p, 2, uint64(m.ChunkSize))
 	for i := range m.Entries {
 		p = appendBytesField(p, 3, appendEntry(nil, &m.Entries[i]))
 	}
+	if len(m.Nonce) > 0 {
+		p = appendBytesField(p, 5, m.Nonce)
+	}
 	return p
+}
+
+// contentID is the transfer ID m would have without its nonce: the same for every send
+// of the same files between the same peers.
+func contentID(from, to peer.ID, m *Manifest) string {
+	c := *m
+	c.Nonce = nil
+	return TransferID(from, to, &c)
 }
 
 func appendEntry(p []byte, e *Entry) []byte {
@@ -140,6 +159,11 @@ func ParseOffer(p []byte) (Offer, error) {
 			return o.Manifest.addEntry(b)
 		case 4:
 			o.Fresh = v != 0
+		case 5:
+			if len(b) != NonceLen {
+				return fmt.Errorf("%w: nonce of %d bytes, want %d", ErrMalformed, len(b), NonceLen)
+			}
+			o.Manifest.Nonce = bytes.Clone(b)
 		}
 		return nil
 	})

@@ -160,6 +160,8 @@ func hashOne(t *testing.T, h *hasher, path string) Entry {
 func FuzzParseOffer(f *testing.F) {
 	_, p, _ := ReadFrame(bufio.NewReader(bytes.NewReader(golden["OFFER"].frame)))
 	f.Add(p)
+	_, p, _ = ReadFrame(bufio.NewReader(bytes.NewReader(golden["OFFER again"].frame)))
+	f.Add(p) // with a nonce
 	bad := goldenManifest()
 	bad.Entries[1].Path = "../x"
 	f.Add(AppendOffer(nil, Offer{ID: goldenID, Manifest: bad})[3:])

@@ -192,11 +192,26 @@ func (m *Manager) answerNew(from peer.ID, o Offer) Answer {
 	if err := m.saveNew(t, &o.Manifest); err != nil {
 		return m.reject(from, o, "the receiver cannot save the transfer's state")
 	}
+	m.logOffer(t, s)
 	if s == StateTransferring {
 		m.startRunner(t)
 	}
 	return Answer{ID: t.id, Status: statusOf(s)}
 }
+
+// logOffer notes a new offer taken: receiving at once, or waiting for Accept.
+func (m *Manager) logOffer(t *transfer, s State) {
+	info := t.info()
+	msg := "receiving files"
+	if s == StatePending {
+		msg = "a file offer waits for you: accept with `parley transfers accept " + ShortID(info.ID) + "`"
+	}
+	m.log.Info(msg, "peer", info.Peer, "id", info.ID, "name", info.Name, "files", info.FileCount, "bytes", info.TotalBytes)
+}
+
+// ShortID is the prefix of a transfer ID that people are shown and type: any unique
+// prefix names a transfer.
+func ShortID(id string) string { return id[:min(len(id), 8)] }
 
 // firstState applies the policy: accepted now, or pending until Accept.
 func (m *Manager) firstState(from peer.ID) State {

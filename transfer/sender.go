@@ -24,8 +24,9 @@ const idleReoffer = 30 * time.Second
 // the Info then says waiting (the receiver must accept), transferring, or completed (the
 // same files went to the same peer before). A rejection returns an error wrapping
 // ErrRejected. If the peer cannot be reached, the transfer is kept (paused), offered
-// again until it can be, and the error wraps ErrUnreachable. The transfer ID depends only
-// on the two peers and the content, so the same Send again resumes the same transfer.
+// again until it can be, and the error wraps ErrUnreachable. The same Send again resumes
+// the same transfer while it is unfinished (its ID depends only on the two peers and the
+// content), and sends the files again once it completed (a nonce makes a new ID).
 //
 // While Send hashes, events report a provisional entry "hashing-…" (see Info.Replaces).
 func (m *Manager) Send(ctx context.Context, to peer.ID, paths []string) (Info, error) {
@@ -42,7 +43,7 @@ func (m *Manager) Send(ctx context.Context, to peer.ID, paths []string) (Info, e
 	if err != nil {
 		return Info{}, err
 	}
-	t, err := m.outgoing(to, man, sources, prov)
+	t, created, err := m.outgoing(to, man, sources, prov)
 	if err != nil {
 		return Info{}, err
 	}
@@ -50,7 +51,18 @@ func (m *Manager) Send(ctx context.Context, to peer.ID, paths []string) (Info, e
 		info := t.info()
 		return info, outcomeError(info)
 	}
-	return m.offerFresh(ctx, t)
+	info, err := m.offerFresh(ctx, t)
+	if s := info.State; created && len(man.Nonce) == 0 && (s == StateCompleted || s == StateQuarantined) {
+		// The receiver finished these files in a transfer we no longer remember (our
+		// state was lost): send them again, as after one we remember.
+		again := *man
+		again.Nonce = newNonce()
+		if t, err = m.create(to, &again, t.content, sources, prov); err != nil {
+			return info, err
+		}
+		return m.offerFresh(ctx, t)
+	}
+	return info, err
 }
 
 func (m *Manager) offerFresh(ctx context.Context, t *transfer) (Info, error) {
@@ -124,19 +136,19 @@ func entriesOf(items []local) []Entry {
 }
 
 // outgoing finds or creates the transfer for man, persisting a new one before it is
-// offered. A transfer that failed, was rejected or canceled starts over.
-func (m *Manager) outgoing(to peer.ID, man *Manifest, sources []source, prov string) (*transfer, error) {
-	id := TransferID(m.cfg.Host.ID(), to, man)
-	m.mu.Lock()
-	t, known := m.transfers[id]
-	if !known {
-		t = newTransfer(id, DirOut, to, man)
-		t.state, t.sources, t.replaces = StateWaiting, sources, prov
-		m.transfers[id] = t
-	}
-	m.mu.Unlock()
-	if !known {
-		return t, m.saveNew(t, man)
+// offered. An unfinished transfer of the same files to the same peer resumes; one that
+// failed, was rejected or canceled starts over; once every such transfer completed (or
+// was quarantined), this is a new transfer, its ID made new by a nonce. created says
+// the transfer is new.
+func (m *Manager) outgoing(to peer.ID, man *Manifest, sources []source, prov string) (t *transfer, created bool, err error) {
+	content := TransferID(m.cfg.Host.ID(), to, man)
+	t, sent := m.resumable(to, content)
+	if t == nil {
+		if sent {
+			man.Nonce = newNonce()
+		}
+		t, err = m.create(to, man, content, sources, prov)
+		return t, true, err
 	}
 	t.mu.Lock()
 	t.sources, t.replaces = sources, prov
@@ -147,7 +159,47 @@ func (m *Manager) outgoing(to peer.ID, man *Manifest, sources []source, prov str
 	t.mu.Unlock()
 	m.persist(t)
 	m.emit(t)
-	return t, nil
+	return t, false, nil
+}
+
+// create makes and persists a new outgoing transfer of man (of content, see contentID).
+func (m *Manager) create(to peer.ID, man *Manifest, content string, sources []source, prov string) (*transfer, error) {
+	t := newTransfer(TransferID(m.cfg.Host.ID(), to, man), DirOut, to, man)
+	t.content, t.state, t.sources, t.replaces = content, StateWaiting, sources, prov
+	m.mu.Lock()
+	m.transfers[t.id] = t
+	m.mu.Unlock()
+	return t, m.saveNew(t, man)
+}
+
+// resumable is the outgoing transfer of content to peer to that a new Send goes on
+// with: one still running, else one that failed, was rejected or canceled; nil if there
+// is none, and then sent says whether one of them completed or was quarantined.
+func (m *Manager) resumable(to peer.ID, content string) (t *transfer, sent bool) {
+	m.mu.Lock()
+	var same []*transfer
+	for _, t := range m.transfers {
+		if t.dir == DirOut && t.peer == to && t.content == content {
+			same = append(same, t)
+		}
+	}
+	m.mu.Unlock()
+	var ended *transfer
+	for _, t := range same {
+		switch s := t.getState(); {
+		case !s.Terminal():
+			return t, true
+		case s != StateCompleted && s != StateQuarantined:
+			ended = t
+		}
+	}
+	return ended, len(same) > 0
+}
+
+func newNonce() []byte {
+	b := make([]byte, NonceLen)
+	rand.Read(b)
+	return b
 }
 
 // saveNew persists a new transfer: its manifest man, then its record. If that fails the
@@ -454,13 +506,19 @@ func (m *Manager) startHashing(to peer.ID, items []local) *hashingJob {
 	hj := &hashingJob{m: m, id: "hashing-" + hex.EncodeToString(rnd[:])}
 	hj.info = Info{ID: hj.id, Direction: DirOut, Peer: to, State: StateHashing, StartedAt: now, UpdatedAt: now}
 	hj.info.FileCount = len(items)
+	paths := make([]string, len(items))
 	for i := range items {
 		e := &items[i].Entry
+		paths[i] = e.Path
+		if e.Kind == KindDir {
+			hj.info.FolderCount++
+		}
 		if i < MaxListedFiles {
 			hj.info.Files = append(hj.info.Files, FileInfo{Path: e.Path, Dir: e.Kind == KindDir, Size: e.Size})
 		}
 		hj.info.TotalBytes += e.Size
 	}
+	hj.info.Name = displayName(paths)
 	m.mu.Lock()
 	m.hashing[hj.id] = hj
 	m.mu.Unlock()

@@ -64,12 +64,14 @@ type FileInfo struct {
 // Info is a snapshot of a transfer, handed to OnEvent and returned by the API.
 type Info struct {
 	ID           string     `json:"id"`
+	Name         string     `json:"name"` // its one top-level file or folder, or "a.txt and 2 more"
 	Direction    Direction  `json:"direction"`
 	Peer         peer.ID    `json:"peer"`
 	State        State      `json:"state"`
 	Error        string     `json:"error,omitempty"`
-	Files        []FileInfo `json:"files"`      // the first MaxListedFiles, or all of them (Get)
-	FileCount    int        `json:"file_count"` // files and folders in the transfer
+	Files        []FileInfo `json:"files"`        // the first MaxListedFiles, or all of them (Get)
+	FileCount    int        `json:"file_count"`   // files and folders in the transfer
+	FolderCount  int        `json:"folder_count"` // the folders among them
 	TotalBytes   int64      `json:"total_bytes"`
 	DoneBytes    int64      `json:"done_bytes"`
 	ResumedBytes int64      `json:"resumed_bytes,omitempty"` // in: verified on disk when it resumed
@@ -97,6 +99,7 @@ type transfer struct {
 	sum      summary
 	sources  []source // out
 	replaces string
+	content  string // out: contentID, shared by every send of the same files to peer
 
 	saveMu sync.Mutex // orders writes of this transfer's record
 
@@ -162,8 +165,8 @@ func (t *transfer) info() Info {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return Info{
-		ID: t.id, Direction: t.dir, Peer: t.peer, State: t.state, Error: t.errMsg,
-		Files: t.files(MaxListedFiles), FileCount: t.sum.Files, TotalBytes: t.sum.Total, DoneBytes: t.done,
+		ID: t.id, Name: t.sum.name(), Direction: t.dir, Peer: t.peer, State: t.state, Error: t.errMsg,
+		Files: t.files(MaxListedFiles), FileCount: t.sum.Files, FolderCount: t.sum.Dirs, TotalBytes: t.sum.Total, DoneBytes: t.done,
 		ResumedBytes: t.resumed, SentBytes: t.sent, Rate: t.rate,
 		StartedAt: t.started, UpdatedAt: t.updated, Replaces: t.replaces,
 	}

@@ -99,8 +99,9 @@ func TestSeveralFiles(t *testing.T) {
 	sameFile(t, paths[2], filepath.Join(b.cfg.Downloads, "three"))
 }
 
-// TestSendTwice: the same Send while a transfer runs names the same transfer, and after
-// it completed says completed at once without moving any data.
+// TestSendTwice: the same Send while a transfer runs names the same transfer; after it
+// completed, the same Send is a new transfer (a nonce in its manifest) that sends the
+// files again, and a Send after that one was interrupted by a restart goes on with it.
 func TestSendTwice(t *testing.T) {
 	a, b := pair(t, func(c *Config) { c.OpenSource = openSlow(5 * time.Millisecond) }, nil)
 	src := filepath.Join(t.TempDir(), "f.bin")
@@ -113,19 +114,51 @@ func TestSendTwice(t *testing.T) {
 	if _, err := a.wait(first.ID); err != nil {
 		t.Fatal(err)
 	}
-	sent := mustGet(t, a, first.ID).SentBytes
 	third := a.send(b, src)
-	if third.ID != first.ID || third.State != StateCompleted || third.SentBytes != sent {
-		t.Errorf("Send after completion: %s %s, sent %d (was %d)", third.ID, third.State, third.SentBytes, sent)
+	if third.ID == first.ID {
+		t.Fatalf("Send after completion named the finished transfer %s (%s)", third.ID, third.State)
 	}
-	if sent != 8*ChunkSize {
-		t.Errorf("sender served %d bytes for an %d-byte file", sent, 8*ChunkSize)
+	a.m.Close() // the sender restarts while the third send runs
+	a2 := newSide(t, a.h, func(c *Config) { c.StateDir = a.cfg.StateDir; c.OpenSource = openSlow(5 * time.Millisecond) })
+	if again := a2.send(b, src); again.ID != third.ID {
+		t.Fatalf("Send after a restart got %s, want the unfinished %s", again.ID, third.ID)
 	}
-	if tree := listTree(t, b.cfg.Downloads); !slices.Equal(tree, []string{"f.bin"}) {
-		t.Errorf("downloads: %v, want one copy", tree)
+	if _, err := a2.wait(third.ID); err != nil {
+		t.Fatal(err)
 	}
-	if n := len(a.m.List()); n != 1 {
-		t.Errorf("List has %d transfers, want 1", n)
+	if got := mustGet(t, b, third.ID); got.State != StateCompleted {
+		t.Fatalf("the receiver's copy of the third send: %s (%s)", got.State, got.Error)
+	}
+	if tree := listTree(t, b.cfg.Downloads); len(tree) != 2 {
+		t.Errorf("downloads: %v, want two copies", tree)
+	}
+	if n := len(a2.m.List()); n != 2 {
+		t.Errorf("List has %d transfers, want 2", n)
+	}
+}
+
+// TestSendAgainAfterLostState: a sender that lost its state (a new StateDir) sends
+// files the receiver completed before: the receiver's "completed" for the old ID makes
+// the sender send them again under a nonce, so they arrive again.
+func TestSendAgainAfterLostState(t *testing.T) {
+	a, b := pair(t, nil, nil)
+	src := filepath.Join(t.TempDir(), "f.bin")
+	writeRandom(t, src, 2*ChunkSize)
+	first := a.send(b, src)
+	if _, err := a.wait(first.ID); err != nil {
+		t.Fatal(err)
+	}
+	a.m.Close()
+	a2 := newSide(t, a.h, nil) // a StateDir of its own: nothing of the first transfer
+	again := a2.send(b, src)
+	if again.ID == first.ID {
+		t.Fatalf("the sender without state got %s %s: the old transfer's answer", again.ID, again.State)
+	}
+	if _, err := a2.wait(again.ID); err != nil {
+		t.Fatal(err)
+	}
+	if tree := listTree(t, b.cfg.Downloads); len(tree) != 2 {
+		t.Errorf("downloads: %v, want two copies", tree)
 	}
 }
 

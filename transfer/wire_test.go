@@ -39,6 +39,11 @@ var golden = map[string]struct {
 			"1a2e0a01651000180020ed032a00" + // "e": file, size 0, mode 0755, no chunks
 			"3220af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262" + // BLAKE3("")
 			"2001"}, // fresh
+	"OFFER again": {AppendOffer(nil, Offer{ID: goldenID, Manifest: Manifest{ChunkSize: 64 << 10,
+		Entries: goldenManifest().Entries[:1], Nonce: []byte("0123456789abcdef")}}),
+		"3501" + "0a1000112233445566778899aabbccddeeff" + "10808004" + // id, chunk size 65536
+			"1a0a0a01641001180020ed03" + // "d": dir, size 0, mode 0755
+			"2a1030313233343536373839616263646566"}, // nonce "0123456789abcdef"
 	"ANSWER": {AppendAnswer(nil, Answer{ID: goldenID, Status: StatusRejected, Reason: "too large"}),
 		"20020a1000112233445566778899aabbccddeeff10021a09746f6f206c61726765"},
 	"GET": {AppendGet(nil, Get{ID: goldenID, File: 1, First: 2, Count: 300}),
@@ -155,6 +160,7 @@ func TestParseRejects(t *testing.T) {
 		"group wire type":    func() error { _, err := ParseAck(append(id, 0x0b)); return err },
 		"offer without id":   func() error { _, err := ParseOffer([]byte{0x10, 0x01}); return err },
 		"offer no chunksize": func() error { _, err := ParseOffer(id); return err },
+		"short nonce":        func() error { _, err := ParseOffer(append(append(id, 0x10, 0x01), 0x2a, 0x01, 'n')); return err },
 		"file without hash": func() error {
 			_, err := ParseOffer(append(append(id, 0x10, 0x01), 0x1a, 0x03, 0x0a, 0x01, 'a'))
 			return err

@@ -50,6 +50,8 @@ type chatSession struct {
 	shown    map[string]string // message ID → the state last shown for it
 	states   map[string]string // message ID → the newest state an event told (may precede the send's answer)
 	presence string            // the peer's presence line last shown
+
+	offers offerAnnouncer // incoming file offers, announced once each
 }
 
 func runChat(c *cli.Context) error {
@@ -189,6 +191,10 @@ func (s *chatSession) belongs(m *api.Message) bool {
 
 // show handles one event of the stream.
 func (s *chatSession) show(e api.Event) error {
+	if line, ok := s.offers.announce(e); ok {
+		s.scr.Print(line)
+		return nil
+	}
 	switch {
 	case e.Message != nil && e.Type == api.EventMessage && e.Message.Direction == "in" && s.belongs(e.Message):
 		if s.showMessage(*e.Message) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -110,7 +111,8 @@ func reportTransfer(c *cli.Context, t api.Transfer) error {
 			plural(fileCount(t), "file"), formatBytes(t.TotalBytes), elapsed.Round(10*time.Millisecond))
 	}
 	if t.State != api.TransferCompleted {
-		return fmt.Errorf("transfer %s %s: %s", t.ID, t.State, orDash(t.Error))
+		reason, _, _ := strings.Cut(t.Error, "\n")
+		return fmt.Errorf("transfer %s (%s) %s: %s", t.ID, transferName(t), t.State, orDash(reason))
 	}
 	return nil
 }
@@ -138,16 +140,25 @@ func (silentProgress) update(api.Transfer) {}
 func (silentProgress) done(api.Transfer)   {}
 
 type barProgress struct {
-	w   io.Writer
-	bar *progressbar.ProgressBar
+	w       io.Writer
+	bar     *progressbar.ProgressBar
+	waiting string // the last waiting line printed, printed again only if it changes
 }
 
 func (b *barProgress) update(t api.Transfer) {
+	if line, ok := waitingLine(t); ok && b.bar == nil {
+		if line != b.waiting {
+			fmt.Fprintln(b.w, line)
+			b.waiting = line
+		}
+		return
+	}
 	if b.bar == nil && t.TotalBytes > 0 {
 		b.bar = progressbar.NewOptions64(t.TotalBytes,
 			progressbar.OptionSetWriter(b.w),
-			progressbar.OptionSetDescription(fmt.Sprintf("%s → %s", t.ID, visible(peerLabel(t)))),
+			progressbar.OptionSetDescription(fmt.Sprintf("%s %s %s", transferName(t), arrow(t), peerLabel(t))),
 			progressbar.OptionShowBytes(true),
+			progressbar.OptionUseIECUnits(true), // MiB and MiB/s, as everywhere else
 			progressbar.OptionShowTotalBytes(true),
 			progressbar.OptionSetPredictTime(true),
 			progressbar.OptionFullWidth(),
@@ -184,11 +195,34 @@ func (l *lineProgress) update(t api.Transfer) {
 
 func (l *lineProgress) done(t api.Transfer) { fmt.Fprintln(l.w, progressLine(t)) }
 
+// waitingLine says what a sender waits for before any data moves: its own hashing, or
+// the receiver's Accept.
+func waitingLine(t api.Transfer) (string, bool) {
+	if t.Direction != "out" {
+		return "", false
+	}
+	switch t.State {
+	case api.TransferHashing:
+		return fmt.Sprintf("hashing %s before offering it to %s", transferName(t), peerLabel(t)), true
+	case api.TransferWaiting:
+		if t.DoneBytes == 0 {
+			return fmt.Sprintf("waiting for %s to accept %s", peerLabel(t), transferName(t)), true
+		}
+	}
+	return "", false
+}
+
 func progressLine(t api.Transfer) string {
-	line := fmt.Sprintf("%s %s %s: %s of %s (%s)", t.ID, arrow(t), peerLabel(t), formatBytes(t.DoneBytes), formatBytes(t.TotalBytes), t.State)
+	if line, ok := waitingLine(t); ok {
+		return line
+	}
+	line := fmt.Sprintf("%s %s %s: %s of %s (%s)", transferName(t), arrow(t), peerLabel(t), formatBytes(t.DoneBytes), formatBytes(t.TotalBytes), t.State)
 	if t.State == api.TransferTransferring && t.Rate > 0 {
 		eta := time.Duration(float64(t.TotalBytes-t.DoneBytes) / t.Rate * float64(time.Second))
-		line += fmt.Sprintf(" %s/s, ETA %s", formatBytes(int64(t.Rate)), eta.Round(time.Second))
+		line += fmt.Sprintf(" %s, ETA %s", formatRate(t.Rate), eta.Round(time.Second))
+	}
+	if note := noteOf(t); note != "" && t.State != api.TransferCompleted {
+		line += ": " + note
 	}
 	return line
 }
@@ -249,27 +283,56 @@ func listTransfers(c *cli.Context) error {
 		fmt.Fprintln(c.App.Writer, "No transfers.")
 		return nil
 	}
-	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tDIR\tPEER\tSTATE\tPROGRESS\tFILES\tNOTE")
+	return printTransfers(c.App.Writer, ts)
+}
+
+// printTransfers is the `parley transfers` table: one line each, named by what moves;
+// the ID is its first 8 digits (any unique prefix names it).
+func printTransfers(w io.Writer, ts []api.Transfer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tDIR\tPEER\tSTATE\tPROGRESS\tFILES\tNOTE")
 	for _, t := range ts {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s / %s\t%d\t%s\n", t.ID, t.Direction, peerLabel(t), t.State,
-			formatBytes(t.DoneBytes), formatBytes(t.TotalBytes), fileCount(t), t.Error)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", shortTransferID(t.ID), transferName(t), t.Direction,
+			peerLabel(t), t.State, progressText(t), fileCount(t), orDash(noteOf(t)))
 	}
 	return tw.Flush()
 }
 
-// fileCount is how many files and folders t holds (a node older than file_count lists
-// them all).
+// progressText is "1.0 MiB / 3.0 MiB", with the rate while data moves.
+func progressText(t api.Transfer) string {
+	s := formatBytes(t.DoneBytes) + " / " + formatBytes(t.TotalBytes)
+	if t.State == api.TransferTransferring && t.Rate > 0 {
+		s += " at " + formatRate(t.Rate)
+	}
+	return s
+}
+
+// formatRate is a rate in the units of formatBytes: "12.5 MiB/s".
+func formatRate(r float64) string { return formatBytes(int64(r)) + "/s" }
+
+// noteOf is t's one-line note (from a node older than notes: the first line of its
+// error).
+func noteOf(t api.Transfer) string {
+	if t.Note != "" {
+		return t.Note
+	}
+	line, _, _ := strings.Cut(t.Error, "\n")
+	return line
+}
+
+// fileCount is how many files t holds, folders not counted (a node older than
+// file_count lists them all, and one older than folder_count counts folders too).
 func fileCount(t api.Transfer) int {
-	return max(t.FileCount, len(t.Files))
+	return max(t.FileCount, len(t.Files)) - t.FolderCount
 }
 
 func transferActionCommand(name, usage string, act func(*client.Client, context.Context, string) (api.Transfer, error)) *cli.Command {
 	return &cli.Command{
-		Name:      name,
-		Usage:     usage,
-		ArgsUsage: "ID",
-		Flags:     []cli.Flag{jsonFlag},
+		Name:        name,
+		Usage:       usage,
+		ArgsUsage:   "ID",
+		Description: "ID is the transfer's ID or any unique prefix of it (the first 8 digits `parley transfers` shows).",
+		Flags:       []cli.Flag{jsonFlag},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usageError("transfers %s needs one transfer ID (see `parley transfers`)", name)
