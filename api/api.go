@@ -50,6 +50,10 @@ const (
 const (
 	TokenFile = "api.token" // bearer token, mode 0600
 	AddrFile  = "api.addr"  // host:port the API listens on; removed when the node stops
+	PortFile  = "api.port"  // the API's port at the last start, tried first at the next; kept
+	// SessionsFile holds the web app's sessions (SHA-256 of each token and its times,
+	// never a token), mode 0600, so a login outlives a restart of the node.
+	SessionsFile = "web-sessions.json"
 )
 
 // Status describes the running node (`parley id`).
