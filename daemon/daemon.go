@@ -136,8 +136,12 @@ func Run(ctx context.Context, o Options) error {
 }
 
 func serve(ctx context.Context, o Options, n *node.Node, ln net.Listener, token string, log *slog.Logger, created bool) error {
+	handler := localapi.New(n, token, log.With("part", "api"))
+	if err := handler.KeepSessions(filepath.Join(o.Home, api.SessionsFile)); err != nil {
+		log.Warn("web app logins were lost", "err", err)
+	}
 	srv := &http.Server{
-		Handler:           localapi.New(n, token, log.With("part", "api")),
+		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}

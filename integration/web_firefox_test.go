@@ -77,7 +77,7 @@ func checkFirefoxSignOut(t *testing.T, ann, bob *testnode.Node, annPage, bobPage
 		document.getElementById("login-ended").textContent.startsWith("Your session has ended")`)
 	annPage.click("#signout-btn")
 	annPage.waitFor("the login note after Sign out", `!document.getElementById("login-needed").hidden &&
-		document.getElementById("login-ended").textContent === "You signed out." && sessionStorage.getItem("parley.session") === null`)
+		document.getElementById("login-ended").textContent === "You signed out." && localStorage.getItem("parley.session") === null`)
 	shots.takeFirefox(annPage, "13-ann-signed-out")
 	annPage.login(ann) // the same tab: only the fragment changes
 }

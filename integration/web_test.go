@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,6 +114,71 @@ func TestWebApp(t *testing.T) {
 	checkAccessibleNames(t, bobPage)
 	checkAccessibleNames(t, annPage)
 	checkSignOut(t, browser, ann, bob, annPage, bobPage, shots)
+}
+
+// TestWebAppSurvivesRestart: Ann's node restarts with the same home while her page is
+// open. The node comes back on the same port (remembered in its home) and keeps her
+// session, so the open tab reconnects by itself, with no new login, catches up on the
+// message Bob sent while the node was down, and shows the ones that follow; a new tab
+// of the same browser is logged in at once.
+func TestWebAppSurvivesRestart(t *testing.T) {
+	chromium := findChromium(t)
+	bob := testnode.Start(t, testnode.Options{Name: "Bob", Args: loopbackArgs()})
+	bobID := bob.Status().PeerID
+	home := t.TempDir()
+	rememberFreeAPIPort(t, home)
+	// Ann dials Bob (--peer), so she finds him again after her restart.
+	ann := testnode.Start(t, testnode.Options{Name: "Ann", Home: home, Args: append(loopbackArgs(), "--peer", tcpAddr(t, bob.Status().Addrs))})
+	annID := ann.Status().PeerID
+	shots := newScreenshots(t)
+	annPage := newPage(t, startBrowser(t, chromium), "Ann")
+	annPage.login(ann)
+	origin := apiURL(t, ann)
+
+	shown := func(text string) string {
+		return fmt.Sprintf(`[...document.querySelectorAll('#messages li.in .text')].some(p => p.textContent === %q)`, text)
+	}
+	annPage.waitFor("Bob online", fmt.Sprintf(`!!document.querySelector('#nearby li[data-peer=%q][data-presence="online"]')`, bobID))
+	annPage.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`#nearby li[data-peer=%q] button.conversation`, bobID))))
+	bob.CLI("send", annID, "before the restart")
+	annPage.waitFor("Bob's first message", shown("before the restart"))
+
+	ann.Stop()
+	annPage.waitFor("the page noticing", `document.getElementById("conn-state").dataset.state === "reconnecting"`)
+	shots.take(annPage, "30-ann-node-down")
+	if out := bob.CLI("send", annID, "while your node was down"); !strings.Contains(out, "queued") {
+		t.Fatalf("Bob's send to a stopped node printed %q, want queued", out)
+	}
+	ann.Restart()
+	if got := apiURL(t, ann); got != origin {
+		t.Fatalf("after the restart the web app is at %s, was %s: an open tab cannot find it", got, origin)
+	}
+	annPage.waitFor("the page reconnected, still logged in", `document.getElementById("conn-state").dataset.state === "open" &&
+		!document.getElementById("app").hidden && document.getElementById("login-needed").hidden`)
+	annPage.waitFor("the message sent while the node was down", shown("while your node was down"))
+	bob.CLI("send", annID, "after the restart")
+	annPage.waitFor("a message after the restart", shown("after the restart"))
+	shots.take(annPage, "31-ann-reconnected-after-restart")
+
+	tab := annPage.newTab("Ann's new tab")
+	tab.do(chromedp.Navigate(origin))
+	tab.waitFor("the app in a new tab, with no login", `!document.getElementById("app").hidden && document.getElementById("conn-state").dataset.state === "open"`)
+}
+
+// rememberFreeAPIPort writes a free port to home's api.port, which `parley up` tries
+// first: the test's node stays off the default port, which other tests' nodes and a
+// real node on this machine may use.
+func rememberFreeAPIPort(t *testing.T, home string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	if err := os.WriteFile(filepath.Join(home, "api.port"), []byte(fmt.Sprintln(port)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // checkDragAndDrop: a file dragged from the desktop onto Ann's chat with Bob is sent;
@@ -533,7 +599,18 @@ type page struct {
 
 func newPage(t *testing.T, browser context.Context, name string) *page {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext(),
+	return openTab(t, browser, name, chromedp.WithNewBrowserContext())
+}
+
+// newTab opens another tab in p's browser profile (its storage is p's).
+func (p *page) newTab(name string) *page {
+	p.t.Helper()
+	return openTab(p.t, p.ctx, name)
+}
+
+func openTab(t *testing.T, parent context.Context, name string, opts ...chromedp.ContextOption) *page {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(parent, append(opts,
 		chromedp.WithListener(func(ev any) {
 			if e, ok := ev.(*runtime.EventExceptionThrown); ok {
 				d := e.ExceptionDetails
@@ -543,7 +620,7 @@ func newPage(t *testing.T, browser context.Context, name string) *page {
 				}
 				t.Logf("%s's page: script error at %s:%d: %s", name, d.URL, d.LineNumber+1, desc)
 			}
-		}))
+		}))...)
 	t.Cleanup(cancel)
 	p := &page{t: t, name: name, ctx: ctx}
 	// The first Run opens the tab and binds its life to its context: no deadline here.
@@ -591,12 +668,12 @@ func (p *page) login(n *testnode.Node) {
 		p.do(chromedp.Navigate(link))
 	}
 	p.waitFor("the app after login", `!document.getElementById("app").hidden`)
-	p.waitFor("the code gone from the address, the token kept in the tab and no cookie", loggedInWell)
+	p.waitFor("the code gone from the address, the token kept in the origin's storage and no cookie", loggedInWell)
 }
 
 // loggedInWell: the login code left the page's address, the session token is kept in
-// the tab (not in a cookie, which the browser would send to every port of 127.0.0.1).
-const loggedInWell = `location.hash === "" && /^[0-9a-f]{64}$/.test(sessionStorage.getItem("parley.session") || "") && document.cookie === ""`
+// the origin's localStorage (not in a cookie, which the browser would send to every port of 127.0.0.1).
+const loggedInWell = `location.hash === "" && /^[0-9a-f]{64}$/.test(localStorage.getItem("parley.session") || "") && document.cookie === ""`
 
 // checkSignOut: Sign out ends this tab's session only (its token is refused after);
 // `parley web logout` signs Bob's open page out at once; Sign out everywhere in one of
@@ -605,10 +682,10 @@ func checkSignOut(t *testing.T, browser context.Context, ann, bob *testnode.Node
 	t.Helper()
 	second := newPage(t, browser, "Ann's second tab")
 	second.login(ann)
-	old := annPage.eval(`sessionStorage.getItem("parley.session")`)
+	old := annPage.eval(`localStorage.getItem("parley.session")`)
 	annPage.do(chromedp.Click(chromedp.ID("signout-btn")))
 	annPage.waitFor("the login note after Sign out", `!document.getElementById("login-needed").hidden && document.getElementById("app").hidden &&
-		document.getElementById("login-ended").textContent === "You signed out." && sessionStorage.getItem("parley.session") === null`)
+		document.getElementById("login-ended").textContent === "You signed out." && localStorage.getItem("parley.session") === null`)
 	shots.take(annPage, "17-ann-signed-out")
 	second.eval(fmt.Sprintf(`(() => { fetch("/v1/status", { headers: { "X-Parley-Session": %q } }).then((r) => { window.oldStatus = r.status; }); return true; })()`, old))
 	second.waitFor("the signed-out token refused", `window.oldStatus === 401`)
@@ -621,10 +698,10 @@ func checkSignOut(t *testing.T, browser context.Context, ann, bob *testnode.Node
 		document.getElementById("login-ended").textContent.startsWith("Your session has ended")`)
 	shots.take(bobPage, "18-bob-signed-out-by-cli")
 	// A token the node no longer knows, in a tab loaded afresh, shows the login note.
-	bobPage.eval(`(() => { sessionStorage.setItem("parley.session", "ab".repeat(32)); return true; })()`)
+	bobPage.eval(`(() => { localStorage.setItem("parley.session", "ab".repeat(32)); return true; })()`)
 	bobPage.do(chromedp.Navigate(apiURL(t, bob)))
 	bobPage.waitFor("the login note for a stale token", `!document.getElementById("login-needed").hidden &&
-		document.getElementById("app").hidden && sessionStorage.getItem("parley.session") === null`)
+		document.getElementById("app").hidden && localStorage.getItem("parley.session") === null`)
 
 	annPage.login(ann) // the same tab: only the fragment changes
 	second.do(chromedp.Click(chromedp.ID("signout-all-btn")))

@@ -14,6 +14,14 @@ let wired = false; // the page's controls have their handlers
 
 function start() {
   api.onLoggedOut(loggedOut);
+  // Another tab of this origin logged in (this one follows) or out (so did the node).
+  api.onTokenChange((inNow) => {
+    if (inNow) {
+      enter();
+    } else if (!$("app").hidden) {
+      loggedOut("signed-out");
+    }
+  });
   // A login link opened in this tab changes only the fragment: no new page load.
   window.addEventListener("hashchange", () => {
     if (location.hash.startsWith("#login=")) {
@@ -219,7 +227,7 @@ function onStreamState(state) {
 
 const endedBecause = {
   ended: "Your session has ended: it was unused for 12 hours or logged in 7 days ago, " +
-    "someone signed out everywhere, or your node restarted.",
+    "or someone signed out everywhere.",
   "signed-out": "You signed out.",
   everywhere: "You signed out everywhere: every browser logged in to this node is signed out.",
 };
