@@ -317,7 +317,7 @@ var errNoSession = errors.New("missing or wrong API token or web session: client
 
 // errSessionEnded is the answer to a web session token the node does not know (any more).
 var errSessionEnded = fmt.Errorf("this web session has ended: sessions end after %v unused, %v after the login, "+
-	"when you sign out everywhere (`parley web logout`) and when the node restarts; run `parley open` to log in again",
+	"and when you sign out everywhere (`parley web logout`); run `parley open` to log in again",
 	sessionIdle, sessionLifetime)
 
 // authorizeSession checks a browser's request: a Host that is the API's own address
