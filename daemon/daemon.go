@@ -123,10 +123,14 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	roomClock, err := testRoomClock(log)
+	if err != nil {
+		return err
+	}
 	n, err := node.New(node.Config{
 		Home: o.Home, Identity: id, ListenAddrs: o.Listen, StaticPeers: o.StaticPeers,
 		MDNS: o.MDNS, Rendezvous: o.Rendezvous, Namespace: o.Namespace, STUN: o.STUN, NetworkKey: o.NetworkKey, AwayAfter: o.AwayAfter, Retain: o.Retain, OnMessage: o.OnMessage,
-		MessageRate: o.MessageRate, Transfers: transfers, Logger: log,
+		MessageRate: o.MessageRate, Transfers: transfers, Logger: log, RoomClock: roomClock,
 	})
 	if err != nil {
 		return err
@@ -216,6 +220,25 @@ func rememberPort(home string, a net.Addr, log *slog.Logger) {
 	if err := writeFileAtomic(filepath.Join(home, api.PortFile), []byte(strconv.Itoa(tcp.Port)+"\n")); err != nil {
 		log.Warn("cannot remember the API port: the next start may use another", "err", err)
 	}
+}
+
+// TestClockOffsetEnv names a variable for tests only: a duration (e.g. "-1h") added to
+// the clock this node stamps its room messages with, to play a member whose clock is
+// wrong (integration/web_test.go shows that rooms are ordered by Lamport counter, not by
+// that clock). Nobody else should set it.
+const TestClockOffsetEnv = "PARLEY_TEST_CLOCK_OFFSET"
+
+func testRoomClock(log *slog.Logger) (func() time.Time, error) {
+	v := os.Getenv(TestClockOffsetEnv)
+	if v == "" {
+		return nil, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return nil, fmt.Errorf("%s=%q: %w (a test-only setting: unset it)", TestClockOffsetEnv, v, err)
+	}
+	log.Warn("room messages are stamped with a skewed clock (a test-only setting)", "env", TestClockOffsetEnv, "offset", d)
+	return func() time.Time { return time.Now().Add(d) }, nil
 }
 
 // listenAPI listens on a loopback address only: the API must never face the network.

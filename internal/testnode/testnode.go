@@ -84,6 +84,7 @@ type Options struct {
 	Host *netlab.Host  // nil: run in this namespace (then pass --no-mdns in Args)
 	Args []string      // extra `up` flags
 	Wait time.Duration // how long to wait for the API; default 60s
+	Env  []string      // extra NAME=value variables for the node and its CLI calls
 }
 
 // Node is one running `parley up` process.
@@ -127,7 +128,7 @@ func (n *Node) command(ctx context.Context, args ...string) *exec.Cmd {
 	} else {
 		cmd = exec.CommandContext(ctx, n.bin, args...)
 	}
-	cmd.Env = childEnv()
+	cmd.Env = childEnv(n.opts.Env...)
 	return cmd
 }
 
