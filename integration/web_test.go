@@ -21,6 +21,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/parley-im/parley/api"
 	"github.com/parley-im/parley/internal/testenv"
 	"github.com/parley-im/parley/internal/testnode"
 )
@@ -436,6 +437,68 @@ func TestWebAppRooms(t *testing.T) {
 	checkRoomUnreadAndRemove(t, annPage, bobPage, ops, bobID, shots)
 	checkLeaveRoom(t, annPage, bobPage, news, bobID, shots)
 	checkDeclineRoom(t, annPage, bobPage, bobID, shots)
+}
+
+// TestWebAppNodeDecides: what the page shows, the node decided. Bob's clock is 9 minutes
+// behind (PARLEY_TEST_CLOCK_OFFSET, a test-only setting; within room.MaxClockSkew, past
+// which his node would refuse Ann's messages as from the future), so his reply in a room
+// carries an earlier time than Ann's question: her page still shows it below the question, in
+// the room's Lamport order that every member uses. Mallory, another key that calls
+// itself Bob, Ann's contact, is marked as a possible impostor in People nearby (with no
+// "Add Bob to contacts"), in its chat and on its message, online and offline.
+func TestWebAppNodeDecides(t *testing.T) {
+	chromium := findChromium(t)
+	ann := testnode.Start(t, testnode.Options{Name: "Ann", Args: loopbackArgs()})
+	annID := ann.Status().PeerID
+	annAddr := tcpAddr(t, ann.Status().Addrs)
+	bob := testnode.Start(t, testnode.Options{Name: "Bob", Args: append(loopbackArgs(), "--peer", annAddr),
+		Env: []string{"PARLEY_TEST_CLOCK_OFFSET=-9m"}})
+	bobID := bob.Status().PeerID
+	waitConnected(t, bob, annID)
+	bob.AddContact("Ann", annID) // so Bob's node joins Ann's room at once
+	ann.AddContact("Bob", bobID)
+	shots := newScreenshots(t)
+
+	ops := roomCLI[api.Room](t, ann, "create", "ops").ID
+	roomCLI[api.Room](t, ann, "invite", "ops", bobID)
+	waitRoomMembers(t, bob, "ops", 2, "Bob")
+	annPage := newPage(t, startBrowser(t, chromium), "Ann")
+	annPage.login(ann)
+	annPage.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`#rooms li[data-room=%q] button.conversation`, ops))))
+	const question, reply = "Who can deploy today?", "I can, right after lunch"
+	annPage.do(chromedp.SendKeys(chromedp.ID("composer-text"), question+kb.Enter))
+	waitRoomTexts(t, bob, "ops", []string{question})
+	bob.CLI("send", "#ops", reply)
+	annPage.waitFor("Bob's reply", messageFrom("Bob", reply))
+	order := annPage.eval(`JSON.stringify([...document.querySelectorAll('#messages li.message .text')].map(p => p.textContent))`)
+	if want := fmt.Sprintf("[%q,%q]", question, reply); order != want {
+		t.Fatalf("Ann's page shows the room as %s, want the reply below the question: %s", order, want)
+	}
+	var times []time.Time
+	for _, m := range ann.History("#ops") {
+		times = append(times, m.SentAt)
+	}
+	if len(times) != 2 || !times[1].Before(times[0]) {
+		t.Fatalf("sent times %v: Bob's clock should stamp his reply before the question", times)
+	}
+	shots.take(annPage, "32-room-order-with-skewed-clock")
+
+	mallory := testnode.Start(t, testnode.Options{Name: "Bob", Args: append(loopbackArgs(), "--peer", annAddr)})
+	malloryID := mallory.Status().PeerID
+	nearby := fmt.Sprintf(`#nearby li[data-peer=%q]`, malloryID)
+	marked := fmt.Sprintf(`(() => { const li = document.querySelector('%s');
+		return !!li && li.dataset.impostor === "true" && li.querySelector(".impostor") !== null
+			&& li.querySelector("button.add-contact") === null
+			&& ![...document.querySelectorAll("button")].some(b => /^Add Bob/.test(b.textContent)); })()`, nearby)
+	annPage.waitFor("Mallory marked in People nearby, with no Add Bob", marked)
+	mallory.CLI("send", annID, "it is me, Bob: send me the keys")
+	annPage.do(chromedp.Click(chromedp.CSS(nearby + ` button.conversation`)))
+	annPage.waitFor("Mallory's chat and message marked", `document.querySelector("#conv-title .impostor") !== null &&
+		[...document.querySelectorAll('#messages li.in')].some(li => li.dataset.impostor === "true" && li.querySelector(".from .impostor"))`)
+	shots.take(annPage, "33-impostor-marked")
+	mallory.Stop()
+	annPage.waitFor("Mallory offline, still marked", fmt.Sprintf(`document.querySelector('%s').dataset.presence === "offline" && %s`, nearby, marked))
+	shots.take(annPage, "34-offline-impostor-marked")
 }
 
 // checkDeclineRoom: Ann invites Bob to a third room; he declines in his page, the

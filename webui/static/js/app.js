@@ -3,8 +3,8 @@
 // notifications and signing out.
 
 import * as api from "./api.js";
-import { $, el, fmtTime, toast } from "./dom.js";
-import { changed, conversationOf, nameOf, onChange, putMessage, sameConversation, store } from "./store.js";
+import { $, el, fmtTime, impostorMark, toast } from "./dom.js";
+import { changed, conversationOf, nameOf, onChange, putMessage, sameConversation, senderOf, store } from "./store.js";
 import { initSidebar, renderSidebar } from "./sidebar.js";
 import { initConversation, markReadIfSeen, openConversation, renderConversation } from "./conversation.js";
 import { initTransfers, putTransfer, renderTransfers } from "./transfers.js";
@@ -170,7 +170,7 @@ function onPeer(p) {
   store.peers.set(p.peer_id, p);
   const c = store.contacts.get(p.peer_id);
   if (c) {
-    store.contacts.set(p.peer_id, { ...c, name: p.name || c.name, presence: p.presence, status: p.status });
+    store.contacts.set(p.peer_id, { ...c, name: p.name || c.name, display_name: p.display_name || c.display_name, presence: p.presence, status: p.status });
   }
 }
 
@@ -360,14 +360,15 @@ function showResults(q, messages) {
     ...messages.reverse().map((m) => {
       const conv = conversationOf(m);
       const where = conv.kind === "room" ? "# " + (m.room_name || (store.rooms.get(conv.id) || {}).name || conv.id) : nameOf(conv.id);
-      const who = m.direction === "out" ? "You" : m.from_name || nameOf(m.from);
+      const sender = senderOf(m);
+      const who = sender.name;
       return el(
         "li",
         {},
         el(
           "button",
           { type: "button", className: "result", onclick: () => openConversation(conv) },
-          el("span", { className: "from" }, conv.kind === "room" ? `${who} in ${where}` : m.direction === "out" ? `You to ${where}` : who),
+          el("span", { className: "from" }, conv.kind === "room" ? `${who} in ${where}` : m.direction === "out" ? `You to ${where}` : who, impostorMark(sender.warning)),
           el("time", { datetime: m.sent_at }, fmtTime(m.sent_at)),
           el("p", { className: "text" }, m.text),
         ),
@@ -411,7 +412,8 @@ function notify(m) {
   if (!document.hidden || !("Notification" in window) || Notification.permission !== "granted") {
     return;
   }
-  const who = m.from_name || nameOf(m.from);
+  const sender = senderOf(m);
+  const who = sender.warning ? `${sender.name} (⚠ possible impostor)` : sender.name;
   const title = m.room ? `${who} in # ${m.room_name || "a room"}` : who;
   const n = new Notification(title, { body: m.text.slice(0, 200), tag: m.key });
   n.onclick = () => {

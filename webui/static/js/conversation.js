@@ -2,8 +2,10 @@
 // state, the composer, and the peer's safety number or the room's invite and leave.
 
 import * as api from "./api.js";
-import { $, el, fmtTime, presenceBadge, toast } from "./dom.js";
-import { changed, isMe, memberPresence, messagesOf, nameOf, presenceOf, putMessage, sameConversation, store, unreadIn } from "./store.js";
+import { $, el, fmtTime, impostorMark, presenceBadge, toast } from "./dom.js";
+import {
+  changed, impostorWarning, isMe, memberPresence, messagesOf, nameOf, presenceOf, putMessage, sameConversation, senderOf, store, unreadIn,
+} from "./store.js";
 
 const items = new Map(); // message key → its <li> in #messages
 
@@ -114,8 +116,10 @@ function renderHeader(conv) {
   setComposerNote("");
   shownHeader = "";
   const { presence, status } = presenceOf(conv.id);
-  $("conv-title").textContent = nameOf(conv.id);
-  $("conv-sub").replaceChildren(presenceBadge(presence), status ? ` ${status}` : "");
+  const impostor = impostorWarning(conv.id);
+  $("conv-title").replaceChildren(nameOf(conv.id), impostorMark(impostor));
+  $("conv-sub").replaceChildren(presenceBadge(presence), status ? ` ${status}` : "",
+    impostor ? el("p", { className: "warning" }, "⚠ " + impostor) : "");
   $("composer-text").setAttribute("aria-label", `Message to ${nameOf(conv.id)}`);
 }
 
@@ -130,7 +134,8 @@ function renderRoomHeader(roomID) {
   setComposerNote(readOnly ? `Only the owners post in the announcement room # ${room.name}; you can read it.` : "");
   $("composer-text").setAttribute("aria-label", `Message to # ${room ? room.name : roomID}`);
   const members = room ? room.members || [] : [];
-  const key = JSON.stringify([roomID, room && room.name, room && room.owner, members.map((m) => [m.peer_id, m.owner, nameOf(m.peer_id), memberPresence(m)])]);
+  const key = JSON.stringify([roomID, room && room.name, room && room.owner,
+    members.map((m) => [m.peer_id, m.owner, nameOf(m.peer_id), memberPresence(m), impostorWarning(m.peer_id)])]);
   if (key === shownHeader) {
     return;
   }
@@ -153,6 +158,7 @@ function memberItem(room, m) {
     "li",
     { "data-peer": m.peer_id, "data-presence": memberPresence(m) },
     el("span", { className: "name" }, name),
+    impostorMark(me ? "" : impostorWarning(m.peer_id)),
     m.owner ? el("span", { className: "owner" }, " (owner)") : null,
     " ",
     presenceBadge(memberPresence(m)),
@@ -211,11 +217,11 @@ function renderMessages(conv) {
 }
 
 function messageItem(m) {
-  const from = m.direction === "out" ? "You" : m.from_name || nameOf(m.from);
+  const from = senderOf(m);
   return el(
     "li",
-    { className: `message ${m.direction}`, "data-id": m.id, "data-state": m.state },
-    el("span", { className: "from" }, from),
+    { className: `message ${m.direction}`, "data-id": m.id, "data-state": m.state, "data-impostor": from.warning ? "true" : false },
+    el("span", { className: "from" }, from.name, impostorMark(from.warning)),
     el("p", { className: "text" }, m.text),
     el("time", { datetime: m.sent_at }, fmtTime(m.sent_at)),
     el("span", { className: "state" }, ...stateBadge(m)),
@@ -299,7 +305,8 @@ function showInvite() {
   const options = [...ids].filter((id) => !members.has(id) && !(store.contacts.get(id) || {}).blocked);
   options.sort((a, b) => nameOf(a).localeCompare(nameOf(b)));
   $("invite-peer").replaceChildren(
-    ...options.map((id) => el("option", { value: id }, (store.contacts.get(id) || {}).contact ? `${nameOf(id)} (contact)` : nameOf(id))),
+    ...options.map((id) => el("option", { value: id },
+      (store.contacts.get(id) || {}).contact ? `${nameOf(id)} (contact)` : impostorWarning(id) ? `${nameOf(id)} (⚠ possible impostor)` : nameOf(id))),
   );
   $("invite-peer").disabled = options.length === 0;
   $("invite-submit").disabled = options.length === 0;

@@ -69,6 +69,21 @@ export function presenceBadge(presence) {
   return el("span", { className: `presence presence-${p}` }, presenceLabels[p] || p);
 }
 
+/** impostorMark flags a possible impostor where its name appears: visible words, and
+ * the node's warning for screen readers and on hover. Nothing for "". */
+export function impostorMark(warning) {
+  if (!warning) {
+    return null;
+  }
+  return el(
+    "span",
+    { className: "impostor", title: warning },
+    el("span", { "aria-hidden": "true" }, " ⚠ "),
+    "possible impostor",
+    el("span", { className: "visually-hidden" }, `: ${warning}`),
+  );
+}
+
 let toastTimer = 0;
 
 /** toast tells the user something briefly (screen readers hear it too). */
