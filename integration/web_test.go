@@ -161,9 +161,25 @@ func TestWebAppSurvivesRestart(t *testing.T) {
 	annPage.waitFor("a message after the restart", shown("after the restart"))
 	shots.take(annPage, "31-ann-reconnected-after-restart")
 
+	annPage.waitFor("one day separator, Today, first", `(() => { const s = document.querySelectorAll("#messages li.separator.day");
+		return s.length === 1 && s[0].getAttribute("aria-label") === "Today" && document.getElementById("messages").firstElementChild === s[0]; })()`)
+
 	tab := annPage.newTab("Ann's new tab")
 	tab.do(chromedp.Navigate(origin))
 	tab.waitFor("the app in a new tab, with no login", `!document.getElementById("app").hidden && document.getElementById("conn-state").dataset.state === "open"`)
+
+	// Unread while no tab shows the chat: opened, it starts at a "New messages" marker
+	// above the first of them, which are grouped under one name.
+	annPage.do(chromedp.Navigate("about:blank"))
+	bob.CLI("send", annID, "unread one")
+	bob.CLI("send", annID, "unread two")
+	tab.waitFor("two unread from Bob", fmt.Sprintf(`document.querySelector('#nearby li[data-peer=%q] .unread')?.textContent === "2"`, bobID))
+	tab.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`#nearby li[data-peer=%q] button.conversation`, bobID))))
+	tab.waitFor("the unread marker above the first unread, the second grouped", `(() => {
+		const m = document.querySelector("#messages li.unread-marker"), next = m && m.nextElementSibling;
+		return !!next && next.querySelector(".text").textContent === "unread one" && !next.classList.contains("grouped")
+			&& next.nextElementSibling.classList.contains("grouped") && !document.getElementById("jump-unread").hidden; })()`)
+	shots.take(tab, "35-unread-marker-and-groups")
 }
 
 // rememberFreeAPIPort writes a free port to home's api.port, which `parley up` tries
@@ -377,12 +393,18 @@ func checkSearchAndSafetyNumber(t *testing.T, annPage *page, shots *screenshots)
 		chromedp.SetValue(chromedp.ID("search"), "browser"),
 		chromedp.Click(chromedp.CSS(`#search-form button[type="submit"]`)),
 	)
-	annPage.waitFor("the search result", `[...document.querySelectorAll('#search-list .text')].some(p => p.textContent.includes("came from a browser"))`)
+	annPage.waitFor("the search result, with its date and the word marked", `[...document.querySelectorAll('#search-list button.result')].some(b =>
+		b.querySelector(".text").textContent.includes("came from a browser") && b.querySelector(".text mark")?.textContent === "browser"
+		&& b.querySelector("time").textContent.includes(String(new Date().getFullYear())))`)
 	shots.take(annPage, "13-ann-search")
-	annPage.do(
-		chromedp.Click(chromedp.ID("search-close")),
-		chromedp.Click(chromedp.ID("safety-btn")),
-	)
+	// The result opens its message in its conversation, scrolled to and focused.
+	annPage.do(chromedp.Click(chromedp.CSS(`#search-list button.result`)))
+	annPage.waitFor("the message found, in its chat", `!document.getElementById("conversation").hidden &&
+		document.getElementById("search-results").hidden && document.activeElement.matches("#messages li.message.found") &&
+		document.activeElement.querySelector(".text").textContent.includes("came from a browser") &&
+		document.getElementById("conv-title").textContent.startsWith("Bob")`)
+	shots.take(annPage, "13b-ann-search-opened-in-chat")
+	annPage.do(chromedp.Click(chromedp.ID("safety-btn")))
 	annPage.waitFor("the safety number or a note", `(() => {
 		const n = document.getElementById("safety-number").textContent, b = document.getElementById("safety-body").textContent;
 		return /^[0-9 ]{60,}$/.test(n) || b.includes("cannot show safety numbers yet"); })()`)

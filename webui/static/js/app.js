@@ -3,7 +3,7 @@
 // notifications and signing out.
 
 import * as api from "./api.js";
-import { $, el, fmtTime, impostorMark, toast } from "./dom.js";
+import { $, el, fmtDateTime, highlight, impostorMark, initials, toast } from "./dom.js";
 import { changed, conversationOf, nameOf, onChange, putMessage, sameConversation, senderOf, store } from "./store.js";
 import { initSidebar, renderSidebar } from "./sidebar.js";
 import { initConversation, markReadIfSeen, openConversation, renderConversation } from "./conversation.js";
@@ -61,7 +61,10 @@ async function enter() {
   $("login-problem").textContent = "";
   $("login-needed").hidden = true;
   $("app").hidden = false;
-  $("me").textContent = `${store.me.name} (${store.me.fingerprint || store.me.peer_id.slice(-8)})`;
+  $("me").textContent = store.me.name;
+  $("you-avatar").textContent = initials(store.me.name);
+  $("you-fingerprint").textContent = store.me.fingerprint || "";
+  $("you-peer").textContent = store.me.peer_id;
   document.title = `Parley: ${store.me.name}`;
   if (!wired) {
     wired = true;
@@ -367,10 +370,10 @@ function showResults(q, messages) {
         {},
         el(
           "button",
-          { type: "button", className: "result", onclick: () => openConversation(conv) },
+          { type: "button", className: "result", "data-key": m.key, onclick: () => openConversation(conv, m) },
           el("span", { className: "from" }, conv.kind === "room" ? `${who} in ${where}` : m.direction === "out" ? `You to ${where}` : who, impostorMark(sender.warning)),
-          el("time", { datetime: m.sent_at }, fmtTime(m.sent_at)),
-          el("p", { className: "text" }, m.text),
+          el("time", { datetime: m.sent_at }, fmtDateTime(m.sent_at)),
+          el("p", { className: "text" }, ...highlight(m.text, q)),
         ),
       );
     }),
