@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/cdproto/accessibility"
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/dom"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -521,6 +522,32 @@ func TestWebAppNodeDecides(t *testing.T) {
 	mallory.Stop()
 	annPage.waitFor("Mallory offline, still marked", fmt.Sprintf(`document.querySelector('%s').dataset.presence === "offline" && %s`, nearby, marked))
 	shots.take(annPage, "34-offline-impostor-marked")
+	checkLayouts(t, annPage, shots)
+}
+
+// checkLayouts: a toast never covers the composer; in a phone-sized window the page
+// scrolls no wider than the window; the system's dark mode turns the page dark.
+func checkLayouts(t *testing.T, p *page, shots *screenshots) {
+	t.Helper()
+	const toastClear = `(() => { const a = document.getElementById("toast").getBoundingClientRect(),
+		b = document.getElementById("composer").getBoundingClientRect();
+		return !document.getElementById("toast").hidden && (a.bottom <= b.top || a.top >= b.bottom || a.right <= b.left || a.left >= b.right); })()`
+	p.do(chromedp.Click(chromedp.CSS(`#presence-form button[type="submit"]`)))
+	p.waitFor("a toast clear of the composer", toastClear)
+	p.do(chromedp.EmulateViewport(400, 800))
+	p.eval(`(() => { document.getElementById("toast").hidden = false; return true; })()`)
+	p.waitFor("a toast clear of the composer, narrow", toastClear)
+	p.waitFor("nothing wider than a narrow window", `document.documentElement.scrollWidth <= window.innerWidth`)
+	shots.take(p, "36-narrow-window")
+	p.do(chromedp.EmulateViewport(1400, 900))
+	ctx, cancel := context.WithTimeout(p.ctx, webStepTimeout)
+	defer cancel()
+	dark := emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}}
+	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, dark); err != nil {
+		t.Fatalf("emulate dark mode: %v", err)
+	}
+	p.waitFor("a dark page", `getComputedStyle(document.body).backgroundColor === "rgb(20, 24, 31)"`)
+	shots.take(p, "37-dark-mode")
 }
 
 // checkDeclineRoom: Ann invites Bob to a third room; he declines in his page, the
