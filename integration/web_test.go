@@ -147,7 +147,7 @@ func TestWebAppSurvivesRestart(t *testing.T) {
 
 	ann.Stop()
 	annPage.waitFor("the page noticing", `document.getElementById("conn-state").dataset.state === "reconnecting"`)
-	shots.take(annPage, "30-ann-node-down")
+	shots.take(annPage, "40-ann-node-down")
 	if out := bob.CLI("send", annID, "while your node was down"); !strings.Contains(out, "queued") {
 		t.Fatalf("Bob's send to a stopped node printed %q, want queued", out)
 	}
@@ -160,7 +160,7 @@ func TestWebAppSurvivesRestart(t *testing.T) {
 	annPage.waitFor("the message sent while the node was down", shown("while your node was down"))
 	bob.CLI("send", annID, "after the restart")
 	annPage.waitFor("a message after the restart", shown("after the restart"))
-	shots.take(annPage, "31-ann-reconnected-after-restart")
+	shots.take(annPage, "41-ann-reconnected-after-restart")
 
 	annPage.waitFor("one day separator, Today, first", `(() => { const s = document.querySelectorAll("#messages li.separator.day");
 		return s.length === 1 && s[0].getAttribute("aria-label") === "Today" && document.getElementById("messages").firstElementChild === s[0]; })()`)
@@ -180,7 +180,7 @@ func TestWebAppSurvivesRestart(t *testing.T) {
 		const m = document.querySelector("#messages li.unread-marker"), next = m && m.nextElementSibling;
 		return !!next && next.querySelector(".text").textContent === "unread one" && !next.classList.contains("grouped")
 			&& next.nextElementSibling.classList.contains("grouped") && !document.getElementById("jump-unread").hidden; })()`)
-	shots.take(tab, "35-unread-marker-and-groups")
+	shots.take(tab, "42-unread-marker-and-groups")
 }
 
 // rememberFreeAPIPort writes a free port to home's api.port, which `parley up` tries
@@ -504,7 +504,7 @@ func TestWebAppNodeDecides(t *testing.T) {
 	if len(times) != 2 || !times[1].Before(times[0]) {
 		t.Fatalf("sent times %v: Bob's clock should stamp his reply before the question", times)
 	}
-	shots.take(annPage, "32-room-order-with-skewed-clock")
+	shots.take(annPage, "43-room-order-with-skewed-clock")
 
 	mallory := testnode.Start(t, testnode.Options{Name: "Bob", Args: append(loopbackArgs(), "--peer", annAddr)})
 	malloryID := mallory.Status().PeerID
@@ -518,10 +518,10 @@ func TestWebAppNodeDecides(t *testing.T) {
 	annPage.do(chromedp.Click(chromedp.CSS(nearby + ` button.conversation`)))
 	annPage.waitFor("Mallory's chat and message marked", `document.querySelector("#conv-title .impostor") !== null &&
 		[...document.querySelectorAll('#messages li.in')].some(li => li.dataset.impostor === "true" && li.querySelector(".from .impostor"))`)
-	shots.take(annPage, "33-impostor-marked")
+	shots.take(annPage, "44-impostor-marked")
 	mallory.Stop()
 	annPage.waitFor("Mallory offline, still marked", fmt.Sprintf(`document.querySelector('%s').dataset.presence === "offline" && %s`, nearby, marked))
-	shots.take(annPage, "34-offline-impostor-marked")
+	shots.take(annPage, "45-offline-impostor-marked")
 	checkLayouts(t, annPage, shots)
 }
 
@@ -538,7 +538,7 @@ func checkLayouts(t *testing.T, p *page, shots *screenshots) {
 	p.eval(`(() => { document.getElementById("toast").hidden = false; return true; })()`)
 	p.waitFor("a toast clear of the composer, narrow", toastClear)
 	p.waitFor("nothing wider than a narrow window", `document.documentElement.scrollWidth <= window.innerWidth`)
-	shots.take(p, "36-narrow-window")
+	shots.take(p, "46-narrow-window")
 	p.do(chromedp.EmulateViewport(1400, 900))
 	ctx, cancel := context.WithTimeout(p.ctx, webStepTimeout)
 	defer cancel()
@@ -547,7 +547,7 @@ func checkLayouts(t *testing.T, p *page, shots *screenshots) {
 		t.Fatalf("emulate dark mode: %v", err)
 	}
 	p.waitFor("a dark page", `getComputedStyle(document.body).backgroundColor === "rgb(20, 24, 31)"`)
-	shots.take(p, "37-dark-mode")
+	shots.take(p, "47-dark-mode")
 }
 
 // checkDeclineRoom: Ann invites Bob to a third room; he declines in his page, the
