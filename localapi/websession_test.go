@@ -288,3 +288,30 @@ func TestWebSessionsFileDamaged(t *testing.T) {
 	w.restart(path)
 	wantStatus(t, w.call("GET", api.PathStatus, "", api.SessionHeader, token), http.StatusOK, "a session made after the damage")
 }
+
+// FuzzSessionsFile: whatever the sessions file holds, loading it never panics, keeps
+// at most maxSessions, and keeps none that has expired.
+func FuzzSessionsFile(f *testing.F) {
+	f.Add([]byte(`{"version":1,"sessions":[{"sha256":"` + strings.Repeat("ab", 32) + `","created":"2026-12-04T10:00:00Z","used":"2026-12-04T11:00:00Z"}]}`))
+	f.Add([]byte(`{"version":1,"sessions":[{"sha256":"zz","created":"0001-01-01T00:00:00Z","used":"9999-12-31T00:00:00Z"}]}`))
+	f.Add([]byte(`{"version":2}`))
+	f.Add([]byte(`{`))
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), api.SessionsFile)
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		a := newWebAuth()
+		a.now = func() time.Time { return now }
+		a.keep(path, nil)
+		if len(a.sessions) > maxSessions {
+			t.Fatalf("%d sessions kept, at most %d", len(a.sessions), maxSessions)
+		}
+		for _, s := range a.sessions {
+			if s.expired(now) || s.created.After(now) || s.used.After(now) {
+				t.Fatalf("an expired session, or one from the future, was kept: %+v", s)
+			}
+		}
+	})
+}

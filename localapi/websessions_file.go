@@ -46,7 +46,10 @@ func (a *webAuth) keep(path string, saveErr func(error)) error {
 		}
 		hex.Decode(key[:], []byte(e.SHA256))
 		ws := &webSession{key: key, created: e.Created, used: e.Used, saved: e.Used, ended: make(chan struct{})}
-		if !ws.expired(now) && len(a.sessions) < maxSessions {
+		// A time after now (a clock set back, a file written by hand) would stretch the
+		// expiry: such a session is dropped, which costs only a login.
+		future := e.Created.After(now) || e.Used.After(now) || e.Used.Before(e.Created)
+		if !future && !ws.expired(now) && len(a.sessions) < maxSessions {
 			a.sessions[key] = ws
 		}
 	}
