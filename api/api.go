@@ -50,6 +50,10 @@ const (
 const (
 	TokenFile = "api.token" // bearer token, mode 0600
 	AddrFile  = "api.addr"  // host:port the API listens on; removed when the node stops
+	PortFile  = "api.port"  // the API's port at the last start, tried first at the next; kept
+	// SessionsFile holds the web app's sessions (SHA-256 of each token and its times,
+	// never a token), mode 0600, so a login outlives a restart of the node.
+	SessionsFile = "web-sessions.json"
 )
 
 // Status describes the running node (`parley id`).
@@ -85,16 +89,19 @@ type Presence struct {
 
 // Peer is another node this one knows about (`parley peers`).
 type Peer struct {
-	PeerID    string    `json:"peer_id"`
-	Name      string    `json:"name"`
-	Presence  string    `json:"presence"`
-	Status    string    `json:"status"`
-	Via       string    `json:"via"` // how it was found: mdns, static, inbound
-	Connected bool      `json:"connected"`
-	Relayed   bool      `json:"relayed"`
-	Addrs     []string  `json:"addrs"`
-	LastSeen  time.Time `json:"last_seen"`
-	Warning   string    `json:"warning,omitempty"` // e.g. it announces a contact's name: shown to the user
+	PeerID string `json:"peer_id"`
+	Name   string `json:"name"`
+	// DisplayName is what this node calls the peer (a contact's nickname, the name it
+	// announces, …): clients show it rather than derive their own.
+	DisplayName string    `json:"display_name,omitempty"`
+	Presence    string    `json:"presence"`
+	Status      string    `json:"status"`
+	Via         string    `json:"via"` // how it was found: mdns, static, inbound
+	Connected   bool      `json:"connected"`
+	Relayed     bool      `json:"relayed"`
+	Addrs       []string  `json:"addrs"`
+	LastSeen    time.Time `json:"last_seen"`
+	Warning     string    `json:"warning,omitempty"` // e.g. it announces a contact's name: shown to the user
 }
 
 // PeerList is the answer to GET PathPeers.
@@ -130,6 +137,14 @@ type Message struct {
 	ReceivedAt time.Time `json:"received_at,omitzero"`
 	Direction  string    `json:"direction"` // "in" or "out"
 	State      string    `json:"state"`
+	// Order is a room message's place in the room, the same on every member's node
+	// (Lamport counter, author clock, author, ID): clients sort a room's messages by it,
+	// in byte order. Direct messages have none; they go by SentAt.
+	Order string `json:"order,omitempty"`
+	// FromDisplay is what this node calls the sender, and FromWarning what the user must
+	// know about them (e.g. a possible impersonation); clients show these as they are.
+	FromDisplay string `json:"from_display,omitempty"`
+	FromWarning string `json:"from_warning,omitempty"`
 }
 
 // MessageList is the answer to GET PathHistory.
@@ -233,17 +248,19 @@ type SendFilesRequest struct {
 
 // Contact is a person in the buddy list, or a blocked peer, with their presence.
 type Contact struct {
-	PeerID   string    `json:"peer_id"`
-	Nickname string    `json:"nickname,omitempty"`
-	Name     string    `json:"name,omitempty"` // the display name they announce
-	Group    string    `json:"group,omitempty"`
-	Contact  bool      `json:"contact"` // in the buddy list
-	Blocked  bool      `json:"blocked"`
-	AddedAt  time.Time `json:"added_at"`
-	Presence string    `json:"presence"`
-	Status   string    `json:"status,omitempty"`
-	Verified bool      `json:"verified"`          // the safety number was compared (contacts verify)
-	Warning  string    `json:"warning,omitempty"` // e.g. a possible impersonation: shown to the user
+	PeerID   string `json:"peer_id"`
+	Nickname string `json:"nickname,omitempty"`
+	Name     string `json:"name,omitempty"` // the display name they announce
+	// DisplayName is what this node calls them (nickname, else the name they announce).
+	DisplayName string    `json:"display_name,omitempty"`
+	Group       string    `json:"group,omitempty"`
+	Contact     bool      `json:"contact"` // in the buddy list
+	Blocked     bool      `json:"blocked"`
+	AddedAt     time.Time `json:"added_at"`
+	Presence    string    `json:"presence"`
+	Status      string    `json:"status,omitempty"`
+	Verified    bool      `json:"verified"`          // the safety number was compared (contacts verify)
+	Warning     string    `json:"warning,omitempty"` // e.g. a possible impersonation: shown to the user
 }
 
 // Verification is what two people compare to know they talk to each other's real key.

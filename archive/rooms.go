@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -36,6 +37,19 @@ const (
 	roomOrder     = "lamport, sent_at, from_peer, id"
 	roomOrderDesc = "lamport DESC, sent_at DESC, from_peer DESC, id DESC"
 )
+
+// OrderKey is a room message's place in roomOrder as one string that sorts in byte
+// order (clients sort by it, and so show a room as every member does): the Lamport
+// counter and the author clock (Unix ns, shifted so times before 1970 sort first) as
+// fixed-width decimals, then the author and the ID, each after a space, which sorts
+// below every character of a peer ID. Direct messages have none ("").
+func (m Message) OrderKey() string {
+	if m.Room == "" {
+		return ""
+	}
+	clock := uint64(toNanos(m.SentAt)) ^ 1<<63
+	return fmt.Sprintf("%020d %020d %s %s", min(m.Lamport, math.MaxInt64), clock, m.From, m.ID)
+}
 
 // PutRoom stores r, replacing what was stored for its ID.
 func (s *Store) PutRoom(ctx context.Context, r Room) error {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -103,5 +105,37 @@ func TestRoomMessagesPageInRoomOrder(t *testing.T) {
 	}
 	if latest, _ := s.LatestRoomMessage(ctx, "none"); !latest.IsZero() {
 		t.Fatalf("latest of an empty room %v", latest)
+	}
+}
+
+// TestRoomOrderKeySortsAsTheArchive: sorting room messages by OrderKey (byte order, as
+// clients do) gives the archive's room order, ties on Lamport and clock included, and
+// clocks before 1970 too.
+func TestRoomOrderKeySortsAsTheArchive(t *testing.T) {
+	s := openTestStore(t)
+	ctx := context.Background()
+	base := time.Unix(1000, 0).UTC()
+	clocks := []time.Time{base, base.Add(-time.Hour), time.Unix(-5, 0), base, base.Add(time.Nanosecond), time.Unix(-6, 0)}
+	authors := []string{"12D3KooWB", "12D3KooWAx", "12D3KooWA", "12D3KooWA", "12D3KooWB", "12D3KooWA"}
+	for i, lam := range []uint64{2, 2, 2, 2, 1, 1 << 62} {
+		m := Message{ID: fmt.Sprintf("m%d", i), From: authors[i], Room: "r1", Text: "x", SentAt: clocks[i],
+			Direction: Incoming, State: StateReceived, Lamport: lam}
+		if _, err := s.Put(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := s.List(ctx, Query{Room: "r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byKey := slices.Clone(list)
+	slices.SortFunc(byKey, func(a, b Message) int { return strings.Compare(a.OrderKey(), b.OrderKey()) })
+	for i := range list {
+		if list[i].ID != byKey[i].ID {
+			t.Fatalf("by OrderKey %v, archive order %v", ids(byKey), ids(list))
+		}
+	}
+	if (Message{From: "p", ID: "x"}).OrderKey() != "" {
+		t.Error("a direct message has an order key; only room messages do")
 	}
 }

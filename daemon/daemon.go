@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,15 +25,18 @@ import (
 	"github.com/parley-im/parley/transfer"
 )
 
-// DefaultAPIAddr is where the local API listens unless --api says otherwise: loopback,
-// on a free port, written to HOME/api.addr for clients.
-const DefaultAPIAddr = "127.0.0.1:0"
+// DefaultAPIAddr is where the local API (and the web app) listens unless --api says
+// otherwise. A fixed port keeps an open web app tab and its bookmark working across
+// restarts. When the API address is not given, the node first tries the port it had
+// last time (HOME/api.port), then this one, then any free port; the address it got is
+// written to HOME/api.addr for clients.
+const DefaultAPIAddr = "127.0.0.1:4748"
 
 // Options configure Run.
 type Options struct {
 	Home        string
 	Name        string   // display name for a new identity; empty: crypto.DefaultName()
-	APIAddr     string   // empty: DefaultAPIAddr
+	APIAddr     string   // empty: the port of the last start, DefaultAPIAddr, or a free port
 	Listen      []string // libp2p listen multiaddrs; empty: defaults
 	StaticPeers []string
 	MDNS        bool
@@ -103,7 +107,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	ln, err := listenAPI(o.APIAddr) // before anything is written, so a bad --api leaves no trace
+	ln, err := listenAPIIn(o.Home, o.APIAddr, log) // before anything is written, so a bad --api leaves no trace
 	if err != nil {
 		return err
 	}
@@ -120,10 +124,14 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	roomClock, err := testRoomClock(log)
+	if err != nil {
+		return err
+	}
 	n, err := node.New(node.Config{
 		Home: o.Home, Identity: id, ListenAddrs: o.Listen, StaticPeers: o.StaticPeers,
 		MDNS: o.MDNS, Rendezvous: o.Rendezvous, Namespace: o.Namespace, STUN: o.STUN, NetworkKey: o.NetworkKey, AwayAfter: o.AwayAfter, Retain: o.Retain, OnMessage: o.OnMessage,
-		MessageRate: o.MessageRate, ForgetAfter: o.ForgetAfter, Transfers: transfers, Logger: log,
+		MessageRate: o.MessageRate, ForgetAfter: o.ForgetAfter, Transfers: transfers, Logger: log, RoomClock: roomClock,
 	})
 	if err != nil {
 		return err
@@ -133,8 +141,12 @@ func Run(ctx context.Context, o Options) error {
 }
 
 func serve(ctx context.Context, o Options, n *node.Node, ln net.Listener, token string, log *slog.Logger, created bool) error {
+	handler := localapi.New(n, token, log.With("part", "api"))
+	if err := handler.KeepSessions(filepath.Join(o.Home, api.SessionsFile)); err != nil {
+		log.Warn("web app logins were lost", "err", err)
+	}
 	srv := &http.Server{
-		Handler:           localapi.New(n, token, log.With("part", "api")),
+		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
@@ -146,6 +158,7 @@ func serve(ctx context.Context, o Options, n *node.Node, ln net.Listener, token 
 		return err
 	}
 	defer os.Remove(addrFile)
+	rememberPort(o.Home, ln.Addr(), log)
 	if o.Ready != nil {
 		o.Ready(n.Status(), ln.Addr().String(), created)
 	}
@@ -162,6 +175,71 @@ func serve(ctx context.Context, o Options, n *node.Node, ln net.Listener, token 
 	}
 	<-serveErr
 	return nil
+}
+
+// defaultAPIAddr is DefaultAPIAddr; tests change it so they never bind a fixed port.
+var defaultAPIAddr = DefaultAPIAddr
+
+// listenAPIIn listens on addr, or, when addr is empty, on the first of these that is
+// free: 127.0.0.1 with the port remembered in home, DefaultAPIAddr, any free port.
+func listenAPIIn(home, addr string, log *slog.Logger) (net.Listener, error) {
+	if addr != "" {
+		return listenAPI(addr)
+	}
+	candidates := []string{defaultAPIAddr}
+	if port, ok := rememberedPort(home); ok {
+		candidates = append([]string{net.JoinHostPort("127.0.0.1", port)}, candidates...)
+	}
+	for _, c := range candidates {
+		ln, err := listenAPI(c)
+		if err == nil {
+			return ln, nil
+		}
+		log.Info("local API address taken, trying the next", "addr", c, "err", err)
+	}
+	return listenAPI("127.0.0.1:0")
+}
+
+// rememberedPort is the port in HOME/api.port, if it holds one.
+func rememberedPort(home string) (string, bool) {
+	data, err := os.ReadFile(filepath.Join(home, api.PortFile))
+	if err != nil {
+		return "", false
+	}
+	port := strings.TrimSpace(string(data))
+	n, err := strconv.Atoi(port)
+	return port, err == nil && n > 0 && n < 65536
+}
+
+// rememberPort writes the API's port to HOME/api.port, for the next start. Failing to
+// is not fatal: the next start tries DefaultAPIAddr.
+func rememberPort(home string, a net.Addr, log *slog.Logger) {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return
+	}
+	if err := writeFileAtomic(filepath.Join(home, api.PortFile), []byte(strconv.Itoa(tcp.Port)+"\n")); err != nil {
+		log.Warn("cannot remember the API port: the next start may use another", "err", err)
+	}
+}
+
+// TestClockOffsetEnv names a variable for tests only: a duration (e.g. "-1h") added to
+// the clock this node stamps its room messages with, to play a member whose clock is
+// wrong (integration/web_test.go shows that rooms are ordered by Lamport counter, not by
+// that clock). Nobody else should set it.
+const TestClockOffsetEnv = "PARLEY_TEST_CLOCK_OFFSET"
+
+func testRoomClock(log *slog.Logger) (func() time.Time, error) {
+	v := os.Getenv(TestClockOffsetEnv)
+	if v == "" {
+		return nil, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return nil, fmt.Errorf("%s=%q: %w (a test-only setting: unset it)", TestClockOffsetEnv, v, err)
+	}
+	log.Warn("room messages are stamped with a skewed clock (a test-only setting)", "env", TestClockOffsetEnv, "offset", d)
+	return func() time.Time { return time.Now().Add(d) }, nil
 }
 
 // listenAPI listens on a loopback address only: the API must never face the network.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -350,4 +351,51 @@ func readTrimmed(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(data))
+}
+
+// TestAPIPortRemembered: with no --api, the node takes the port of its last start,
+// falls back to the default and then to any free port when those are taken, and
+// remembers what it got (so an open web app tab finds it again after a restart).
+func TestAPIPortRemembered(t *testing.T) {
+	home := t.TempDir()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	old := defaultAPIAddr
+	defaultAPIAddr = taken.Addr().String() // the default is taken: a free port follows
+	defer func() { defaultAPIAddr = old }()
+	log := slog.New(slog.DiscardHandler)
+
+	first, err := listenAPIIn(home, "", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := first.Addr().(*net.TCPAddr).Port
+	if first.Addr().String() == taken.Addr().String() {
+		t.Fatalf("listened on the taken default %v", taken.Addr())
+	}
+	rememberPort(home, first.Addr(), log)
+	first.Close()
+	if p, ok := rememberedPort(home); !ok || p != strconv.Itoa(port) {
+		t.Fatalf("remembered port %q, %v; want %d", p, ok, port)
+	}
+	if fi, err := os.Stat(filepath.Join(home, api.PortFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("%s: %v, %v; want mode 0600", api.PortFile, fi, err)
+	}
+
+	again, err := listenAPIIn(home, "", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if got := again.Addr().(*net.TCPAddr).Port; got != port {
+		t.Fatalf("second start on port %d, want the remembered %d", got, port)
+	}
+
+	// An explicit --api is used as given, or fails.
+	if _, err := listenAPIIn(home, again.Addr().String(), log); err == nil || !strings.Contains(err.Error(), "--api") {
+		t.Fatalf("explicit --api on a taken port = %v, want an error naming --api", err)
+	}
 }

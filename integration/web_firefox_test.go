@@ -28,7 +28,9 @@ func TestWebAppFirefox(t *testing.T) {
 	firefox := findFirefox(t)
 	ann := testnode.Start(t, testnode.Options{Name: "Ann", Args: loopbackArgs()})
 	annID := ann.Status().PeerID
-	bob := testnode.Start(t, testnode.Options{Name: "Bob", Args: append(loopbackArgs(), "--peer", tcpAddr(t, ann.Status().Addrs))})
+	bobHome := t.TempDir()
+	rememberFreeAPIPort(t, bobHome) // off the default port, which other nodes here may hold
+	bob := testnode.Start(t, testnode.Options{Name: "Bob", Home: bobHome, Args: append(loopbackArgs(), "--peer", tcpAddr(t, ann.Status().Addrs))})
 	bobID := bob.Status().PeerID
 	shots := newScreenshots(t)
 
@@ -60,10 +62,33 @@ func TestWebAppFirefox(t *testing.T) {
 	bobPage.waitFor("Ann's message on Bob's page", fmt.Sprintf(`[...document.querySelectorAll('#messages li.in .text')].some(p => p.textContent === %q)`, text))
 	shots.takeFirefox(bobPage, "05-bob-got-message")
 
+	checkFirefoxRestart(t, ann, bob, bobPage, bobID, shots)
 	checkFirefoxFile(t, annPage, bobPage, bob, shots)
 	checkFirefoxStatus(t, annPage, bobPage, annID, shots)
 	checkFirefoxSearchAndSafetyNumber(t, annPage, shots)
 	checkFirefoxSignOut(t, ann, bob, annPage, bobPage, shots)
+}
+
+// checkFirefoxRestart: Bob's node restarts with the same home while his page shows his
+// chat with Ann; the page reconnects by itself, still logged in, and shows Ann's message
+// sent while his node was down.
+func checkFirefoxRestart(t *testing.T, ann, bob *testnode.Node, bobPage *firefoxPage, bobID string, shots *screenshots) {
+	t.Helper()
+	origin := apiURL(t, bob)
+	bob.Stop()
+	bobPage.waitFor("the page noticing", `document.getElementById("conn-state").dataset.state === "reconnecting"`)
+	const text = "sent while your node restarted"
+	if out := ann.CLI("send", bobID, text); !strings.Contains(out, "queued") {
+		t.Fatalf("Ann's send to Bob's stopped node printed %q, want queued", out)
+	}
+	bob.Restart()
+	if got := apiURL(t, bob); got != origin {
+		t.Fatalf("after the restart Bob's web app is at %s, was %s", got, origin)
+	}
+	bobPage.waitFor("the page reconnected, still logged in", `document.getElementById("conn-state").dataset.state === "open" &&
+		!document.getElementById("app").hidden && document.getElementById("login-needed").hidden`)
+	bobPage.waitFor("the message sent meanwhile", fmt.Sprintf(`[...document.querySelectorAll('#messages li.in .text')].some(p => p.textContent === %q)`, text))
+	shots.takeFirefox(bobPage, "06-bob-reconnected-after-restart")
 }
 
 // checkFirefoxSignOut: `parley web logout` signs Bob's open page out; Sign out signs
@@ -77,7 +102,7 @@ func checkFirefoxSignOut(t *testing.T, ann, bob *testnode.Node, annPage, bobPage
 		document.getElementById("login-ended").textContent.startsWith("Your session has ended")`)
 	annPage.click("#signout-btn")
 	annPage.waitFor("the login note after Sign out", `!document.getElementById("login-needed").hidden &&
-		document.getElementById("login-ended").textContent === "You signed out." && sessionStorage.getItem("parley.session") === null`)
+		document.getElementById("login-ended").textContent === "You signed out." && localStorage.getItem("parley.session") === null`)
 	shots.takeFirefox(annPage, "13-ann-signed-out")
 	annPage.login(ann) // the same tab: only the fragment changes
 }
@@ -246,7 +271,7 @@ func (p *firefoxPage) login(n *testnode.Node) {
 	}
 	p.navigate(link)
 	p.waitFor("the app after login", `!document.getElementById("app").hidden`)
-	p.waitFor("the code gone from the address, the token kept in the tab and no cookie", loggedInWell)
+	p.waitFor("the code gone from the address, the token kept in the origin's storage and no cookie", loggedInWell)
 }
 
 // waitFor polls the JavaScript expression every 100 ms until it is true. A command

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,11 +16,13 @@ import (
 	"github.com/chromedp/cdproto/accessibility"
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/dom"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/parley-im/parley/api"
 	"github.com/parley-im/parley/internal/testenv"
 	"github.com/parley-im/parley/internal/testnode"
 )
@@ -113,6 +116,87 @@ func TestWebApp(t *testing.T) {
 	checkAccessibleNames(t, bobPage)
 	checkAccessibleNames(t, annPage)
 	checkSignOut(t, browser, ann, bob, annPage, bobPage, shots)
+}
+
+// TestWebAppSurvivesRestart: Ann's node restarts with the same home while her page is
+// open. The node comes back on the same port (remembered in its home) and keeps her
+// session, so the open tab reconnects by itself, with no new login, catches up on the
+// message Bob sent while the node was down, and shows the ones that follow; a new tab
+// of the same browser is logged in at once.
+func TestWebAppSurvivesRestart(t *testing.T) {
+	chromium := findChromium(t)
+	bob := testnode.Start(t, testnode.Options{Name: "Bob", Args: loopbackArgs()})
+	bobID := bob.Status().PeerID
+	home := t.TempDir()
+	rememberFreeAPIPort(t, home)
+	// Ann dials Bob (--peer), so she finds him again after her restart.
+	ann := testnode.Start(t, testnode.Options{Name: "Ann", Home: home, Args: append(loopbackArgs(), "--peer", tcpAddr(t, bob.Status().Addrs))})
+	annID := ann.Status().PeerID
+	shots := newScreenshots(t)
+	annPage := newPage(t, startBrowser(t, chromium), "Ann")
+	annPage.login(ann)
+	origin := apiURL(t, ann)
+
+	shown := func(text string) string {
+		return fmt.Sprintf(`[...document.querySelectorAll('#messages li.in .text')].some(p => p.textContent === %q)`, text)
+	}
+	annPage.waitFor("Bob online", fmt.Sprintf(`!!document.querySelector('#nearby li[data-peer=%q][data-presence="online"]')`, bobID))
+	annPage.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`#nearby li[data-peer=%q] button.conversation`, bobID))))
+	bob.CLI("send", annID, "before the restart")
+	annPage.waitFor("Bob's first message", shown("before the restart"))
+
+	ann.Stop()
+	annPage.waitFor("the page noticing", `document.getElementById("conn-state").dataset.state === "reconnecting"`)
+	shots.take(annPage, "40-ann-node-down")
+	if out := bob.CLI("send", annID, "while your node was down"); !strings.Contains(out, "queued") {
+		t.Fatalf("Bob's send to a stopped node printed %q, want queued", out)
+	}
+	ann.Restart()
+	if got := apiURL(t, ann); got != origin {
+		t.Fatalf("after the restart the web app is at %s, was %s: an open tab cannot find it", got, origin)
+	}
+	annPage.waitFor("the page reconnected, still logged in", `document.getElementById("conn-state").dataset.state === "open" &&
+		!document.getElementById("app").hidden && document.getElementById("login-needed").hidden`)
+	annPage.waitFor("the message sent while the node was down", shown("while your node was down"))
+	bob.CLI("send", annID, "after the restart")
+	annPage.waitFor("a message after the restart", shown("after the restart"))
+	shots.take(annPage, "41-ann-reconnected-after-restart")
+
+	annPage.waitFor("one day separator, Today, first", `(() => { const s = document.querySelectorAll("#messages li.separator.day");
+		return s.length === 1 && s[0].getAttribute("aria-label") === "Today" && document.getElementById("messages").firstElementChild === s[0]; })()`)
+
+	tab := annPage.newTab("Ann's new tab")
+	tab.do(chromedp.Navigate(origin))
+	tab.waitFor("the app in a new tab, with no login", `!document.getElementById("app").hidden && document.getElementById("conn-state").dataset.state === "open"`)
+
+	// Unread while no tab shows the chat: opened, it starts at a "New messages" marker
+	// above the first of them, which are grouped under one name.
+	annPage.do(chromedp.Navigate("about:blank"))
+	bob.CLI("send", annID, "unread one")
+	bob.CLI("send", annID, "unread two")
+	tab.waitFor("two unread from Bob", fmt.Sprintf(`document.querySelector('#nearby li[data-peer=%q] .unread')?.textContent === "2"`, bobID))
+	tab.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`#nearby li[data-peer=%q] button.conversation`, bobID))))
+	tab.waitFor("the unread marker above the first unread, the second grouped", `(() => {
+		const m = document.querySelector("#messages li.unread-marker"), next = m && m.nextElementSibling;
+		return !!next && next.querySelector(".text").textContent === "unread one" && !next.classList.contains("grouped")
+			&& next.nextElementSibling.classList.contains("grouped") && !document.getElementById("jump-unread").hidden; })()`)
+	shots.take(tab, "42-unread-marker-and-groups")
+}
+
+// rememberFreeAPIPort writes a free port to home's api.port, which `parley up` tries
+// first: the test's node stays off the default port, which other tests' nodes and a
+// real node on this machine may use.
+func rememberFreeAPIPort(t *testing.T, home string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	if err := os.WriteFile(filepath.Join(home, "api.port"), []byte(fmt.Sprintln(port)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // checkDragAndDrop: a file dragged from the desktop onto Ann's chat with Bob is sent;
@@ -310,12 +394,18 @@ func checkSearchAndSafetyNumber(t *testing.T, annPage *page, shots *screenshots)
 		chromedp.SetValue(chromedp.ID("search"), "browser"),
 		chromedp.Click(chromedp.CSS(`#search-form button[type="submit"]`)),
 	)
-	annPage.waitFor("the search result", `[...document.querySelectorAll('#search-list .text')].some(p => p.textContent.includes("came from a browser"))`)
+	annPage.waitFor("the search result, with its date and the word marked", `[...document.querySelectorAll('#search-list button.result')].some(b =>
+		b.querySelector(".text").textContent.includes("came from a browser") && b.querySelector(".text mark")?.textContent === "browser"
+		&& b.querySelector("time").textContent.includes(String(new Date().getFullYear())))`)
 	shots.take(annPage, "13-ann-search")
-	annPage.do(
-		chromedp.Click(chromedp.ID("search-close")),
-		chromedp.Click(chromedp.ID("safety-btn")),
-	)
+	// The result opens its message in its conversation, scrolled to and focused.
+	annPage.do(chromedp.Click(chromedp.CSS(`#search-list button.result`)))
+	annPage.waitFor("the message found, in its chat", `!document.getElementById("conversation").hidden &&
+		document.getElementById("search-results").hidden && document.activeElement.matches("#messages li.message.found") &&
+		document.activeElement.querySelector(".text").textContent.includes("came from a browser") &&
+		document.getElementById("conv-title").textContent.startsWith("Bob")`)
+	shots.take(annPage, "13b-ann-search-opened-in-chat")
+	annPage.do(chromedp.Click(chromedp.ID("safety-btn")))
 	annPage.waitFor("the safety number or a note", `(() => {
 		const n = document.getElementById("safety-number").textContent, b = document.getElementById("safety-body").textContent;
 		return /^[0-9 ]{60,}$/.test(n) || b.includes("cannot show safety numbers yet"); })()`)
@@ -370,6 +460,94 @@ func TestWebAppRooms(t *testing.T) {
 	checkRoomUnreadAndRemove(t, annPage, bobPage, ops, bobID, shots)
 	checkLeaveRoom(t, annPage, bobPage, news, bobID, shots)
 	checkDeclineRoom(t, annPage, bobPage, bobID, shots)
+}
+
+// TestWebAppNodeDecides: what the page shows, the node decided. Bob's clock is 9 minutes
+// behind (PARLEY_TEST_CLOCK_OFFSET, a test-only setting; within room.MaxClockSkew, past
+// which his node would refuse Ann's messages as from the future), so his reply in a room
+// carries an earlier time than Ann's question: her page still shows it below the question, in
+// the room's Lamport order that every member uses. Mallory, another key that calls
+// itself Bob, Ann's contact, is marked as a possible impostor in People nearby (with no
+// "Add Bob to contacts"), in its chat and on its message, online and offline.
+func TestWebAppNodeDecides(t *testing.T) {
+	chromium := findChromium(t)
+	ann := testnode.Start(t, testnode.Options{Name: "Ann", Args: loopbackArgs()})
+	annID := ann.Status().PeerID
+	annAddr := tcpAddr(t, ann.Status().Addrs)
+	bob := testnode.Start(t, testnode.Options{Name: "Bob", Args: append(loopbackArgs(), "--peer", annAddr),
+		Env: []string{"PARLEY_TEST_CLOCK_OFFSET=-9m"}})
+	bobID := bob.Status().PeerID
+	waitConnected(t, bob, annID)
+	bob.AddContact("Ann", annID) // so Bob's node joins Ann's room at once
+	ann.AddContact("Bob", bobID)
+	shots := newScreenshots(t)
+
+	ops := roomCLI[api.Room](t, ann, "create", "ops").ID
+	roomCLI[api.Room](t, ann, "invite", "ops", bobID)
+	waitRoomMembers(t, bob, "ops", 2, "Bob")
+	annPage := newPage(t, startBrowser(t, chromium), "Ann")
+	annPage.login(ann)
+	annPage.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`#rooms li[data-room=%q] button.conversation`, ops))))
+	const question, reply = "Who can deploy today?", "I can, right after lunch"
+	annPage.do(chromedp.SendKeys(chromedp.ID("composer-text"), question+kb.Enter))
+	waitRoomTexts(t, bob, "ops", []string{question})
+	bob.CLI("send", "#ops", reply)
+	annPage.waitFor("Bob's reply", messageFrom("Bob", reply))
+	order := annPage.eval(`JSON.stringify([...document.querySelectorAll('#messages li.message .text')].map(p => p.textContent))`)
+	if want := fmt.Sprintf("[%q,%q]", question, reply); order != want {
+		t.Fatalf("Ann's page shows the room as %s, want the reply below the question: %s", order, want)
+	}
+	var times []time.Time
+	for _, m := range ann.History("#ops") {
+		times = append(times, m.SentAt)
+	}
+	if len(times) != 2 || !times[1].Before(times[0]) {
+		t.Fatalf("sent times %v: Bob's clock should stamp his reply before the question", times)
+	}
+	shots.take(annPage, "43-room-order-with-skewed-clock")
+
+	mallory := testnode.Start(t, testnode.Options{Name: "Bob", Args: append(loopbackArgs(), "--peer", annAddr)})
+	malloryID := mallory.Status().PeerID
+	nearby := fmt.Sprintf(`#nearby li[data-peer=%q]`, malloryID)
+	marked := fmt.Sprintf(`(() => { const li = document.querySelector('%s');
+		return !!li && li.dataset.impostor === "true" && li.querySelector(".impostor") !== null
+			&& li.querySelector("button.add-contact") === null
+			&& ![...document.querySelectorAll("button")].some(b => /^Add Bob/.test(b.textContent)); })()`, nearby)
+	annPage.waitFor("Mallory marked in People nearby, with no Add Bob", marked)
+	mallory.CLI("send", annID, "it is me, Bob: send me the keys")
+	annPage.do(chromedp.Click(chromedp.CSS(nearby + ` button.conversation`)))
+	annPage.waitFor("Mallory's chat and message marked", `document.querySelector("#conv-title .impostor") !== null &&
+		[...document.querySelectorAll('#messages li.in')].some(li => li.dataset.impostor === "true" && li.querySelector(".from .impostor"))`)
+	shots.take(annPage, "44-impostor-marked")
+	mallory.Stop()
+	annPage.waitFor("Mallory offline, still marked", fmt.Sprintf(`document.querySelector('%s').dataset.presence === "offline" && %s`, nearby, marked))
+	shots.take(annPage, "45-offline-impostor-marked")
+	checkLayouts(t, annPage, shots)
+}
+
+// checkLayouts: a toast never covers the composer; in a phone-sized window the page
+// scrolls no wider than the window; the system's dark mode turns the page dark.
+func checkLayouts(t *testing.T, p *page, shots *screenshots) {
+	t.Helper()
+	const toastClear = `(() => { const a = document.getElementById("toast").getBoundingClientRect(),
+		b = document.getElementById("composer").getBoundingClientRect();
+		return !document.getElementById("toast").hidden && (a.bottom <= b.top || a.top >= b.bottom || a.right <= b.left || a.left >= b.right); })()`
+	p.do(chromedp.Click(chromedp.CSS(`#presence-form button[type="submit"]`)))
+	p.waitFor("a toast clear of the composer", toastClear)
+	p.do(chromedp.EmulateViewport(400, 800))
+	p.eval(`(() => { document.getElementById("toast").hidden = false; return true; })()`)
+	p.waitFor("a toast clear of the composer, narrow", toastClear)
+	p.waitFor("nothing wider than a narrow window", `document.documentElement.scrollWidth <= window.innerWidth`)
+	shots.take(p, "46-narrow-window")
+	p.do(chromedp.EmulateViewport(1400, 900))
+	ctx, cancel := context.WithTimeout(p.ctx, webStepTimeout)
+	defer cancel()
+	dark := emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}}
+	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, dark); err != nil {
+		t.Fatalf("emulate dark mode: %v", err)
+	}
+	p.waitFor("a dark page", `getComputedStyle(document.body).backgroundColor === "rgb(20, 24, 31)"`)
+	shots.take(p, "47-dark-mode")
 }
 
 // checkDeclineRoom: Ann invites Bob to a third room; he declines in his page, the
@@ -533,7 +711,18 @@ type page struct {
 
 func newPage(t *testing.T, browser context.Context, name string) *page {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext(),
+	return openTab(t, browser, name, chromedp.WithNewBrowserContext())
+}
+
+// newTab opens another tab in p's browser profile (its storage is p's).
+func (p *page) newTab(name string) *page {
+	p.t.Helper()
+	return openTab(p.t, p.ctx, name)
+}
+
+func openTab(t *testing.T, parent context.Context, name string, opts ...chromedp.ContextOption) *page {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(parent, append(opts,
 		chromedp.WithListener(func(ev any) {
 			if e, ok := ev.(*runtime.EventExceptionThrown); ok {
 				d := e.ExceptionDetails
@@ -543,7 +732,7 @@ func newPage(t *testing.T, browser context.Context, name string) *page {
 				}
 				t.Logf("%s's page: script error at %s:%d: %s", name, d.URL, d.LineNumber+1, desc)
 			}
-		}))
+		}))...)
 	t.Cleanup(cancel)
 	p := &page{t: t, name: name, ctx: ctx}
 	// The first Run opens the tab and binds its life to its context: no deadline here.
@@ -591,12 +780,12 @@ func (p *page) login(n *testnode.Node) {
 		p.do(chromedp.Navigate(link))
 	}
 	p.waitFor("the app after login", `!document.getElementById("app").hidden`)
-	p.waitFor("the code gone from the address, the token kept in the tab and no cookie", loggedInWell)
+	p.waitFor("the code gone from the address, the token kept in the origin's storage and no cookie", loggedInWell)
 }
 
 // loggedInWell: the login code left the page's address, the session token is kept in
-// the tab (not in a cookie, which the browser would send to every port of 127.0.0.1).
-const loggedInWell = `location.hash === "" && /^[0-9a-f]{64}$/.test(sessionStorage.getItem("parley.session") || "") && document.cookie === ""`
+// the origin's localStorage (not in a cookie, which the browser would send to every port of 127.0.0.1).
+const loggedInWell = `location.hash === "" && /^[0-9a-f]{64}$/.test(localStorage.getItem("parley.session") || "") && document.cookie === ""`
 
 // checkSignOut: Sign out ends this tab's session only (its token is refused after);
 // `parley web logout` signs Bob's open page out at once; Sign out everywhere in one of
@@ -605,10 +794,10 @@ func checkSignOut(t *testing.T, browser context.Context, ann, bob *testnode.Node
 	t.Helper()
 	second := newPage(t, browser, "Ann's second tab")
 	second.login(ann)
-	old := annPage.eval(`sessionStorage.getItem("parley.session")`)
+	old := annPage.eval(`localStorage.getItem("parley.session")`)
 	annPage.do(chromedp.Click(chromedp.ID("signout-btn")))
 	annPage.waitFor("the login note after Sign out", `!document.getElementById("login-needed").hidden && document.getElementById("app").hidden &&
-		document.getElementById("login-ended").textContent === "You signed out." && sessionStorage.getItem("parley.session") === null`)
+		document.getElementById("login-ended").textContent === "You signed out." && localStorage.getItem("parley.session") === null`)
 	shots.take(annPage, "17-ann-signed-out")
 	second.eval(fmt.Sprintf(`(() => { fetch("/v1/status", { headers: { "X-Parley-Session": %q } }).then((r) => { window.oldStatus = r.status; }); return true; })()`, old))
 	second.waitFor("the signed-out token refused", `window.oldStatus === 401`)
@@ -621,10 +810,10 @@ func checkSignOut(t *testing.T, browser context.Context, ann, bob *testnode.Node
 		document.getElementById("login-ended").textContent.startsWith("Your session has ended")`)
 	shots.take(bobPage, "18-bob-signed-out-by-cli")
 	// A token the node no longer knows, in a tab loaded afresh, shows the login note.
-	bobPage.eval(`(() => { sessionStorage.setItem("parley.session", "ab".repeat(32)); return true; })()`)
+	bobPage.eval(`(() => { localStorage.setItem("parley.session", "ab".repeat(32)); return true; })()`)
 	bobPage.do(chromedp.Navigate(apiURL(t, bob)))
 	bobPage.waitFor("the login note for a stale token", `!document.getElementById("login-needed").hidden &&
-		document.getElementById("app").hidden && sessionStorage.getItem("parley.session") === null`)
+		document.getElementById("app").hidden && localStorage.getItem("parley.session") === null`)
 
 	annPage.login(ann) // the same tab: only the fragment changes
 	second.do(chromedp.Click(chromedp.ID("signout-all-btn")))

@@ -28,14 +28,18 @@ import (
 //
 // A session ends after sessionIdle without a request (an open event stream counts as
 // use: the page is open), sessionLifetime after the login whatever its use, when the
-// page signs out, when the user ends all sessions (`parley web logout` or the page's
-// "Sign out everywhere"), or when the node restarts (sessions live in memory).
+// page signs out, or when the user ends all sessions (`parley web logout` or the page's
+// "Sign out everywhere"). A restart of the node ends none: the daemon keeps the
+// sessions in HOME/web-sessions.json (KeepSessions), so `parley open` is needed once
+// per browser, not once per restart.
 // 12 hours idle lets a page left open overnight carry on and ends one forgotten in a
 // closed tab by the next day; a week bounds a token that leaked, at the cost of one
 // `parley open` a week.
 //
-// The node keeps only SHA-256 of each token, with its times, so a future sessions file
-// in HOME would hold nothing that logs in.
+// The node keeps only SHA-256 of each token, with its times, so the sessions file
+// (mode 0600) holds nothing that logs in. It is written when a session starts or ends,
+// and when a session's last use is more than sessionSaveEvery newer than the saved one:
+// after a crash a session may end that much earlier than it would have, never later.
 const (
 	loginCodeTTL     = 2 * time.Minute
 	maxPendingLogins = 64 // unused codes kept at once; the oldest is dropped first
@@ -43,6 +47,8 @@ const (
 	sessionIdle      = 12 * time.Hour
 	sessionLifetime  = 7 * 24 * time.Hour
 	maxSessionBody   = 4 << 10
+	sessionSaveEvery = time.Minute
+	maxSessionsFile  = 1 << 20
 )
 
 // sessionKey is SHA-256 of a session token: what the node stores. Looking a token up
@@ -56,6 +62,7 @@ type webSession struct {
 	key     sessionKey
 	created time.Time
 	used    time.Time
+	saved   time.Time     // the last use written to the sessions file
 	ended   chan struct{} // closed when the session ends, which stops its event streams
 }
 
@@ -70,6 +77,8 @@ type webAuth struct {
 	mu       sync.Mutex
 	codes    map[string]time.Time // code → expiry
 	sessions map[sessionKey]*webSession
+	file     string // where the sessions are kept; empty: in memory only
+	saveErr  func(error)
 }
 
 func newWebAuth() *webAuth {
@@ -114,8 +123,9 @@ func (a *webAuth) redeem(code string) (api.WebSession, bool) {
 		a.endLocked(a.leastRecentLocked())
 	}
 	token := randomToken()
-	s := &webSession{key: keyOf(token), created: now, used: now, ended: make(chan struct{})}
+	s := &webSession{key: keyOf(token), created: now, used: now, saved: now, ended: make(chan struct{})}
 	a.sessions[s.key] = s
+	a.saveLocked()
 	return api.WebSession{Token: token, ExpiresAt: now.Add(sessionLifetime), IdleTimeout: sessionIdle}, true
 }
 
@@ -135,9 +145,13 @@ func (a *webAuth) touch(key sessionKey) (*webSession, bool) {
 	now := a.now()
 	if s.expired(now) {
 		a.endLocked(s)
+		a.saveLocked()
 		return nil, false
 	}
 	s.used = now
+	if now.Sub(s.saved) >= sessionSaveEvery {
+		a.saveLocked()
+	}
 	return s, true
 }
 
@@ -148,6 +162,7 @@ func (a *webAuth) end(key sessionKey) bool {
 	s, ok := a.sessions[key]
 	if ok {
 		a.endLocked(s)
+		a.saveLocked()
 	}
 	return ok
 }
@@ -163,6 +178,7 @@ func (a *webAuth) endAll() int {
 		a.endLocked(s)
 	}
 	clear(a.codes)
+	a.saveLocked()
 	return n
 }
 
@@ -301,7 +317,7 @@ var errNoSession = errors.New("missing or wrong API token or web session: client
 
 // errSessionEnded is the answer to a web session token the node does not know (any more).
 var errSessionEnded = fmt.Errorf("this web session has ended: sessions end after %v unused, %v after the login, "+
-	"when you sign out everywhere (`parley web logout`) and when the node restarts; run `parley open` to log in again",
+	"and when you sign out everywhere (`parley web logout`); run `parley open` to log in again",
 	sessionIdle, sessionLifetime)
 
 // authorizeSession checks a browser's request: a Host that is the API's own address

@@ -28,6 +28,7 @@ type webServer struct {
 	f    *fakeBackend
 	srv  *httptest.Server
 	http *http.Client
+	now  func() time.Time // the fake clock, if any: a restart keeps it
 }
 
 func newWebServer(t *testing.T) *webServer {

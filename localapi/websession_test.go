@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -26,7 +29,8 @@ type fakeClock struct {
 
 func (w *webServer) clock() *fakeClock {
 	c := &fakeClock{now: time.Now()}
-	w.s.web.now = func() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+	w.now = func() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+	w.s.web.now = w.now
 	return c
 }
 
@@ -200,4 +204,114 @@ func wantStatusOnly(t *testing.T, resp *http.Response, status int, what string) 
 	if resp.StatusCode != status {
 		t.Fatalf("%s: %s, want %d", what, resp.Status, status)
 	}
+}
+
+// restart is the same node started again: a new Server on the same sessions file.
+func (w *webServer) restart(path string) {
+	w.t.Helper()
+	w.srv.Close()
+	w.s = New(w.f, testToken, nil)
+	if w.now != nil {
+		w.s.web.now = w.now
+	}
+	if err := w.s.KeepSessions(path); err != nil {
+		w.t.Fatal(err)
+	}
+	w.srv = httptest.NewServer(w.s)
+	w.t.Cleanup(w.srv.Close)
+}
+
+// TestWebSessionSurvivesRestart: a login outlives a restart of the node (the page
+// needs no new `parley open`), the file holds no token and is 0600, and what ended
+// before the restart stays ended after it.
+func TestWebSessionSurvivesRestart(t *testing.T) {
+	w := newWebServer(t)
+	path := filepath.Join(t.TempDir(), api.SessionsFile)
+	w.restart(path)
+	kept, ended := w.session(), w.session()
+	wantStatus(t, w.call("DELETE", api.PathWebSession, "", api.SessionHeader, ended, api.CSRFHeader, "1"), http.StatusOK, "signing one session out")
+
+	w.restart(path)
+	wantStatus(t, w.call("GET", api.PathStatus, "", api.SessionHeader, kept), http.StatusOK, "the kept session after a restart")
+	wantStatus(t, w.call("GET", api.PathStatus, "", api.SessionHeader, ended), http.StatusUnauthorized, "a signed-out session after a restart")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(data), kept) || strings.Contains(string(data), ended) {
+		t.Fatalf("%s holds a session token: %s", path, data)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("%s has mode %v, want 0600", path, fi.Mode().Perm())
+	}
+
+	wantStatus(t, w.call("DELETE", api.PathWebSessions, "", "Authorization", "Bearer "+testToken, api.CSRFHeader, "1"), http.StatusOK, "ending every session")
+	w.restart(path)
+	wantStatus(t, w.call("GET", api.PathStatus, "", api.SessionHeader, kept), http.StatusUnauthorized, "a session ended everywhere, after a restart")
+}
+
+// TestWebSessionExpiresAcrossRestart: the expiry times are kept too, so a session
+// unused for sessionIdle is refused by the restarted node.
+func TestWebSessionExpiresAcrossRestart(t *testing.T) {
+	w := newWebServer(t)
+	path := filepath.Join(t.TempDir(), api.SessionsFile)
+	c := w.clock()
+	w.restart(path)
+	token := w.session()
+	c.advance(sessionIdle - time.Minute)
+	w.restart(path)
+	wantStatus(t, w.call("GET", api.PathStatus, "", api.SessionHeader, token), http.StatusOK, "before the idle expiry")
+	c.advance(sessionIdle - time.Minute) // past the login's idle expiry, not the last use's
+	w.restart(path)
+	wantStatus(t, w.call("GET", api.PathStatus, "", api.SessionHeader, token), http.StatusOK, "after a use saved before the restart")
+	c.advance(sessionIdle + time.Minute)
+	w.restart(path)
+	wantStatus(t, w.call("GET", api.PathStatus, "", api.SessionHeader, token), http.StatusUnauthorized, "after the idle expiry")
+}
+
+// TestWebSessionsFileDamaged: a file the node cannot read costs the logins it held,
+// never the start of the node.
+func TestWebSessionsFileDamaged(t *testing.T) {
+	w := newWebServer(t)
+	path := filepath.Join(t.TempDir(), api.SessionsFile)
+	if err := os.WriteFile(path, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := New(w.f, testToken, nil)
+	if err := s.KeepSessions(path); err == nil || !strings.Contains(err.Error(), "parley open") {
+		t.Fatalf("KeepSessions on a damaged file = %v, want an error that says to log in again", err)
+	}
+	w.srv.Close() // KeepSessions still keeps new sessions in the file
+	w.s, w.srv = s, httptest.NewServer(s)
+	t.Cleanup(w.srv.Close)
+	token := w.session()
+	w.restart(path)
+	wantStatus(t, w.call("GET", api.PathStatus, "", api.SessionHeader, token), http.StatusOK, "a session made after the damage")
+}
+
+// FuzzSessionsFile: whatever the sessions file holds, loading it never panics, keeps
+// at most maxSessions, and keeps none that has expired.
+func FuzzSessionsFile(f *testing.F) {
+	f.Add([]byte(`{"version":1,"sessions":[{"sha256":"` + strings.Repeat("ab", 32) + `","created":"2026-12-04T10:00:00Z","used":"2026-12-04T11:00:00Z"}]}`))
+	f.Add([]byte(`{"version":1,"sessions":[{"sha256":"zz","created":"0001-01-01T00:00:00Z","used":"9999-12-31T00:00:00Z"}]}`))
+	f.Add([]byte(`{"version":2}`))
+	f.Add([]byte(`{`))
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), api.SessionsFile)
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		a := newWebAuth()
+		a.now = func() time.Time { return now }
+		a.keep(path, nil)
+		if len(a.sessions) > maxSessions {
+			t.Fatalf("%d sessions kept, at most %d", len(a.sessions), maxSessions)
+		}
+		for _, s := range a.sessions {
+			if s.expired(now) || s.created.After(now) || s.used.After(now) {
+				t.Fatalf("an expired session, or one from the future, was kept: %+v", s)
+			}
+		}
+	})
 }

@@ -239,7 +239,7 @@ func (n *Node) apiContact(c archive.Contact) api.Contact {
 	ac := api.Contact{
 		PeerID: c.PeerID, Nickname: c.Nickname, Name: c.Name, Group: c.Group,
 		Contact: c.Contact, Blocked: c.Blocked, AddedAt: c.AddedAt, Presence: api.PresenceOffline,
-		Verified: c.Verified,
+		Verified: c.Verified, DisplayName: n.nameOf(c.PeerID),
 	}
 	id, err := peer.Decode(c.PeerID)
 	if err == nil && c.Contact {

@@ -239,12 +239,30 @@ func (n *Node) displayName(id peer.ID) string {
 	return id.String()
 }
 
+// senderOf is what this node calls m's sender, and its warning about them: the sender's
+// name in m when the node knows no better.
+func (n *Node) senderOf(m archive.Message) (name, warning string) {
+	if m.Direction == archive.Outgoing {
+		return "", ""
+	}
+	name = n.nameOf(m.From)
+	if name == "" {
+		name = m.FromName
+	}
+	if id, err := peer.Decode(m.From); err == nil {
+		warning = n.peerWarning(id, name)
+	}
+	return name, warning
+}
+
 // apiMessage is m as clients see it, with the recipient's name for outgoing messages.
 func (n *Node) apiMessage(m archive.Message) api.Message {
 	am := api.Message{
 		ID: m.ID, Key: m.Key().String(), From: m.From, FromName: m.FromName, To: m.To, Room: m.Room, Text: m.Text,
 		SentAt: m.SentAt, ReceivedAt: m.ReceivedAt, Direction: string(m.Direction), State: string(m.State),
+		Order: m.OrderKey(),
 	}
+	am.FromDisplay, am.FromWarning = n.senderOf(m)
 	if m.Room != "" {
 		am.RoomName = n.roomName(m.Room)
 		return am

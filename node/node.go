@@ -59,6 +59,9 @@ type Config struct {
 	ForgetAfter time.Duration    // an mDNS-announced peer that never speaks Parley is forgotten this long after; 0: DefaultForgetAfter
 	Transfers   TransferConfig   // file transfers
 	Logger      *slog.Logger     // nil: discard
+	// RoomClock stamps this node's room messages; nil: time.Now. Only tests set it
+	// (daemon's PARLEY_TEST_CLOCK_OFFSET), to play a member whose clock is wrong.
+	RoomClock func() time.Time
 }
 
 // Node is a running Parley node. Close stops it.
@@ -457,6 +460,7 @@ func (n *Node) apiPeer(e peerEntry) api.Peer {
 	p := api.Peer{
 		PeerID: e.id.String(), Name: e.name, Via: e.via, Presence: api.PresenceOffline,
 		LastSeen: e.lastSeen, Addrs: addrStrings(e.addrs), Warning: n.peerWarning(e.id, e.name),
+		DisplayName: n.nameOf(e.id.String()),
 	}
 	conns := n.host.Network().ConnsToPeer(e.id)
 	if e.presence == api.PresenceOffline {

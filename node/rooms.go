@@ -43,6 +43,7 @@ func (n *Node) startRooms() error {
 		Blocked:      n.isBlocked,
 		Key:          n.cfg.Identity.Key,
 		Logger:       n.log.With("part", "rooms"),
+		Now:          n.cfg.RoomClock,
 	})
 	n.host.SetStreamHandler(room.InviteProtocol, n.serveInvite)
 	n.host.SetStreamHandler(room.SyncProtocol, n.serveSync)

@@ -33,6 +33,9 @@ func TestImpersonationFlaggedNeverMerged(t *testing.T) {
 	if real.Warning != "" || !strings.Contains(impostor.Warning, "impersonation") {
 		t.Fatalf("warnings: real Bob %q, impostor %q", real.Warning, impostor.Warning)
 	}
+	if real.DisplayName != "Bob" || impostor.DisplayName != "Bob" {
+		t.Fatalf("display names: real %q, impostor %q; the warning, not the name, tells them apart", real.DisplayName, impostor.DisplayName)
+	}
 	cs, err := ann.Contacts(ctx)
 	if err != nil || len(cs) != 1 || !strings.Contains(cs[0].Warning, fake.ID().String()) {
 		t.Fatalf("contact Bob should warn about %s: %+v, %v", fake.ID(), cs, err)
@@ -50,6 +53,9 @@ func TestImpersonationFlaggedNeverMerged(t *testing.T) {
 			fromFake++
 			if m.FromName != "" {
 				t.Fatalf("the impostor's message kept the forged name %q", m.FromName)
+			}
+			if !strings.Contains(m.FromWarning, "impersonation") {
+				t.Fatalf("the impostor's message (shown as %q) carries no warning: %+v", m.FromDisplay, m)
 			}
 		}
 	}

@@ -67,7 +67,8 @@ func upCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "rendezvous", Usage: "a rendezvous server's full /p2p/ address to register with and discover through (repeatable)"},
 			&cli.StringFlag{Name: "namespace", Usage: "rendezvous namespace: separate teams use separate ones", Value: "parley"},
 			&cli.StringFlag{Name: "stun", Usage: "STUN server HOST:PORT for learning the outside address (default: the first rendezvous server, port 3478; off: none)"},
-			&cli.StringFlag{Name: "api", Usage: "loopback address of the local API", Value: daemon.DefaultAPIAddr},
+			&cli.StringFlag{Name: "api", Usage: "loopback address of the local API and web app " +
+				"(unset: the port of the last start, else this one, else a free one)", Value: daemon.DefaultAPIAddr},
 			&cli.StringFlag{Name: "name", Usage: "display name, used when a new identity is created"},
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info"},
 			&cli.StringFlag{Name: "on-message", Usage: "run `CMD` (sh -c) for every incoming message; PARLEY_FROM, PARLEY_FROM_NAME, PARLEY_TEXT in its environment, the text on stdin"},
@@ -111,7 +112,7 @@ func runUp(c *cli.Context) error {
 	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level}))
 	out := c.App.Writer
 	return daemon.Run(c.Context, daemon.Options{
-		Home: homeOf(c), Name: c.String("name"), APIAddr: c.String("api"),
+		Home: homeOf(c), Name: c.String("name"), APIAddr: apiAddrFlag(c),
 		Listen: c.StringSlice("listen"), StaticPeers: c.StringSlice("peer"),
 		MDNS: !c.Bool("no-mdns"), Rendezvous: c.StringSlice("rendezvous"), Namespace: c.String("namespace"),
 		STUN: c.String("stun"), NetworkKey: netKey,
@@ -504,4 +505,12 @@ func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// apiAddrFlag is --api when given; empty lets the node pick (daemon.Options.APIAddr).
+func apiAddrFlag(c *cli.Context) string {
+	if c.IsSet("api") {
+		return c.String("api")
+	}
+	return ""
 }

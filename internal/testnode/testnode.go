@@ -100,6 +100,7 @@ type Options struct {
 	Host *netlab.Host  // nil: run in this namespace (then pass --no-mdns in Args)
 	Args []string      // extra `up` flags
 	Wait time.Duration // how long to wait for the API; default 60s
+	Env  []string      // extra NAME=value variables for the node and its CLI calls
 	// Plain runs a parley built without -race (BuildPlain) even under -race: for a
 	// node whose memory is the figure under test.
 	Plain bool
@@ -150,7 +151,7 @@ func (n *Node) command(ctx context.Context, args ...string) *exec.Cmd {
 	} else {
 		cmd = exec.CommandContext(ctx, n.bin, args...)
 	}
-	cmd.Env = childEnv()
+	cmd.Env = childEnv(n.opts.Env...)
 	return cmd
 }
 

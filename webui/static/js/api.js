@@ -1,21 +1,47 @@
 // api.js: the node's local API, as the web app uses it. The page logs in by trading
 // the one-time code of a `parley open` link (#login=CODE: a fragment, which the
-// browser never sends to a server) for a session token. It keeps the token in this
-// tab's sessionStorage, which only this exact origin (port included) can read, and
-// sends it in the X-Parley-Session header of every request, with X-Parley: 1 on
-// changes. There is no cookie: browsers send 127.0.0.1's cookies to every port of the
-// machine, so every other local service would get it. The token never goes into a URL.
+// browser never sends to a server) for a session token. It keeps the token in the
+// localStorage of this exact origin (scheme, 127.0.0.1 or localhost, and the port),
+// which no other site and no other local service (another port) can read, so a new
+// tab and a restart of the node (which keeps its port and its sessions) need no new
+// login. It sends the token in the X-Parley-Session header of every request, with
+// X-Parley: 1 on changes. There is no cookie: browsers send 127.0.0.1's cookies to
+// every port of the machine, so every other local service would get it. The token
+// never goes into a URL.
 
 const TOKEN_KEY = "parley.session";
-let token = sessionStorage.getItem(TOKEN_KEY) || "";
+let token = stored();
+
+function stored() {
+  try {
+    return localStorage.getItem(TOKEN_KEY) || sessionStorage.getItem(TOKEN_KEY) || "";
+  } catch {
+    return ""; // storage refused (a private window's policy): log in per tab
+  }
+}
 
 function setToken(t) {
   token = t;
-  if (t) {
-    sessionStorage.setItem(TOKEN_KEY, t);
-  } else {
-    sessionStorage.removeItem(TOKEN_KEY);
+  try {
+    sessionStorage.removeItem(TOKEN_KEY); // where older pages kept it
+    if (t) {
+      localStorage.setItem(TOKEN_KEY, t);
+    } else {
+      localStorage.removeItem(TOKEN_KEY);
+    }
+  } catch {
+    // storage refused: the token lives in this page only
   }
+}
+
+/** onTokenChange runs fn(loggedIn) when another tab of this origin logs in or out. */
+export function onTokenChange(fn) {
+  window.addEventListener("storage", (e) => {
+    if (e.key === TOKEN_KEY && e.storageArea === localStorage) {
+      token = e.newValue || "";
+      fn(token !== "");
+    }
+  });
 }
 
 /** loggedIn reports whether the page holds a session token (the node may still have
@@ -84,13 +110,14 @@ export class ApiError extends Error {
 const listeners = new Set();
 
 /** onLoggedOut registers fn(reason) to run when the session ends: reason is "ended"
- * when the node refuses it (401: expired, ended elsewhere, or the node restarted),
+ * when the node refuses it (401: expired or ended elsewhere),
  * "signed-out" or "everywhere" after signOut. */
 export function onLoggedOut(fn) {
   listeners.add(fn);
 }
 
 async function request(method, path, body) {
+  const used = token;
   const init = { method, credentials: "omit", headers: headers(method) };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
@@ -102,10 +129,11 @@ async function request(method, path, body) {
   } catch (err) {
     throw new ApiError(0, "offline", "The node does not answer: is `parley up` still running?");
   }
-  return answer(resp);
+  return answer(resp, used);
 }
 
-async function answer(resp) {
+/** answer reads the node's answer to a request made with the token used. */
+async function answer(resp, used) {
   const text = await resp.text();
   let data = null;
   try {
@@ -117,8 +145,13 @@ async function answer(resp) {
     return data;
   }
   if (resp.status === 401) {
-    setToken("");
-    listeners.forEach((fn) => fn("ended"));
+    const now = stored();
+    if (now && now !== used) {
+      token = now; // another tab logged in afresh meanwhile: this page follows
+    } else {
+      setToken("");
+      listeners.forEach((fn) => fn("ended"));
+    }
   }
   const code = (data && data.code) || "";
   const message = (data && data.error) || `The node answered ${resp.status} ${resp.statusText}`;
@@ -146,6 +179,7 @@ export function query(params) {
 export function upload(to, file, onProgress) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
+    const used = token;
     xhr.open("POST", "/v1/uploads" + query({ to, name: file.name }));
     for (const [name, value] of Object.entries(headers("POST"))) {
       xhr.setRequestHeader(name, value);
@@ -155,7 +189,7 @@ export function upload(to, file, onProgress) {
     xhr.onerror = () => reject(new ApiError(0, "offline", `Uploading ${file.name} failed: the node does not answer.`));
     xhr.onload = () => {
       const resp = new Response(xhr.responseText, { status: xhr.status, statusText: xhr.statusText });
-      answer(resp).then(resolve, reject);
+      answer(resp, used).then(resolve, reject);
     };
     xhr.send(file);
   });
@@ -172,6 +206,7 @@ export function events(onEvent, onState) {
     let wait = 1000;
     while (!closed) {
       let resp = null;
+      const used = token;
       try {
         resp = await fetch("/v1/events", { headers: headers("GET"), credentials: "omit", cache: "no-store", signal: abort.signal });
       } catch {
@@ -181,7 +216,10 @@ export function events(onEvent, onState) {
         return;
       }
       if (resp && resp.status === 401) {
-        answer(resp).catch(() => {}); // runs the onLoggedOut functions
+        await answer(resp, used).catch(() => {}); // runs the onLoggedOut functions
+        if (token && token !== used) {
+          continue; // another tab's newer login: follow with it
+        }
         return;
       }
       if (resp && resp.ok) {

@@ -3,8 +3,8 @@
 // notifications and signing out.
 
 import * as api from "./api.js";
-import { $, el, fmtTime, toast } from "./dom.js";
-import { changed, conversationOf, nameOf, onChange, putMessage, sameConversation, store } from "./store.js";
+import { $, el, fmtDateTime, highlight, impostorMark, initials, toast } from "./dom.js";
+import { changed, conversationOf, nameOf, onChange, putMessage, sameConversation, senderOf, store } from "./store.js";
 import { initSidebar, renderSidebar } from "./sidebar.js";
 import { initConversation, markReadIfSeen, openConversation, renderConversation } from "./conversation.js";
 import { initTransfers, putTransfer, renderTransfers } from "./transfers.js";
@@ -14,6 +14,14 @@ let wired = false; // the page's controls have their handlers
 
 function start() {
   api.onLoggedOut(loggedOut);
+  // Another tab of this origin logged in (this one follows) or out (so did the node).
+  api.onTokenChange((inNow) => {
+    if (inNow) {
+      enter();
+    } else if (!$("app").hidden) {
+      loggedOut("signed-out");
+    }
+  });
   // A login link opened in this tab changes only the fragment: no new page load.
   window.addEventListener("hashchange", () => {
     if (location.hash.startsWith("#login=")) {
@@ -53,7 +61,10 @@ async function enter() {
   $("login-problem").textContent = "";
   $("login-needed").hidden = true;
   $("app").hidden = false;
-  $("me").textContent = `${store.me.name} (${store.me.fingerprint || store.me.peer_id.slice(-8)})`;
+  $("me").textContent = store.me.name;
+  $("you-avatar").textContent = initials(store.me.name);
+  $("you-fingerprint").textContent = store.me.fingerprint || "";
+  $("you-peer").textContent = store.me.peer_id;
   document.title = `Parley: ${store.me.name}`;
   if (!wired) {
     wired = true;
@@ -162,7 +173,7 @@ function onPeer(p) {
   store.peers.set(p.peer_id, p);
   const c = store.contacts.get(p.peer_id);
   if (c) {
-    store.contacts.set(p.peer_id, { ...c, name: p.name || c.name, presence: p.presence, status: p.status });
+    store.contacts.set(p.peer_id, { ...c, name: p.name || c.name, display_name: p.display_name || c.display_name, presence: p.presence, status: p.status });
   }
 }
 
@@ -219,7 +230,7 @@ function onStreamState(state) {
 
 const endedBecause = {
   ended: "Your session has ended: it was unused for 12 hours or logged in 7 days ago, " +
-    "someone signed out everywhere, or your node restarted.",
+    "or someone signed out everywhere.",
   "signed-out": "You signed out.",
   everywhere: "You signed out everywhere: every browser logged in to this node is signed out.",
 };
@@ -352,16 +363,17 @@ function showResults(q, messages) {
     ...messages.reverse().map((m) => {
       const conv = conversationOf(m);
       const where = conv.kind === "room" ? "# " + (m.room_name || (store.rooms.get(conv.id) || {}).name || conv.id) : nameOf(conv.id);
-      const who = m.direction === "out" ? "You" : m.from_name || nameOf(m.from);
+      const sender = senderOf(m);
+      const who = sender.name;
       return el(
         "li",
         {},
         el(
           "button",
-          { type: "button", className: "result", onclick: () => openConversation(conv) },
-          el("span", { className: "from" }, conv.kind === "room" ? `${who} in ${where}` : m.direction === "out" ? `You to ${where}` : who),
-          el("time", { datetime: m.sent_at }, fmtTime(m.sent_at)),
-          el("p", { className: "text" }, m.text),
+          { type: "button", className: "result", "data-key": m.key, onclick: () => openConversation(conv, m) },
+          el("span", { className: "from" }, conv.kind === "room" ? `${who} in ${where}` : m.direction === "out" ? `You to ${where}` : who, impostorMark(sender.warning)),
+          el("time", { datetime: m.sent_at }, fmtDateTime(m.sent_at)),
+          el("p", { className: "text" }, ...highlight(m.text, q)),
         ),
       );
     }),
@@ -403,7 +415,8 @@ function notify(m) {
   if (!document.hidden || !("Notification" in window) || Notification.permission !== "granted") {
     return;
   }
-  const who = m.from_name || nameOf(m.from);
+  const sender = senderOf(m);
+  const who = sender.warning ? `${sender.name} (⚠ possible impostor)` : sender.name;
   const title = m.room ? `${who} in # ${m.room_name || "a room"}` : who;
   const n = new Notification(title, { body: m.text.slice(0, 200), tag: m.key });
   n.onclick = () => {

@@ -2,20 +2,26 @@
 // state, the composer, and the peer's safety number or the room's invite and leave.
 
 import * as api from "./api.js";
-import { $, el, fmtTime, presenceBadge, toast } from "./dom.js";
-import { changed, isMe, memberPresence, messagesOf, nameOf, presenceOf, putMessage, sameConversation, store, unreadIn } from "./store.js";
+import { $, dayKey, dayLabel, el, fmtClock, fmtDateTime, impostorMark, initials, presenceBadge, toast } from "./dom.js";
+import {
+  changed, impostorWarning, isMe, memberPresence, messagesOf, nameOf, presenceOf, putMessage, sameConversation, senderOf, store, unreadIn,
+} from "./store.js";
 
-const items = new Map(); // message key → its <li> in #messages
+const items = new Map(); // message key (or "day:…", "unread") → its <li> in #messages
+let unreadMarker = ""; // key of the first message that was unread when the chat was opened or seen
+let focusKey = ""; // a message to show (from a search result) once the history is in
+const groupWithin = 5 * 60 * 1000; // one author's messages this close in time are one group
 
 const stateLabels = {
   queued: "Queued: will be delivered when they are online",
+  held: "Held at a mailbox until they are online",
   sent: "Sent",
   delivered: "Delivered",
   read: "Read",
   failed: "Failed",
   received: "",
 };
-const stateIcons = { queued: "🕓", sent: "✓", delivered: "✓✓", read: "✓✓ read", failed: "⚠ failed" };
+const stateIcons = { queued: "🕓", held: "📬", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "⚠" };
 
 export function initConversation() {
   $("composer").addEventListener("submit", (e) => {
@@ -35,13 +41,20 @@ export function initConversation() {
   $("invite-form").addEventListener("submit", invite);
   $("invite-cancel").addEventListener("click", () => $("invite-dialog").close());
   $("room-leave-btn").addEventListener("click", leaveRoom);
-  document.addEventListener("visibilitychange", markReadIfSeen);
+  $("jump-unread").addEventListener("click", jumpToUnread);
+  document.addEventListener("visibilitychange", () => markReadIfSeen(true));
 }
 
-/** openConversation shows conv and loads its history. */
-export async function openConversation(conv) {
+/** openConversation shows conv and loads its history; with show (a message from a
+ * search result), it scrolls to that message and puts the focus on it. */
+export async function openConversation(conv, show) {
   store.current = conv;
   items.clear();
+  unreadMarker = "";
+  focusKey = show ? show.key : "";
+  if (show) {
+    putMessage(show); // shown even if it is older than the history loaded below
+  }
   $("messages").replaceChildren();
   $("search-results").hidden = true;
   $("conversation").hidden = false;
@@ -60,15 +73,47 @@ export async function openConversation(conv) {
   } catch (err) {
     toast(`Could not load the history: ${err.message}`);
   }
-  markReadIfSeen();
+  markReadIfSeen(true);
+  renderConversation();
+  showFocused();
+}
+
+/** showFocused scrolls to the message a search result asked for and focuses it. */
+function showFocused() {
+  const li = focusKey && items.get(focusKey);
+  if (!li) {
+    return;
+  }
+  focusKey = "";
+  li.classList.add("found");
+  li.tabIndex = -1;
+  li.scrollIntoView({ block: "center" });
+  li.focus();
+}
+
+function jumpToUnread() {
+  const li = items.get("unread");
+  if (li) {
+    li.scrollIntoView({ block: "start" });
+    li.focus();
+  }
 }
 
 /** markReadIfSeen tells the node the open chat's messages were read, if the user can
- * see them. A room is named "#<id>"; rooms send no receipts, the node only counts. */
-export async function markReadIfSeen() {
+ * see them. A room is named "#<id>"; rooms send no receipts, the node only counts.
+ * With placeMarker (the chat was just opened, or the tab shown again), the first of
+ * them gets the "New messages" marker; a message read as it arrives gets none. */
+export async function markReadIfSeen(placeMarker = false) {
   const conv = store.current;
   if (document.hidden || !conv || unreadIn(conv) === 0) {
     return;
+  }
+  if (placeMarker === true) {
+    const first = messagesOf(conv).find((m) => m.direction === "in" && m.state === "received");
+    if (first && first.key !== unreadMarker) {
+      unreadMarker = first.key;
+      items.delete("unread"); // a new marker, scrolled to once
+    }
   }
   try {
     await api.post("/v1/read", { peer: conv.kind === "room" ? "#" + conv.id : conv.id });
@@ -114,8 +159,10 @@ function renderHeader(conv) {
   setComposerNote("");
   shownHeader = "";
   const { presence, status } = presenceOf(conv.id);
-  $("conv-title").textContent = nameOf(conv.id);
-  $("conv-sub").replaceChildren(presenceBadge(presence), status ? ` ${status}` : "");
+  const impostor = impostorWarning(conv.id);
+  $("conv-title").replaceChildren(...[nameOf(conv.id), impostorMark(impostor)].filter(Boolean));
+  $("conv-sub").replaceChildren(presenceBadge(presence), status ? ` ${status}` : "",
+    impostor ? el("p", { className: "warning" }, "⚠ " + impostor) : "");
   $("composer-text").setAttribute("aria-label", `Message to ${nameOf(conv.id)}`);
 }
 
@@ -130,7 +177,8 @@ function renderRoomHeader(roomID) {
   setComposerNote(readOnly ? `Only the owners post in the announcement room # ${room.name}; you can read it.` : "");
   $("composer-text").setAttribute("aria-label", `Message to # ${room ? room.name : roomID}`);
   const members = room ? room.members || [] : [];
-  const key = JSON.stringify([roomID, room && room.name, room && room.owner, members.map((m) => [m.peer_id, m.owner, nameOf(m.peer_id), memberPresence(m)])]);
+  const key = JSON.stringify([roomID, room && room.name, room && room.owner,
+    members.map((m) => [m.peer_id, m.owner, nameOf(m.peer_id), memberPresence(m), impostorWarning(m.peer_id)])]);
   if (key === shownHeader) {
     return;
   }
@@ -153,6 +201,7 @@ function memberItem(room, m) {
     "li",
     { "data-peer": m.peer_id, "data-presence": memberPresence(m) },
     el("span", { className: "name" }, name),
+    impostorMark(me ? "" : impostorWarning(m.peer_id)),
     m.owner ? el("span", { className: "owner" }, " (owner)") : null,
     " ",
     presenceBadge(memberPresence(m)),
@@ -176,26 +225,46 @@ function setComposerNote(note) {
   }
 }
 
+/** renderMessages keeps #messages in the node's order, with a separator before each
+ * new day and before the first unread message, and one author's consecutive messages
+ * grouped under one name and avatar. Items are kept and moved, never rebuilt, so the
+ * focus and screen readers' place stay. */
 function renderMessages(conv) {
   const list = $("messages");
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-  let prev = null;
   const messages = messagesOf(conv);
+  const want = [];
+  let last = null;
   for (const m of messages) {
-    let li = items.get(m.key);
-    if (!li) {
-      li = messageItem(m);
-      items.set(m.key, li);
-    } else if (li.dataset.state !== m.state) {
-      li.dataset.state = m.state;
-      li.querySelector(".state").replaceChildren(...stateBadge(m));
+    const day = dayKey(m.sent_at);
+    if (!last || dayKey(last.sent_at) !== day) {
+      want.push(separator("day:" + day, "day", dayLabel(m.sent_at)));
     }
-    const want = prev ? prev.nextSibling : list.firstChild;
-    if (want !== li) {
-      list.insertBefore(li, want);
+    if (m.key === unreadMarker) {
+      want.push(separator("unread", "unread-marker", "New messages"));
+    }
+    const li = messageLi(m);
+    const grouped = !!last && m.key !== unreadMarker && sameAuthor(last, m) && dayKey(last.sent_at) === day &&
+      Math.abs(Date.parse(m.sent_at) - Date.parse(last.sent_at)) < groupWithin;
+    li.classList.toggle("grouped", grouped);
+    want.push(li);
+    last = m;
+  }
+  let prev = null;
+  for (const li of want) {
+    const at = prev ? prev.nextSibling : list.firstChild;
+    if (at !== li) {
+      list.insertBefore(li, at);
     }
     prev = li;
   }
+  const keep = new Set(want);
+  [...list.children].forEach((n) => {
+    if (!keep.has(n) && !n.classList.contains("empty")) {
+      n.remove();
+    }
+  });
+  $("jump-unread").hidden = !items.has("unread") || !unreadMarker;
   if (messages.length === 0) {
     const note = $("composer-text").disabled ? "No announcements yet." : "No messages yet. Say hello!";
     const shown = list.querySelector("li.empty");
@@ -205,19 +274,56 @@ function renderMessages(conv) {
   } else {
     list.querySelectorAll("li.empty").forEach((n) => n.remove());
   }
-  if (atBottom) {
-    list.scrollTop = list.scrollHeight;
+  if (atBottom && !focusKey) {
+    const marker = items.get("unread");
+    if (marker && !marker.dataset.shown) {
+      marker.dataset.shown = "1";
+      marker.scrollIntoView({ block: "start" }); // the first unread, not the newest
+    } else if (!marker || marker.dataset.shown) {
+      list.scrollTop = list.scrollHeight;
+    }
   }
 }
 
+function sameAuthor(a, b) {
+  return a.direction === b.direction && a.from === b.from;
+}
+
+/** separator is the <li> of a day or the unread marker, kept by key. */
+function separator(key, className, label) {
+  let li = items.get(key);
+  if (!li) {
+    li = el("li", { className: `separator ${className}`, role: "separator", "aria-label": label, tabindex: "-1" }, el("span", {}, label));
+    items.set(key, li);
+  } else if (li.textContent !== label) {
+    li.setAttribute("aria-label", label);
+    li.firstChild.textContent = label;
+  }
+  return li;
+}
+
+/** messageLi is m's <li>, made once and updated when its state changes. */
+function messageLi(m) {
+  let li = items.get(m.key);
+  if (!li) {
+    li = messageItem(m);
+    items.set(m.key, li);
+  } else if (li.dataset.state !== m.state) {
+    li.dataset.state = m.state;
+    li.querySelector(".state").replaceChildren(...stateBadge(m));
+  }
+  return li;
+}
+
 function messageItem(m) {
-  const from = m.direction === "out" ? "You" : m.from_name || nameOf(m.from);
+  const from = senderOf(m);
   return el(
     "li",
-    { className: `message ${m.direction}`, "data-id": m.id, "data-state": m.state },
-    el("span", { className: "from" }, from),
+    { className: `message ${m.direction}`, "data-id": m.id, "data-key": m.key, "data-state": m.state, "data-impostor": from.warning ? "true" : false },
+    m.direction === "in" ? el("span", { className: "avatar", "aria-hidden": "true", "data-initials": initials(from.name) }, initials(from.name)) : null,
+    el("span", { className: "from" }, from.name, impostorMark(from.warning)),
     el("p", { className: "text" }, m.text),
-    el("time", { datetime: m.sent_at }, fmtTime(m.sent_at)),
+    el("time", { datetime: m.sent_at, title: fmtDateTime(m.sent_at) }, fmtClock(m.sent_at)),
     el("span", { className: "state" }, ...stateBadge(m)),
   );
 }
@@ -226,7 +332,8 @@ function stateBadge(m) {
   if (m.direction !== "out") {
     return [];
   }
-  return [el("span", { "aria-hidden": "true" }, stateIcons[m.state] || m.state), el("span", { className: "visually-hidden" }, stateLabels[m.state] || m.state)];
+  const label = stateLabels[m.state] || m.state;
+  return [el("span", { "aria-hidden": "true", title: label }, stateIcons[m.state] || m.state), el("span", { className: "visually-hidden" }, label)];
 }
 
 async function sendComposed() {
@@ -299,7 +406,8 @@ function showInvite() {
   const options = [...ids].filter((id) => !members.has(id) && !(store.contacts.get(id) || {}).blocked);
   options.sort((a, b) => nameOf(a).localeCompare(nameOf(b)));
   $("invite-peer").replaceChildren(
-    ...options.map((id) => el("option", { value: id }, (store.contacts.get(id) || {}).contact ? `${nameOf(id)} (contact)` : nameOf(id))),
+    ...options.map((id) => el("option", { value: id },
+      (store.contacts.get(id) || {}).contact ? `${nameOf(id)} (contact)` : impostorWarning(id) ? `${nameOf(id)} (⚠ possible impostor)` : nameOf(id))),
   );
   $("invite-peer").disabled = options.length === 0;
   $("invite-submit").disabled = options.length === 0;

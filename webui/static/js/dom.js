@@ -54,6 +54,71 @@ export function fmtTime(iso) {
     : d.toLocaleString([], { dateStyle: "short", timeStyle: "short" });
 }
 
+/** fmtClock is a time of day, for messages under a day separator. */
+export function fmtClock(iso) {
+  return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+/** fmtDateTime is a full date and time (search results, tooltips). */
+export function fmtDateTime(iso) {
+  return new Date(iso).toLocaleString([], { weekday: "short", year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+}
+
+/** dayKey names the local calendar day of a time; dayLabel says it as people do. */
+export function dayKey(iso) {
+  return new Date(iso).toDateString();
+}
+
+export function dayLabel(iso) {
+  const d = new Date(iso);
+  const today = new Date();
+  const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
+  if (d.toDateString() === today.toDateString()) {
+    return "Today";
+  }
+  if (d.toDateString() === yesterday.toDateString()) {
+    return "Yesterday";
+  }
+  return d.toLocaleDateString([], { weekday: "long", year: "numeric", month: "long", day: "numeric" });
+}
+
+/** initials are up to two letters for an avatar: of the first two words of a name. */
+export function initials(name) {
+  const words = String(name).trim().split(/\s+/).filter((w) => /\p{L}|\p{N}/u.test(w));
+  const letters = words.slice(0, 2).map((w) => [...w.replace(/^[^\p{L}\p{N}]+/u, "")][0] || "");
+  return letters.join("").toUpperCase() || "?";
+}
+
+/** highlight is text with each case-insensitive occurrence of the words in <mark>, as
+ * text nodes only. */
+export function highlight(text, query) {
+  const words = query.split(/\s+/).filter((w) => w.length > 0).map((w) => w.toLowerCase());
+  if (words.length === 0) {
+    return [text];
+  }
+  const lower = text.toLowerCase();
+  const out = [];
+  let at = 0;
+  for (;;) {
+    let best = -1;
+    let len = 0;
+    for (const w of words) {
+      const i = lower.indexOf(w, at);
+      if (i >= 0 && (best < 0 || i < best)) {
+        best = i;
+        len = w.length;
+      }
+    }
+    if (best < 0) {
+      break;
+    }
+    out.push(text.slice(at, best), el("mark", {}, text.slice(best, best + len)));
+    at = best + len;
+  }
+  out.push(text.slice(at));
+  return out.filter((p) => p !== "");
+}
+
 export const presenceLabels = {
   online: "Online",
   away: "Away",
@@ -67,6 +132,21 @@ export const presenceLabels = {
 export function presenceBadge(presence) {
   const p = presence || "offline";
   return el("span", { className: `presence presence-${p}` }, presenceLabels[p] || p);
+}
+
+/** impostorMark flags a possible impostor where its name appears: visible words, and
+ * the node's warning for screen readers and on hover. Nothing for "". */
+export function impostorMark(warning) {
+  if (!warning) {
+    return null;
+  }
+  return el(
+    "span",
+    { className: "impostor", title: warning },
+    el("span", { "aria-hidden": "true" }, " ⚠ "),
+    "possible impostor",
+    el("span", { className: "visually-hidden" }, `: ${warning}`),
+  );
 }
 
 let toastTimer = 0;

@@ -2,8 +2,8 @@
 // and people discovered nearby who are not contacts yet.
 
 import * as api from "./api.js";
-import { $, el, presenceBadge, toast } from "./dom.js";
-import { changed, memberPresence, nameOf, presenceOf, sameConversation, store, unreadFrom, unreadInRoom } from "./store.js";
+import { $, el, impostorMark, presenceBadge, toast } from "./dom.js";
+import { changed, impostorWarning, memberPresence, nameOf, presenceOf, sameConversation, store, unreadFrom, unreadInRoom } from "./store.js";
 
 let openConversation = () => {};
 
@@ -81,10 +81,11 @@ function peerItem(peerID) {
   const conv = { kind: "peer", id: peerID };
   const name = nameOf(peerID);
   const contact = store.contacts.get(peerID);
-  const label = [name, presence, status, unread ? `${unread} unread` : ""].filter(Boolean).join(", ");
+  const impostor = impostorWarning(peerID);
+  const label = [name, impostor ? "possible impostor" : "", presence, status, unread ? `${unread} unread` : ""].filter(Boolean).join(", ");
   return el(
     "li",
-    { "data-peer": peerID, "data-presence": presence },
+    { "data-peer": peerID, "data-presence": presence, "data-impostor": impostor ? "true" : false },
     el(
       "button",
       {
@@ -95,6 +96,7 @@ function peerItem(peerID) {
         onclick: () => openConversation(conv),
       },
       el("span", { className: "name" }, name, contact && contact.verified ? el("span", { className: "verified", title: "safety number verified" }, " ✓") : null),
+      impostorMark(impostor),
       presenceBadge(presence),
       status ? el("span", { className: "status-text" }, status) : null,
       unread ? el("span", { className: "unread", "aria-hidden": "true" }, String(unread)) : null,
@@ -113,9 +115,14 @@ function renderNearby() {
   list.replaceChildren(
     ...sortByName(ids).map((id) => {
       const item = peerItem(id);
-      item.append(
-        el("button", { type: "button", className: "add-contact", onclick: () => addContact(id) }, `Add ${nameOf(id)} to contacts`),
-      );
+      // An impostor is never offered under the name it took: its warning says why not.
+      if (impostorWarning(id)) {
+        item.append(el("p", { className: "warning" }, "⚠ " + impostorWarning(id)));
+      } else {
+        item.append(
+          el("button", { type: "button", className: "add-contact", onclick: () => addContact(id) }, `Add ${nameOf(id)} to contacts`),
+        );
+      }
       return item;
     }),
   );

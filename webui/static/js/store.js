@@ -47,7 +47,9 @@ export function sameConversation(a, b) {
   return !!a && !!b && a.kind === b.kind && a.id === b.id;
 }
 
-/** messagesOf lists the conversation's messages, oldest first. */
+/** messagesOf lists the conversation's messages in the node's order: a room by each
+ * message's order key (Lamport counter first, the same on every member's node; never
+ * by the sender's clock, which may be wrong), a chat by the time sent. */
 export function messagesOf(conv) {
   const out = [];
   for (const m of store.messages.values()) {
@@ -55,7 +57,16 @@ export function messagesOf(conv) {
       out.push(m);
     }
   }
-  return out.sort((a, b) => a.sent_at.localeCompare(b.sent_at) || a.id.localeCompare(b.id));
+  if (conv.kind === "room") {
+    return out.sort((a, b) => byteCompare(a.order || "", b.order || "") || byteCompare(a.key, b.key));
+  }
+  return out.sort((a, b) => Date.parse(a.sent_at) - Date.parse(b.sent_at) || byteCompare(a.key, b.key));
+}
+
+/** byteCompare orders strings by their code units (for the node's ASCII keys: bytes),
+ * not by the user's locale as localeCompare would. */
+function byteCompare(a, b) {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** unreadFrom counts messages from a peer not yet marked read. */
@@ -86,21 +97,41 @@ export function unreadIn(conv) {
   return conv.kind === "room" ? unreadInRoom(conv.id) : unreadFrom(conv.id);
 }
 
-/** nameOf is what the user calls a peer: their nickname, the name they announce, or a
- * short form of their ID. */
+/** nameOf is what the node calls a peer (display_name: their nickname, the name they
+ * announce, …), or a short form of their ID when the node names them not at all. The
+ * page never picks a name by rules of its own. */
 export function nameOf(peerID) {
   const c = store.contacts.get(peerID);
-  if (c && (c.nickname || c.name)) {
-    return c.nickname || c.name;
+  if (c && c.display_name) {
+    return c.display_name;
   }
   const p = store.peers.get(peerID);
-  if (p && p.name) {
-    return p.name;
+  if (p && p.display_name) {
+    return p.display_name;
   }
   if (store.me && store.me.peer_id === peerID) {
     return store.me.name || "you";
   }
+  return shortID(peerID);
+}
+
+export function shortID(peerID) {
   return peerID ? peerID.slice(0, 6) + "…" + peerID.slice(-6) : "?";
+}
+
+/** impostorWarning is the node's warning about a peer that announces a contact's name
+ * with another key, or "". */
+export function impostorWarning(peerID) {
+  const p = store.peers.get(peerID);
+  return (p && p.warning) || "";
+}
+
+/** senderOf is who wrote m as the node names them, and the node's warning about them. */
+export function senderOf(m) {
+  if (m.direction === "out") {
+    return { name: "You", warning: "" };
+  }
+  return { name: m.from_display || m.from_name || nameOf(m.from), warning: m.from_warning || impostorWarning(m.from) };
 }
 
 /** presenceOf is a peer's presence and status text, from the freshest source. */
