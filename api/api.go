@@ -107,6 +107,7 @@ const (
 	StateQueued    = "queued"
 	StateFailed    = "failed"
 	StateReceived  = "received"
+	StateHeld      = "held" // queued, and deposited at the recipient's mailboxes (Message.HeldAt)
 )
 
 // Message is one direct message, sent or received.
@@ -127,6 +128,7 @@ type Message struct {
 	ReceivedAt time.Time `json:"received_at,omitzero"`
 	Direction  string    `json:"direction"` // "in" or "out"
 	State      string    `json:"state"`
+	HeldAt     []string  `json:"held_at,omitempty"` // held: the peer IDs of the mailboxes that keep it
 }
 
 // MessageList is the answer to GET PathHistory.

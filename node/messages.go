@@ -244,6 +244,7 @@ func (n *Node) apiMessage(m archive.Message) api.Message {
 	am := api.Message{
 		ID: m.ID, Key: m.Key().String(), From: m.From, FromName: m.FromName, To: m.To, Room: m.Room, Text: m.Text,
 		SentAt: m.SentAt, ReceivedAt: m.ReceivedAt, Direction: string(m.Direction), State: string(m.State),
+		HeldAt: m.HeldAt,
 	}
 	if m.Room != "" {
 		am.RoomName = n.roomName(m.Room)
