@@ -57,6 +57,7 @@ type Config struct {
 	OnMessage   string           // shell command run for every incoming message (sh -c)
 	MessageRate float64          // direct messages per second one peer may send; 0: DefaultMessageRate; < 0: no limit (nor a strangers' share)
 	Transfers   TransferConfig   // file transfers
+	Mailbox     MailboxConfig    // keeping mail for others, and where our own is kept
 	Logger      *slog.Logger     // nil: discard
 }
 
@@ -68,6 +69,7 @@ type Node struct {
 	connMgr     *connmgr.BasicConnMgr
 	dm          *dm.Service
 	transfers   *transfer.Manager
+	mail        *mailState
 	store       *archive.Store
 	peers       *peerTable
 	events      *bus
@@ -189,6 +191,9 @@ func (n *Node) start() error {
 	n.goRun(func() { n.pruneOutbox(); n.every(outboxEvery, n.pruneOutbox) })
 	if n.hooks != nil {
 		n.goRun(func() { n.hooks.run(n.ctx) })
+	}
+	if err := n.startMailbox(); err != nil {
+		return err
 	}
 	if err := n.startStaticPeers(); err != nil {
 		return err
@@ -371,6 +376,7 @@ func (n *Node) watchIdentify(sub event.Subscription) {
 				return
 			}
 			ev := e.(event.EvtPeerIdentificationCompleted)
+			n.onMailboxPeer(ev.Peer)
 			if !n.speaksParley(ev.Peer) {
 				continue
 			}
@@ -499,6 +505,7 @@ func (n *Node) Close() error {
 		if n.transfers != nil {
 			errs = append(errs, n.transfers.Close())
 		}
+		errs = append(errs, n.closeMailbox())
 		if n.host != nil {
 			errs = append(errs, n.host.Close())
 		}
