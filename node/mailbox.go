@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
+	"github.com/parley-im/parley/api"
 	"github.com/parley-im/parley/internal/ratelimit"
 	"github.com/parley-im/parley/mailbox"
 	"github.com/parley-im/parley/room"
@@ -266,4 +268,41 @@ func (n *Node) fetchMail(box peer.ID) {
 	for author, ids := range got {
 		n.goRun(func() { n.sendDeliveryReceipts(author, ids) })
 	}
+}
+
+// MailboxStatus says what this node keeps for others (counts and bytes per recipient,
+// never contents) and what each mailbox it fetches from holds for it now.
+func (n *Node) MailboxStatus(ctx context.Context) (api.MailboxStatus, error) {
+	var st api.MailboxStatus
+	if s := n.MailboxServer(); s != nil {
+		st.Serving = true
+		for _, h := range s.Holdings() {
+			st.Held = append(st.Held, n.apiHolding(h))
+		}
+		m := s.Metrics()
+		st.Metrics = &api.MailboxMetrics{Held: m.Held, HeldBytes: m.HeldBytes, Deposited: m.Deposited,
+			Refused: m.Refused, Fetched: m.Fetched, Acked: m.Acked, Expired: m.Expired}
+	}
+	st.Mine = []api.MailboxMine{}
+	for _, box := range n.mail.ownBoxes() {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		c, err := n.mail.client.Status(cctx, box, mailbox.StatusReq{To: mailbox.PeerAddress(n.host.ID())})
+		cancel()
+		mine := api.MailboxMine{Mailbox: box.String(), Count: c.Count, Bytes: c.Bytes, Oldest: c.Oldest}
+		if err != nil {
+			mine.Error = err.Error()
+		}
+		st.Mine = append(st.Mine, mine)
+	}
+	return st, nil
+}
+
+func (n *Node) apiHolding(h mailbox.Holding) api.MailboxHolding {
+	out := api.MailboxHolding{Count: h.Count, Bytes: h.Bytes, Kind: "room", Recipient: hex.EncodeToString(h.To.ID)}
+	if h.To.Kind == mailbox.KindPeer {
+		if id, err := peer.IDFromBytes(h.To.ID); err == nil {
+			out.Kind, out.Recipient, out.Name = "peer", id.String(), n.nameOf(id.String())
+		}
+	}
+	return out
 }

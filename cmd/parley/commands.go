@@ -60,7 +60,7 @@ func upCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "up",
 		Usage: "run the node in the foreground (creates an identity on first use)",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "listen", Usage: "libp2p listen multiaddr (repeatable; default TCP+QUIC on port 4747 or a free one)"},
 			&cli.StringSliceFlag{Name: "peer", Usage: "full /p2p/ multiaddr of a peer to keep connected (repeatable)"},
 			&cli.BoolFlag{Name: "no-mdns", Usage: "do not advertise or browse the LAN by mDNS"},
@@ -80,8 +80,9 @@ func upCommand() *cli.Command {
 			&cli.BoolFlag{Name: "allow-relay-files", Usage: "let files go over a relayed connection (slow, limited)"},
 			&cli.DurationFlag{Name: "offer-expiry", Usage: "delete a file offer nobody accepted after this long, e.g. 72h", Value: daemon.DefaultOfferExpiry},
 			&cli.Float64Flag{Name: "message-rate", Usage: "direct messages per second each peer may send, in bursts of 10 s' worth; more are refused and a flooder is disconnected; peers that are neither contacts nor written to share 200 messages and 1 MiB an hour (0: no limits)", Value: daemon.DefaultMessageRate},
+			&cli.StringSliceFlag{Name: "mailbox-peer", Usage: "full /p2p/ address of a mailbox to keep your mail while you are away (repeatable; those on the LAN are found by themselves)"},
 			networkKeyFlag,
-		},
+		}, mailboxFlags()...),
 		Action: runUp,
 	}
 }
@@ -99,6 +100,11 @@ func runUp(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	mail, err := mailboxConfig(c)
+	if err != nil {
+		return err
+	}
+	mail.Peers = c.StringSlice("mailbox-peer")
 	var retain time.Duration
 	if s := c.String("retain"); s != "" {
 		if retain, err = parseAge(s); err != nil || retain <= 0 {
@@ -112,7 +118,7 @@ func runUp(c *cli.Context) error {
 		Listen: c.StringSlice("listen"), StaticPeers: c.StringSlice("peer"),
 		MDNS: !c.Bool("no-mdns"), Rendezvous: c.StringSlice("rendezvous"), Namespace: c.String("namespace"),
 		STUN: c.String("stun"), NetworkKey: netKey,
-		AwayAfter: c.Duration("away-after"), Transfers: transfers, Logger: log,
+		AwayAfter: c.Duration("away-after"), Transfers: transfers, Logger: log, Mailbox: mail,
 		Retain: retain, OnMessage: c.String("on-message"), MessageRate: messageRate(c.Float64("message-rate")),
 		Ready: func(st api.Status, apiAddr string, created bool) {
 			if created {
