@@ -437,7 +437,20 @@ func formatMessage(m api.Message) string {
 	if m.Room != "" {
 		to = "#" + orDefault(m.RoomName, m.Room)
 	}
-	return fmt.Sprintf("%s  %-9s %s → %s: %s", m.SentAt.Local().Format("2006-01-02 15:04:05"), m.State, from, to, visibleText(m.Text))
+	return fmt.Sprintf("%s  %-9s %s → %s: %s", m.SentAt.Local().Format("2006-01-02 15:04:05"), stateLabel(m), from, to, visibleText(m.Text))
+}
+
+// stateLabel is m's state as history shows it; a held message says at which mailbox
+// (the end of its peer ID, as shortID shows peers).
+func stateLabel(m api.Message) string {
+	if m.State != api.StateHeld || len(m.HeldAt) == 0 {
+		return m.State
+	}
+	at := make([]string, len(m.HeldAt))
+	for i, p := range m.HeldAt {
+		at[i] = shortID(p)
+	}
+	return m.State + "@" + strings.Join(at, ",")
 }
 
 func shortID(id string) string {

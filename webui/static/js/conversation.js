@@ -9,13 +9,14 @@ const items = new Map(); // message key → its <li> in #messages
 
 const stateLabels = {
   queued: "Queued: will be delivered when they are online",
+  held: "Held at their mailbox: they get it when they are back",
   sent: "Sent",
   delivered: "Delivered",
   read: "Read",
   failed: "Failed",
   received: "",
 };
-const stateIcons = { queued: "🕓", sent: "✓", delivered: "✓✓", read: "✓✓ read", failed: "⚠ failed" };
+const stateIcons = { queued: "🕓", held: "📬", sent: "✓", delivered: "✓✓", read: "✓✓ read", failed: "⚠ failed" };
 
 export function initConversation() {
   $("composer").addEventListener("submit", (e) => {
@@ -226,7 +227,9 @@ function stateBadge(m) {
   if (m.direction !== "out") {
     return [];
   }
-  return [el("span", { "aria-hidden": "true" }, stateIcons[m.state] || m.state), el("span", { className: "visually-hidden" }, stateLabels[m.state] || m.state)];
+  const label = stateLabels[m.state] || m.state;
+  const where = m.state === "held" && m.held_at ? ` (mailbox ${m.held_at.map((p) => p.slice(-6)).join(", ")})` : "";
+  return [el("span", { "aria-hidden": "true", title: label + where }, stateIcons[m.state] || m.state), el("span", { className: "visually-hidden" }, label + where)];
 }
 
 async function sendComposed() {
