@@ -34,6 +34,9 @@ const (
 	mailFetchEvery = time.Minute // own mailboxes are fetched this often, and whenever one connects
 	mailTimeout    = 30 * time.Second
 	maxMailboxes   = 3 // a sender deposits at up to this many of the recipient's mailboxes
+	// maxOwnMailboxes bounds the mailboxes a node fetches from: --mailbox-peer ones
+	// first, then the first found on the LAN.
+	maxOwnMailboxes = 8
 	// The mailbox server's per-peer request rate: a fetch of n envelopes takes
 	// 2·⌈n/100⌉ requests, so a burst of 50 takes 2,500 at once.
 	mailboxRate  = 5
@@ -67,8 +70,8 @@ type mailState struct {
 func (s *mailState) addOwn(id peer.ID) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if slices.Contains(s.own, id) {
-		return false
+	if slices.Contains(s.own, id) || len(s.own) >= maxOwnMailboxes {
+		return false // a LAN full of mailboxes does not make us dial them all
 	}
 	s.own = append(s.own, id)
 	return true
