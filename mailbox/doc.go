@@ -174,9 +174,9 @@
 // depositor and of its recipient; a depositor's stranger status is recorded with each
 // envelope, so the shares stay right when contacts change.
 //
-// # Wiring into the node (the next step)
+// # Wiring into the node
 //
-// The node uses:
+// node/mailbox.go and node/mailsend.go do this (rooms not yet); the node uses:
 //
 //   - NewServer(Config{Host, Dir: HOME/mailbox, TTL (--mailbox-ttl), Quotas (flags),
 //     IsContact (the contact list), IsKnownRoom (rooms it is a member of), Accept (refuse
