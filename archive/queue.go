@@ -47,11 +47,12 @@ func (s *Store) QueuedRecipients(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// SetHeld marks the message with key k held at the mailboxes named (peer IDs):
-// deposited there, and still queued here until the recipient's receipt.
-func (s *Store) SetHeld(ctx context.Context, k Key, at []string) error {
-	res, err := s.writer.ExecContext(ctx, "UPDATE messages SET state = 'held', held_at = ?"+keyWhere,
-		append([]any{strings.Join(at, ",")}, keyArgs(k)...)...)
+// SetHeld marks the message with key k held at the mailboxes named (peer IDs) until
+// `until` (when the last of them deletes it unfetched): deposited there, and still
+// queued here until the recipient's receipt. Only a queued message becomes held.
+func (s *Store) SetHeld(ctx context.Context, k Key, at []string, until time.Time) error {
+	res, err := s.writer.ExecContext(ctx, "UPDATE messages SET state = 'held', held_at = ?, held_until = ?"+keyWhere+" AND state = 'queued'",
+		append([]any{strings.Join(at, ","), toNanos(until)}, keyArgs(k)...)...)
 	if err != nil {
 		return s.wrap(err, "mark message %q held", k.ID)
 	}
@@ -90,6 +91,28 @@ func (s *Store) PeerMail(ctx context.Context) (map[string][]byte, error) {
 	}
 	if err := rows.Err(); err != nil {
 		return nil, s.wrap(err, "read peers' mailboxes")
+	}
+	return out, nil
+}
+
+// ReleaseExpiredHolds turns held messages whose mailboxes have let them go (held_until
+// before now) back to queued, and returns them as they are now.
+func (s *Store) ReleaseExpiredHolds(ctx context.Context, now time.Time) ([]Message, error) {
+	msgs, err := s.queryMessages(ctx, "list expired holds", "SELECT "+messageColumns+
+		" FROM messages WHERE state = 'held' AND held_until > 0 AND held_until < ? ORDER BY sent_at, seq", toNanos(now))
+	if err != nil {
+		return nil, err
+	}
+	var out []Message
+	for _, m := range msgs {
+		res, err := s.writer.ExecContext(ctx, "UPDATE messages SET state = 'queued', held_at = '', held_until = 0"+keyWhere+" AND state = 'held'", keyArgs(m.Key())...)
+		if err != nil {
+			return out, s.wrap(err, "release the hold of %q", m.ID)
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 1 { // not delivered meanwhile
+			m.State, m.HeldAt = StateQueued, nil
+			out = append(out, m)
+		}
 	}
 	return out, nil
 }

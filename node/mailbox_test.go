@@ -7,9 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parley-im/parley/api"
 	"github.com/parley-im/parley/crypto"
+	"github.com/parley-im/parley/mailbox"
 )
 
 // startAt runs a node on loopback in home (creating its identity on first use).
@@ -46,22 +48,9 @@ func states(t *testing.T, n *Node, peerID string) map[string]int {
 // never holds the text.
 func TestMailboxCarriesMessagesAndReceipts(t *testing.T) {
 	ctx := context.Background()
-	maxHome, annHome, bobHome := t.TempDir(), t.TempDir(), t.TempDir()
-	box := startAt(t, maxHome, "Max", MailboxConfig{Serve: true})
-	mc := MailboxConfig{Peers: []string{fullAddr(box)}}
-	ann := startAt(t, annHome, "Ann", mc)
-	bob := startAt(t, bobHome, "Bob", mc, fullAddr(ann))
+	tr := startTrio(t, MailboxConfig{Serve: true})
+	box, ann, bob, maxHome, bobHome, annHome, mc := tr.box, tr.ann, tr.bob, tr.maxHome, tr.bobHome, tr.annHome, tr.mc
 	annID, bobID := ann.ID().String(), bob.ID().String()
-	waitUntil(t, "each has the other's mailboxes", func() bool {
-		a, okA := ann.mail.of(bob.ID())
-		b, okB := bob.mail.of(ann.ID())
-		return okA && okB && len(a.boxes) == 1 && len(b.boxes) == 1
-	})
-	for _, c := range []struct{ n, of *Node }{{ann, bob}, {bob, ann}} {
-		if _, err := c.n.AddContact(ctx, api.ContactRequest{Peer: c.of.ID().String()}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	bob.Close()
 	waitUntil(t, "Ann sees Bob gone", func() bool { return !ann.reachable(bob.ID()) })
 	var texts []string
@@ -118,5 +107,99 @@ func assertNoText(t *testing.T, dir string, texts []string) {
 			}
 		}
 		return nil
+	})
+}
+
+type trio struct {
+	box, ann, bob             *Node
+	maxHome, annHome, bobHome string
+	mc                        MailboxConfig
+}
+
+// startTrio starts a mailbox host (Max, with serve), and Ann and Bob, contacts of each
+// other who fetch from it, and waits until each has the other's mailboxes.
+func startTrio(t *testing.T, serve MailboxConfig) trio {
+	t.Helper()
+	tr := trio{maxHome: t.TempDir(), annHome: t.TempDir(), bobHome: t.TempDir()}
+	tr.box = startAt(t, tr.maxHome, "Max", serve)
+	tr.mc = MailboxConfig{Peers: []string{fullAddr(tr.box)}}
+	tr.ann = startAt(t, tr.annHome, "Ann", tr.mc)
+	tr.bob = startAt(t, tr.bobHome, "Bob", tr.mc, fullAddr(tr.ann))
+	waitUntil(t, "each has the other's mailboxes", func() bool {
+		a, okA := tr.ann.mail.of(tr.bob.ID())
+		b, okB := tr.bob.mail.of(tr.ann.ID())
+		return okA && okB && len(a.boxes) == 1 && len(b.boxes) == 1
+	})
+	for _, c := range []struct{ n, of *Node }{{tr.ann, tr.bob}, {tr.bob, tr.ann}} {
+		if _, err := c.n.AddContact(context.Background(), api.ContactRequest{Peer: c.of.ID().String()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return tr
+}
+
+// TestMailboxDropsForgedEnvelopes: envelopes that do not open (garbage, or tampered
+// with after sealing) are dropped, logged and acknowledged by the recipient, and
+// the real mail behind them arrives.
+func TestMailboxDropsForgedEnvelopes(t *testing.T) {
+	ctx := context.Background()
+	tr := startTrio(t, MailboxConfig{Serve: true})
+	bobID := tr.bob.ID()
+	tr.bob.Close()
+	waitUntil(t, "Ann sees Bob gone", func() bool { return !tr.ann.reachable(bobID) })
+	pm, _ := tr.ann.mail.of(bobID)
+	tampered, err := mailbox.Seal(tr.ann.cfg.Identity.Key, mailbox.Letter{To: bobID, ID: "x", Body: []byte{1}}, pm.binding)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered[len(tampered)-1] ^= 1
+	for _, env := range [][]byte{[]byte("\x01not an envelope"), tampered} {
+		if _, err := tr.ann.mail.client.Deposit(ctx, tr.box.ID(), mailbox.Deposit{To: mailbox.PeerAddress(bobID), Envelope: env}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := tr.ann.Send(ctx, bobID.String(), "the real one"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "held", func() bool { return states(t, tr.ann, bobID.String())[api.StateHeld] == 1 })
+	bob := startAt(t, tr.bobHome, "Bob", tr.mc)
+	waitUntil(t, "Bob has the real one", func() bool { return states(t, bob, tr.ann.ID().String())[api.StateReceived] == 1 })
+	waitUntil(t, "the mailbox keeps nothing for Bob", func() bool {
+		for _, h := range tr.box.MailboxServer().Holdings() {
+			if string(h.To.ID) == string(bobID) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestMailboxExpiryRequeues: when the mailboxes' TTL runs out before the recipient
+// fetched, the sender's message says so (queued again, no longer held) and is kept, and
+// then deposited again.
+func TestMailboxExpiryRequeues(t *testing.T) {
+	ctx := context.Background()
+	tr := startTrio(t, MailboxConfig{Serve: true, TTL: time.Second})
+	bobID := tr.bob.ID().String()
+	tr.bob.Close()
+	waitUntil(t, "Ann sees Bob gone", func() bool { return !tr.ann.reachable(tr.bob.ID()) })
+	events, stop := tr.ann.Subscribe(64)
+	defer stop()
+	if _, err := tr.ann.Send(ctx, bobID, "soon gone"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "held", func() bool { return states(t, tr.ann, bobID)[api.StateHeld] == 1 })
+	time.Sleep(1100 * time.Millisecond) // past the mailbox's TTL
+	tr.ann.releaseExpiredHolds()
+	var seen []string
+	waitUntil(t, "queued again, then held again", func() bool {
+		select {
+		case e := <-events:
+			if e.Type == api.EventState && e.Message != nil {
+				seen = append(seen, e.Message.State)
+			}
+		default:
+		}
+		return strings.Contains(strings.Join(seen, " "), "held queued held")
 	})
 }

@@ -115,6 +115,7 @@ func (n *Node) holdQueued(id peer.ID) {
 		return
 	}
 	heldAt := make([][]string, len(todo))
+	until := make([]time.Time, len(todo))
 	for _, box := range boxes {
 		ctx, cancel := context.WithTimeout(n.ctx, mailTimeout)
 		done, err := n.mail.client.DepositAll(ctx, box, deposits)
@@ -122,6 +123,9 @@ func (n *Node) holdQueued(id peer.ID) {
 		for i, d := range done {
 			if d.Status == mailbox.StatusOK {
 				heldAt[i] = append(heldAt[i], box.String())
+				if d.Expires.After(until[i]) {
+					until[i] = d.Expires
+				}
 			}
 		}
 		if err != nil {
@@ -133,7 +137,7 @@ func (n *Node) holdQueued(id peer.ID) {
 		if len(heldAt[i]) == 0 {
 			continue
 		}
-		if err := n.store.SetHeld(n.ctx, m.Key(), heldAt[i]); err != nil {
+		if err := n.store.SetHeld(n.ctx, m.Key(), heldAt[i], until[i]); err != nil {
 			continue // delivered meanwhile, say
 		}
 		m.State, m.HeldAt = archive.StateHeld, heldAt[i]
@@ -260,5 +264,26 @@ func (n *Node) sendDeliveryReceipts(author peer.ID, ids []string) {
 	}
 	if !n.depositReceipts(author, frames) {
 		n.log.Debug("delivery receipts not deposited: the author publishes no mailbox we reach", "author", n.displayName(author))
+	}
+}
+
+// releaseExpiredHolds turns messages whose mailboxes let them go unfetched (their TTL
+// ran out) back to queued, says so, and deposits them again for the peers still away.
+func (n *Node) releaseExpiredHolds() {
+	gone, err := n.store.ReleaseExpiredHolds(n.ctx, time.Now())
+	if err != nil {
+		n.log.Warn("check held messages", "err", err)
+		return
+	}
+	peers := map[peer.ID]bool{}
+	for _, m := range gone {
+		n.log.Info("the recipient's mailboxes let a message go unfetched; it is still queued here", "peer", m.To, "message", m.ID)
+		n.publishMessage(api.EventState, m)
+		if id, err := peer.Decode(m.To); err == nil {
+			peers[id] = true
+		}
+	}
+	for id := range peers {
+		n.flushAsync(id)
 	}
 }

@@ -244,7 +244,9 @@ func (n *Node) apiMessage(m archive.Message) api.Message {
 	am := api.Message{
 		ID: m.ID, Key: m.Key().String(), From: m.From, FromName: m.FromName, To: m.To, Room: m.Room, Text: m.Text,
 		SentAt: m.SentAt, ReceivedAt: m.ReceivedAt, Direction: string(m.Direction), State: string(m.State),
-		HeldAt: m.HeldAt,
+	}
+	if m.State == archive.StateHeld {
+		am.HeldAt = m.HeldAt
 	}
 	if m.Room != "" {
 		am.RoomName = n.roomName(m.Room)
