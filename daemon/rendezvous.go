@@ -211,7 +211,7 @@ func (rs *rendezvousRun) startMailbox() (*mailbox.Server, error) {
 	frames := wire.NewBudget(4, 64<<20)
 	s, err := mailbox.NewServer(mailbox.Config{
 		Host: rs.host, Dir: filepath.Join(rs.o.Home, node.MailboxDir), TTL: rs.o.Mailbox.TTL, Quotas: q,
-		Limit:       ratelimit.New[peer.ID](ratelimit.Config{Rate: 5, Burst: 50}),
+		Limit:       ratelimit.New[peer.ID](ratelimit.Config{Rate: node.MailboxRate, Burst: node.MailboxBurst}),
 		FrameBudget: func(peer.ID) *wire.Budget { return frames },
 		Logger:      rs.log.With("part", "mailbox"),
 	})

@@ -37,10 +37,11 @@ const (
 	// maxOwnMailboxes bounds the mailboxes a node fetches from: --mailbox-peer ones
 	// first, then the first found on the LAN.
 	maxOwnMailboxes = 8
-	// The mailbox server's per-peer request rate: a fetch of n envelopes takes
-	// 2·⌈n/100⌉ requests, so a burst of 50 takes 2,500 at once.
-	mailboxRate  = 5
-	mailboxBurst = 50
+	// MailboxRate and MailboxBurst are the mailbox server's per-peer request rate: a
+	// deposit is one request (a sender back from a day's queue deposits a burst), a fetch
+	// of n envelopes 2·⌈n/100⌉, so a burst of 200 takes 10,000 at once.
+	MailboxRate  = 20
+	MailboxBurst = 200
 )
 
 // MailboxDir is where `up --mailbox` keeps others' mail, under the home.
@@ -149,7 +150,7 @@ func (n *Node) serveMailbox() error {
 		Host: n.host, Dir: filepath.Join(n.cfg.Home, MailboxDir), TTL: n.cfg.Mailbox.TTL, Quotas: n.cfg.Mailbox.Quotas,
 		IsContact: n.contacts.isContact, IsKnownRoom: n.isKnownRoom,
 		Accept:      func(depositor peer.ID, _ mailbox.Address) bool { return !n.isBlocked(depositor) },
-		Limit:       ratelimit.New[peer.ID](ratelimit.Config{Rate: mailboxRate, Burst: mailboxBurst}),
+		Limit:       ratelimit.New[peer.ID](ratelimit.Config{Rate: MailboxRate, Burst: MailboxBurst}),
 		FrameBudget: n.frameBudget, Logger: n.log.With("part", "mailbox"),
 	})
 	if err != nil {
