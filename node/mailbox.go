@@ -114,9 +114,9 @@ func (s *mailState) endFetch(box peer.ID) {
 	delete(s.fetching, box)
 }
 
-// startMailbox derives the mailbox key, opens the server if asked, loads what peers
-// published, and starts fetching from the configured mailboxes.
-func (n *Node) startMailbox() error {
+// initMailbox derives the mailbox key and loads what peers published, before any
+// protocol handler runs (the profile handler publishes the key).
+func (n *Node) initMailbox() error {
 	key, err := mailbox.DeriveKey(n.cfg.Identity.Key)
 	if err != nil {
 		return fmt.Errorf("derive the mailbox key: %w", err)
@@ -124,9 +124,6 @@ func (n *Node) startMailbox() error {
 	n.mail = &mailState{
 		key: key, client: &mailbox.Client{Host: n.host, Frames: n.limits.contactFrames},
 		peers: map[peer.ID]peerMail{}, fetching: map[peer.ID]bool{},
-	}
-	if err := n.loadPeerMail(); err != nil {
-		return err
 	}
 	for _, s := range n.cfg.Mailbox.Peers {
 		ai, err := peer.AddrInfoFromString(s)
@@ -136,6 +133,11 @@ func (n *Node) startMailbox() error {
 		n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, 24*time.Hour)
 		n.mail.addOwn(ai.ID)
 	}
+	return n.loadPeerMail()
+}
+
+// startMailbox opens the server if asked and starts fetching from our mailboxes.
+func (n *Node) startMailbox() error {
 	if n.cfg.Mailbox.Serve {
 		if err := n.serveMailbox(); err != nil {
 			return err

@@ -147,6 +147,12 @@ func New(cfg Config) (*Node, error) {
 		store.Close()
 		return nil, err
 	}
+	if err := n.initMailbox(); err != nil { // before the profile handler, which publishes its key
+		n.host.Close()
+		cancel()
+		store.Close()
+		return nil, err
+	}
 	n.dm = dm.New(n.host, n, log.With("proto", "dm"), n.limits.dmOptions()...)
 	n.host.SetStreamHandler(ProfileProtocol, n.serveProfile)
 	n.host.SetStreamHandler(PresenceProtocol, n.receivePresence)
@@ -167,6 +173,9 @@ func New(cfg Config) (*Node, error) {
 
 func (n *Node) start() error {
 	if err := n.startRooms(); err != nil { // before peers connect: they are told about rooms
+		return err
+	}
+	if err := n.startMailbox(); err != nil { // before peers are identified: mailboxes among them are fetched from
 		return err
 	}
 	n.host.Network().Notify(&network.NotifyBundle{
@@ -191,9 +200,6 @@ func (n *Node) start() error {
 	n.goRun(func() { n.pruneOutbox(); n.every(outboxEvery, n.pruneOutbox) })
 	if n.hooks != nil {
 		n.goRun(func() { n.hooks.run(n.ctx) })
-	}
-	if err := n.startMailbox(); err != nil {
-		return err
 	}
 	if err := n.startStaticPeers(); err != nil {
 		return err
