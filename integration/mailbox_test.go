@@ -129,3 +129,62 @@ func mailboxStatus(t *testing.T, n *testnode.Node) api.MailboxStatus {
 	}
 	return st
 }
+
+// TestMailboxThroughRendezvous: Bob on another subnet, reached only through the office's
+// rendezvous server, which also keeps mail (`rendezvous serve --mailbox`): both find it
+// as their mailbox by themselves; Ann's messages written while Bob is down reach him
+// when he is back and Ann is gone, and his receipts reach her the same way.
+func TestMailboxThroughRendezvous(t *testing.T) {
+	t.Parallel()
+	office, field := netlab.New(t), netlab.NewSubnet(t, 2)
+	office.AddRouter("router", field)
+	srvHost, annHost, bobHost := office.AddHost("server"), office.AddHost("ann"), field.AddHost("bob")
+	for _, h := range []*netlab.Host{srvHost, annHost} {
+		addRoute(t, h, field, office)
+	}
+	addRoute(t, bobHost, office, field)
+	srv := startRendezvous(t, srvHost, t.TempDir(), "--mailbox")
+	srvID := srv.addr[strings.LastIndex(srv.addr, "/")+1:]
+	withServer := []string{"--rendezvous", srv.addr}
+	ann := testnode.Start(t, testnode.Options{Name: "Ann", Host: annHost, Args: withServer})
+	bob := testnode.Start(t, testnode.Options{Name: "Bob", Host: bobHost, Args: withServer})
+	annID, bobID := ann.Status().PeerID, bob.Status().PeerID
+	waitOnlineVia(t, ann, "Bob", "rendezvous")
+	waitOnlineVia(t, bob, "Ann", "rendezvous")
+	ann.AddContact("Bob", bobID)
+	bob.AddContact("Ann", annID)
+	waitMailboxFound(t, ann, srvID)
+	waitMailboxFound(t, bob, srvID)
+	bob.CLI("status", "online", "mail goes to the server")
+	testnode.WaitFor(t, 30*time.Second, "Ann to see Bob's new profile", func() bool {
+		b, ok := ann.Peer(bobID)
+		return ok && b.Status == "mail goes to the server"
+	})
+
+	bob.Stop()
+	testnode.WaitFor(t, 30*time.Second, "Ann to see Bob offline", func() bool {
+		b, ok := ann.Peer(bobID)
+		return ok && !b.Connected
+	})
+	const count = 5
+	for i := 1; i <= count; i++ {
+		ann.CLI("send", "Bob", fmt.Sprintf("through the server %d", i))
+	}
+	testnode.WaitFor(t, 60*time.Second, "held at the server", func() bool {
+		return allInState(messagesWith(ann.History(), bobID, "out"), count, api.StateHeld)
+	})
+	ann.Stop()
+	bob.Restart()
+	testnode.WaitFor(t, 60*time.Second, "Bob to have them", func() bool {
+		return len(messagesWith(bob.History(), annID, "in")) == count
+	})
+	bob.History("Ann")
+	testnode.WaitFor(t, 30*time.Second, "Bob to leave the read receipt at Ann's mailbox", func() bool {
+		return strings.Contains(bob.Log(), "read receipts left at the sender's mailboxes")
+	})
+	bob.Stop()
+	ann.Restart()
+	testnode.WaitFor(t, 60*time.Second, "Ann to see them read, Bob down", func() bool {
+		return allInState(messagesWith(ann.History(), bobID, "out"), count, api.StateRead)
+	})
+}

@@ -91,5 +91,7 @@ func (n *Node) depositRead(id peer.ID, ids []string) {
 	}
 	if !n.depositReceipts(id, frames) {
 		n.log.Debug("read receipts dropped: the sender is away and publishes no mailbox we reach", "peer", n.displayName(id))
+		return
 	}
+	n.log.Info("read receipts left at the sender's mailboxes", "peer", n.displayName(id))
 }
