@@ -43,8 +43,12 @@ func (n *Node) notePeerMail(id peer.ID, pm peerMail) {
 	if n.mail == nil || len(pm.binding.Public) == 0 {
 		return
 	}
+	before, known := n.mail.of(id)
+	if len(pm.boxes) == 0 && known {
+		pm.boxes = before.boxes // just started, it has not found its mailboxes yet: they are still the best guess
+	}
 	details := appendMailDetails(nil, pm)
-	if before, ok := n.mail.of(id); ok && bytes.Equal(appendMailDetails(nil, before), details) {
+	if known && bytes.Equal(appendMailDetails(nil, before), details) {
 		return
 	}
 	n.mail.set(id, pm)
