@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -202,4 +203,21 @@ func TestMailboxExpiryRequeues(t *testing.T) {
 		}
 		return strings.Contains(strings.Join(seen, " "), "held queued held")
 	})
+}
+
+// TestPeerMailKeptAcrossRestarts: what a peer published about its mail survives our
+// restart (the archive keeps it), and a later profile without mailboxes (the peer just
+// started) does not erase them.
+func TestPeerMailKeptAcrossRestarts(t *testing.T) {
+	home := t.TempDir()
+	n := startAt(t, home, "Ann", MailboxConfig{})
+	pm := mailProfile(t).Mail
+	n.notePeerMail(fuzzOwner, pm)
+	n.notePeerMail(fuzzOwner, peerMail{binding: pm.binding})
+	n.Close()
+	n = startAt(t, home, "Ann", MailboxConfig{})
+	got, ok := n.mail.of(fuzzOwner)
+	if !ok || len(got.boxes) != 1 || got.boxes[0].ID != pm.boxes[0].ID || !bytes.Equal(got.binding.Public, pm.binding.Public) {
+		t.Fatalf("after a restart: %+v, %v", got, ok)
+	}
 }
