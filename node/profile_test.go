@@ -126,3 +126,22 @@ func TestProfileWithManyMailboxesFitsOldNodes(t *testing.T) {
 		t.Fatalf("read back: %+v, %v", back.Mail, err)
 	}
 }
+
+// FuzzParseMailDetails: the mailbox details of a profile (and as the archive keeps
+// them) never crash the parser, and what parses re-encodes to what parses the same.
+func FuzzParseMailDetails(f *testing.F) {
+	f.Add(appendMailDetails(nil, mailProfile(f).Mail))
+	f.Add([]byte{0x32, 0x02, 0x0a, 0x00})
+	f.Add([]byte{0x2a, 0x01, 0x00})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		pm, err := parseMailDetails(in, fuzzOwner)
+		if err != nil {
+			return
+		}
+		once := appendMailDetails(nil, pm)
+		back, err := parseMailDetails(once, fuzzOwner)
+		if err != nil || !bytes.Equal(appendMailDetails(nil, back), once) {
+			t.Fatalf("accepted details do not round-trip: %v", err)
+		}
+	})
+}
