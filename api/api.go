@@ -37,6 +37,8 @@ const (
 	// PathTransfers + "/{id}": GET Transfer; + "/{id}/accept", "/{id}/cancel": POST, Transfer.
 
 	PathRooms = "/v1/rooms" // GET: RoomList; POST RoomCreateRequest: Room
+
+	PathMailbox = "/v1/mailbox" // GET: MailboxStatus
 	// PathRooms + "/join": POST RoomJoinRequest: Room (accepts a pending invite).
 	// PathRooms + "/decline": POST RoomJoinRequest: RoomInvite (turns a pending invite down).
 	// PathRooms + "/{room}/invite", "/{room}/remove": POST RoomPeerRequest: Room.
@@ -117,6 +119,7 @@ const (
 	StateQueued    = "queued"
 	StateFailed    = "failed"
 	StateReceived  = "received"
+	StateHeld      = "held" // queued, and deposited at the recipient's mailboxes (Message.HeldAt)
 )
 
 // Message is one direct message, sent or received.
@@ -145,6 +148,8 @@ type Message struct {
 	// know about them (e.g. a possible impersonation); clients show these as they are.
 	FromDisplay string `json:"from_display,omitempty"`
 	FromWarning string `json:"from_warning,omitempty"`
+	// HeldAt: a held message's mailboxes (peer IDs) that keep it.
+	HeldAt []string `json:"held_at,omitempty"`
 }
 
 // MessageList is the answer to GET PathHistory.
@@ -431,3 +436,42 @@ var (
 	ErrNotFound      = errors.New("not found")
 	ErrBlocked       = errors.New("blocked") // the peer is blocked: unblock it first
 )
+
+// MailboxStatus is the answer to GET PathMailbox: what this node keeps for others (if
+// it is a mailbox host: counts per recipient, never contents) and where its own mail is
+// kept.
+type MailboxStatus struct {
+	Serving bool             `json:"serving"`
+	Held    []MailboxHolding `json:"held,omitempty"`
+	Metrics *MailboxMetrics  `json:"metrics,omitempty"`
+	Mine    []MailboxMine    `json:"mine"`
+}
+
+// MailboxHolding is what a mailbox host keeps for one recipient (a peer or a room).
+type MailboxHolding struct {
+	Recipient string `json:"recipient"` // a peer ID, or a room ID in hex
+	Kind      string `json:"kind"`      // "peer" or "room"
+	Name      string `json:"name,omitempty"`
+	Count     int    `json:"count"`
+	Bytes     int64  `json:"bytes"`
+}
+
+// MailboxMetrics are a mailbox host's counters since it started.
+type MailboxMetrics struct {
+	Held      int64  `json:"held"`
+	HeldBytes int64  `json:"held_bytes"`
+	Deposited uint64 `json:"deposited"`
+	Refused   uint64 `json:"refused"`
+	Fetched   uint64 `json:"fetched"`
+	Acked     uint64 `json:"acked"`
+	Expired   uint64 `json:"expired"`
+}
+
+// MailboxMine is what one of the mailboxes this node fetches from holds for it.
+type MailboxMine struct {
+	Mailbox string    `json:"mailbox"` // its peer ID
+	Count   int       `json:"count"`
+	Bytes   int64     `json:"bytes"`
+	Oldest  time.Time `json:"oldest,omitzero"`
+	Error   string    `json:"error,omitempty"` // it could not be asked
+}

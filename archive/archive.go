@@ -257,7 +257,7 @@ func (s *Store) Get(ctx context.Context, k Key) (Message, error) {
 }
 
 // messageColumns are the columns scanMessage reads, in its order.
-const messageColumns = "id, from_peer, to_peer, room, from_name, body, sent_at, received_at, direction, state, lamport, sig"
+const messageColumns = "id, from_peer, to_peer, room, from_name, body, sent_at, received_at, direction, state, lamport, sig, held_at"
 
 type scanner interface {
 	Scan(dest ...any) error
@@ -266,10 +266,14 @@ type scanner interface {
 func scanMessage(row scanner) (Message, error) {
 	var m Message
 	var sent, received, lamport int64
+	var held string
 	err := row.Scan(&m.ID, &m.From, &m.To, &m.Room, &m.FromName, &m.Text,
-		&sent, &received, &m.Direction, &m.State, &lamport, &m.Sig)
+		&sent, &received, &m.Direction, &m.State, &lamport, &m.Sig, &held)
 	if err != nil {
 		return Message{}, err
+	}
+	if held != "" {
+		m.HeldAt = strings.Split(held, ",")
 	}
 	m.SentAt, m.ReceivedAt, m.Lamport = fromNanos(sent), fromNanos(received), uint64(lamport)
 	return m, nil

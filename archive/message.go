@@ -17,11 +17,14 @@ const (
 	StateQueued    State = "queued"
 	StateFailed    State = "failed"
 	StateReceived  State = "received"
+	// StateHeld: queued, and deposited at the recipient's mailboxes (Message.HeldAt)
+	// until its delivery receipt comes.
+	StateHeld State = "held"
 )
 
 func (st State) valid() bool {
 	switch st {
-	case StateSent, StateDelivered, StateRead, StateQueued, StateFailed, StateReceived:
+	case StateSent, StateDelivered, StateRead, StateQueued, StateFailed, StateReceived, StateHeld:
 		return true
 	}
 	return false
@@ -54,6 +57,7 @@ type Message struct {
 	State      State     `json:"state"`
 	Lamport    uint64    `json:"lamport,omitempty"` // room messages: the author's Lamport counter
 	Sig        []byte    `json:"-"`                 // room messages: the author's signature, for sync
+	HeldAt     []string  `json:"held_at,omitempty"` // held: the mailboxes' peer IDs
 }
 
 // Key names one archived message. Its ID is the sender's choice, so it is unique only

@@ -37,7 +37,7 @@ func (s *Store) Purge(ctx context.Context, before time.Time) (int64, error) {
 
 // purgeSelect picks the next batch for Purge. state != 'queued' is spelled
 // out so that the query plan is fixed (see TestQueriesUseIndexes).
-const purgeSelect = "SELECT seq FROM messages WHERE sent_at < ? AND state != 'queued' LIMIT ?"
+const purgeSelect = "SELECT seq FROM messages WHERE sent_at < ? AND state NOT IN ('queued', 'held') LIMIT ?"
 
 // purge is Purge with the batch size as a parameter, for tests.
 func (s *Store) purge(ctx context.Context, before time.Time, batch int64) (int64, error) {

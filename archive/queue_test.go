@@ -80,3 +80,39 @@ func TestQueuedRecipients(t *testing.T) {
 		t.Errorf("QueuedRecipients after delivery = %q, %v; want none", got, err)
 	}
 }
+
+func TestHeldMessagesStayQueued(t *testing.T) {
+	s := openTestStore(t)
+	ctx := context.Background()
+	m := Message{ID: "h1", From: "ann", To: "bob", Text: "hi", SentAt: time.Now(), Direction: Outgoing, State: StateQueued}
+	if _, err := s.Put(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetHeld(ctx, m.Key(), []string{"boxA", "boxB"}, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	q, err := s.Queued(ctx, "bob")
+	if err != nil || len(q) != 1 || q[0].State != StateHeld || len(q[0].HeldAt) != 2 || q[0].HeldAt[1] != "boxB" {
+		t.Fatalf("queued after held: %+v, %v", q, err)
+	}
+	if gone, err := s.ReleaseExpiredHolds(ctx, time.Now()); err != nil || len(gone) != 0 {
+		t.Fatalf("released before expiry: %v, %v", gone, err)
+	}
+	gone, err := s.ReleaseExpiredHolds(ctx, time.Now().Add(2*time.Hour))
+	if err != nil || len(gone) != 1 || gone[0].State != StateQueued {
+		t.Fatalf("released after expiry: %+v, %v", gone, err)
+	}
+	if q := mustQueued(t, s, "bob"); len(q) != 1 || q[0].State != StateQueued || q[0].HeldAt != nil {
+		t.Fatalf("after the mailbox let it go: %+v", q)
+	}
+	if err := s.PutPeerMail(ctx, "bob", []byte{1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutPeerMail(ctx, "bob", []byte{3}); err != nil {
+		t.Fatal(err)
+	}
+	pm, err := s.PeerMail(ctx)
+	if err != nil || len(pm) != 1 || string(pm["bob"]) != "\x03" {
+		t.Fatalf("peer mail: %v, %v", pm, err)
+	}
+}

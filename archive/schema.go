@@ -91,6 +91,22 @@ ALTER TABLE contacts ADD COLUMN verified_at INTEGER NOT NULL DEFAULT 0;
 DROP INDEX messages_id;
 CREATE UNIQUE INDEX messages_key ON messages (id, from_peer, room, to_peer);
 `,
+	// 6: mailboxes. A queued message deposited at the recipient's mailboxes is held
+	// (state 'held', held_at the mailboxes' peer IDs, held_until when the last of them
+	// lets it go) and still waits in the queue; the
+	// last mailbox details each peer published (its key binding and the mailboxes it
+	// fetches from), so a sender can seal to it while it is away.
+	`
+ALTER TABLE messages ADD COLUMN held_at TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN held_until INTEGER NOT NULL DEFAULT 0;
+DROP INDEX messages_queued;
+CREATE INDEX messages_waiting ON messages (to_peer, sent_at, seq) WHERE state IN ('queued', 'held');
+CREATE TABLE peer_mail (
+	peer_id    TEXT    NOT NULL PRIMARY KEY,
+	details    BLOB    NOT NULL,
+	updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
 }
 
 // currentVersion is the version Open migrates to: every migration.

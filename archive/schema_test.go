@@ -152,8 +152,8 @@ func TestQueriesUseIndexes(t *testing.T) {
 		args  []any
 		index string
 	}{
-		{queuedQuery, []any{"bob"}, "messages_queued"},
-		{queuedRecipientsQuery, nil, "messages_queued"},
+		{queuedQuery, []any{"bob"}, "messages_waiting"},
+		{queuedRecipientsQuery, nil, "messages_waiting"},
 		{purgeSelect, []any{1, 1}, "messages_sent"},
 	}
 	for _, tt := range tests {

@@ -80,6 +80,13 @@
 //     archive writes come on top). Run it alone:
 //     go test ./bench -run '^$' -bench BenchmarkMailbox -benchtime 1x
 //
+//   - BenchmarkMailboxToArchive: the node's wiring, three parley processes on loopback (a
+//     mailbox host, Ann and Bob with --mailbox-peer). Ann sends 1,000 messages while Bob
+//     is down (sealed and deposited, at the host's per-peer rate: 200 at once, then 20 a
+//     second) and stops; Bob starts, and the time until all 1,000 are in his archive is
+//     taken from his process start and from his API answering. Target: < 1 s after he
+//     connects. go test ./bench -run '^$' -bench BenchmarkMailboxToArchive -benchtime 1x
+//
 // The helpers in this package (percentiles, /proc readers, slog line parsing) are plain
 // Go so they can be unit-tested; the node plumbing lives in the _test files.
 package bench

@@ -86,6 +86,12 @@ func (c *Client) Status(ctx context.Context) (api.Status, error) {
 	return s, c.do(ctx, http.MethodGet, api.PathStatus, nil, &s)
 }
 
+// MailboxStatus says what the node keeps for others and where its own mail is kept.
+func (c *Client) MailboxStatus(ctx context.Context) (api.MailboxStatus, error) {
+	var s api.MailboxStatus
+	return s, c.do(ctx, http.MethodGet, api.PathMailbox, nil, &s)
+}
+
 // Peers lists known peers.
 func (c *Client) Peers(ctx context.Context) ([]api.Peer, error) {
 	var l api.PeerList

@@ -50,6 +50,7 @@ type Options struct {
 	MessageRate float64       // direct messages per second a peer may send; 0: the default; < 0: no limit
 	ForgetAfter time.Duration // forget mDNS-announced peers that never speak Parley after this; 0: 3 minutes
 	Transfers   TransferOptions
+	Mailbox     node.MailboxConfig // keeping mail for others (--mailbox) and where ours is kept
 	Logger      *slog.Logger
 	// Ready, if set, is called once the node and its API are up.
 	Ready func(st api.Status, apiAddr string, createdIdentity bool)
@@ -131,7 +132,7 @@ func Run(ctx context.Context, o Options) error {
 	n, err := node.New(node.Config{
 		Home: o.Home, Identity: id, ListenAddrs: o.Listen, StaticPeers: o.StaticPeers,
 		MDNS: o.MDNS, Rendezvous: o.Rendezvous, Namespace: o.Namespace, STUN: o.STUN, NetworkKey: o.NetworkKey, AwayAfter: o.AwayAfter, Retain: o.Retain, OnMessage: o.OnMessage,
-		MessageRate: o.MessageRate, ForgetAfter: o.ForgetAfter, Transfers: transfers, Logger: log, RoomClock: roomClock,
+		MessageRate: o.MessageRate, ForgetAfter: o.ForgetAfter, Transfers: transfers, Logger: log, RoomClock: roomClock, Mailbox: o.Mailbox,
 	})
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package daemon
 import (
 	"cmp"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,18 +12,23 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
 	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/parley-im/parley/api"
 	"github.com/parley-im/parley/crypto"
+	"github.com/parley-im/parley/internal/ratelimit"
+	"github.com/parley-im/parley/internal/wire"
+	"github.com/parley-im/parley/mailbox"
 	"github.com/parley-im/parley/node"
 	"github.com/parley-im/parley/rendezvous"
 	"github.com/parley-im/parley/stun"
@@ -66,7 +72,10 @@ type RendezvousOptions struct {
 	RelayData     int64         // bytes one relayed connection carries each way; 0: DefaultRelayData
 
 	Server rendezvous.ServerConfig // TTLs and limits; the zero value takes the package's defaults
-	Logger *slog.Logger
+	// Mailbox: with Serve, the server also keeps sealed mail (mailbox.ProtocolID) in
+	// HOME/mailbox for any peer (see startMailbox for the quotas); Peers is unused.
+	Mailbox node.MailboxConfig
+	Logger  *slog.Logger
 
 	// Ready, if set, is called once everything listens.
 	Ready func(RendezvousInfo)
@@ -79,6 +88,7 @@ type RendezvousInfo struct {
 	STUN    string   `json:"stun,omitempty"`    // host:port of the STUN responder (UDP)
 	Metrics string   `json:"metrics,omitempty"` // host:port of /healthz and /metrics (HTTP)
 	Relay   bool     `json:"relay"`
+	Mailbox bool     `json:"mailbox"`
 	Created bool     `json:"created"` // the identity was created by this run
 }
 
@@ -150,6 +160,7 @@ type rendezvousRun struct {
 	metrics  net.Listener
 	host     host.Host
 	server   *rendezvous.Server
+	mailbox  *mailbox.Server
 	relay    *relay.Relay
 	stun     *stun.Responder
 	http     *http.Server
@@ -176,6 +187,11 @@ func (rs *rendezvousRun) start(key lcrypto.PrivKey) error {
 	cfg := rs.o.Server
 	cfg.Log = cmp.Or(cfg.Log, rs.log.With("part", "rendezvous"))
 	rs.server = rendezvous.NewServer(rs.host, cfg)
+	if rs.o.Mailbox.Serve {
+		if rs.mailbox, err = rs.startMailbox(); err != nil {
+			return err
+		}
+	}
 	if rs.o.Relay {
 		if rs.relay, err = rs.startRelay(); err != nil {
 			return err
@@ -184,6 +200,25 @@ func (rs *rendezvousRun) start(key lcrypto.PrivKey) error {
 	rs.serveSTUN()
 	rs.serveMetrics()
 	return nil
+}
+
+// startMailbox keeps sealed mail for everyone: the server has no contacts, so every
+// recipient gets the contacts' recipient quota (the server exists to keep their mail)
+// and every depositor the strangers' quotas.
+func (rs *rendezvousRun) startMailbox() (*mailbox.Server, error) {
+	q := rs.o.Mailbox.Quotas
+	q.RecipientStranger = q.RecipientContact
+	frames := wire.NewBudget(4, 64<<20)
+	s, err := mailbox.NewServer(mailbox.Config{
+		Host: rs.host, Dir: filepath.Join(rs.o.Home, node.MailboxDir), TTL: rs.o.Mailbox.TTL, Quotas: q,
+		Limit:       ratelimit.New[peer.ID](ratelimit.Config{Rate: node.MailboxRate, Burst: node.MailboxBurst}),
+		FrameBudget: func(peer.ID) *wire.Budget { return frames },
+		Logger:      rs.log.With("part", "mailbox"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("keep mail (--mailbox): %w", err)
+	}
+	return s, nil
 }
 
 func (rs *rendezvousRun) startRelay() (*relay.Relay, error) {
@@ -256,6 +291,9 @@ func (rs *rendezvousRun) close() {
 	if rs.relay != nil {
 		rs.relay.Close()
 	}
+	if rs.mailbox != nil {
+		rs.mailbox.Close()
+	}
 	if rs.server != nil {
 		rs.server.Close()
 	}
@@ -276,6 +314,7 @@ func (rs *rendezvousRun) close() {
 func (rs *rendezvousRun) info(created bool) RendezvousInfo {
 	in := RendezvousInfo{
 		PeerID: rs.host.ID().String(), Addrs: p2pAddrs(rs.host), Relay: rs.relay != nil, Created: created,
+		Mailbox: rs.mailbox != nil,
 	}
 	if rs.stunConn != nil {
 		in.STUN = rs.stunConn.LocalAddr().String()
@@ -358,6 +397,10 @@ type Health struct {
 	Rendezvous    RendezvousStats `json:"rendezvous"`
 	STUN          *stun.Stats     `json:"stun,omitempty"` // absent when STUN is off
 	Relay         bool            `json:"relay"`
+	// Mailbox: counters of the mail kept (absent without --mailbox), and counts and bytes
+	// per recipient, never contents.
+	Mailbox *api.MailboxMetrics  `json:"mailbox,omitempty"`
+	Held    []api.MailboxHolding `json:"mailbox_held,omitempty"`
 }
 
 // RendezvousStats are rendezvous.Stats for JSON.
@@ -388,6 +431,14 @@ func (rs *rendezvousRun) health() Health {
 	if rs.stun != nil {
 		st := rs.stun.Stats()
 		h.STUN = &st
+	}
+	if rs.mailbox != nil {
+		m := rs.mailbox.Metrics()
+		h.Mailbox = &api.MailboxMetrics{Held: m.Held, HeldBytes: m.HeldBytes, Deposited: m.Deposited,
+			Refused: m.Refused, Fetched: m.Fetched, Acked: m.Acked, Expired: m.Expired}
+		for _, x := range rs.mailbox.Holdings() {
+			h.Held = append(h.Held, holding(x))
+		}
 	}
 	return h
 }
@@ -426,4 +477,22 @@ func writeMetrics(w io.Writer, h Health) {
 		metric("parley_stun_dropped_total", "counter", "STUN datagrams dropped.", s.Dropped)
 		metric("parley_stun_rate_limited_total", "counter", "STUN requests dropped for their source's rate.", s.RateLimited)
 	}
+	if m := h.Mailbox; m != nil {
+		metric("parley_mailbox_held", "gauge", "Sealed envelopes held now.", uint64(m.Held))
+		metric("parley_mailbox_held_bytes", "gauge", "Bytes of sealed envelopes held now.", uint64(m.HeldBytes))
+		metric("parley_mailbox_deposited_total", "counter", "Deposits accepted.", m.Deposited)
+		metric("parley_mailbox_refused_total", "counter", "Deposits refused (full, quota, too large, not allowed, rate limited).", m.Refused)
+		metric("parley_mailbox_fetched_total", "counter", "Envelopes handed to their recipients.", m.Fetched)
+		metric("parley_mailbox_acked_total", "counter", "Envelopes deleted by their recipient's acknowledgement.", m.Acked)
+		metric("parley_mailbox_expired_total", "counter", "Envelopes deleted at the end of their TTL.", m.Expired)
+	}
+}
+
+// holding is h for JSON: a peer's ID as text, a room's in hex.
+func holding(h mailbox.Holding) api.MailboxHolding {
+	out := api.MailboxHolding{Kind: "room", Recipient: hex.EncodeToString(h.To.ID), Count: h.Count, Bytes: h.Bytes}
+	if id, err := peer.IDFromBytes(h.To.ID); err == nil && h.To.Kind == mailbox.KindPeer {
+		out.Kind, out.Recipient = "peer", id.String()
+	}
+	return out
 }

@@ -97,12 +97,13 @@ type rendezvousProc struct {
 	host *netlab.Host
 	home string
 	addr string
+	args []string // more flags of `rendezvous serve`
 	cmd  *exec.Cmd
 }
 
-func startRendezvous(t *testing.T, h *netlab.Host, home string) *rendezvousProc {
+func startRendezvous(t *testing.T, h *netlab.Host, home string, args ...string) *rendezvousProc {
 	t.Helper()
-	r := &rendezvousProc{host: h, home: home}
+	r := &rendezvousProc{host: h, home: home, args: args}
 	r.restart(t)
 	t.Cleanup(r.kill)
 	return r
@@ -111,8 +112,8 @@ func startRendezvous(t *testing.T, h *netlab.Host, home string) *rendezvousProc 
 func (r *rendezvousProc) restart(t *testing.T) {
 	t.Helper()
 	bin := testnode.Build(t)
-	r.cmd = r.host.Command(context.Background(), bin, "--home", r.home, "rendezvous", "serve", "--json",
-		"--listen", "/ip4/0.0.0.0/tcp/4001", "--stun", "off", "--metrics", "off")
+	args := []string{"--home", r.home, "rendezvous", "serve", "--json", "--listen", "/ip4/0.0.0.0/tcp/4001", "--stun", "off", "--metrics", "off"}
+	r.cmd = r.host.Command(context.Background(), bin, append(args, r.args...)...)
 	out, err := r.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

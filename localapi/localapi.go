@@ -89,6 +89,7 @@ func New(b Backend, token string, log *slog.Logger) *Server {
 	s.routeTransfers()
 	s.routePeople()
 	s.routeRooms()
+	s.mux.HandleFunc("GET "+api.PathMailbox, s.mailboxStatus)
 	s.pages = s.routeWeb()
 	return s
 }
@@ -120,6 +121,25 @@ func (s *Server) authorized(r *http.Request) bool {
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.backend.Status())
+}
+
+// MailboxBackend is a Backend that knows about mailboxes (the node does).
+type MailboxBackend interface {
+	MailboxStatus(ctx context.Context) (api.MailboxStatus, error)
+}
+
+func (s *Server) mailboxStatus(w http.ResponseWriter, r *http.Request) {
+	mb, ok := s.backend.(MailboxBackend)
+	if !ok {
+		writeError(w, http.StatusNotFound, api.CodeNotFound, "this node has no mailboxes")
+		return
+	}
+	st, err := mb.MailboxStatus(r.Context())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, api.CodeInternal, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
 }
 
 func (s *Server) peers(w http.ResponseWriter, r *http.Request) {

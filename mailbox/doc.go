@@ -174,15 +174,15 @@
 // depositor and of its recipient; a depositor's stranger status is recorded with each
 // envelope, so the shares stay right when contacts change.
 //
-// # Wiring into the node (the next step)
+// # Wiring into the node
 //
-// The node uses:
+// node/mailbox.go and node/mailsend.go do this (rooms not yet); the node uses:
 //
 //   - NewServer(Config{Host, Dir: HOME/mailbox, TTL (--mailbox-ttl), Quotas (flags),
 //     IsContact (the contact list), IsKnownRoom (rooms it is a member of), Accept (refuse
-//     blocked peers), Limit (a ratelimit.Limiter per peer, as node/limits.go builds
-//     them; a Fetch of n envelopes takes 2·⌈n/100⌉ requests, so a burst of 50 lets a
-//     recipient take 2,500 at once), FrameBudget (node.frameBudget), Logger}) for `up --mailbox` and
+//     blocked peers), Limit (a ratelimit.Limiter per peer: node.MailboxRate, 20
+//     requests a second in bursts of 200; a deposit is one request, a Fetch of n
+//     envelopes 2·⌈n/100⌉, so a burst lets a recipient take 10,000 at once), FrameBudget (node.frameBudget), Logger}) for `up --mailbox` and
 //     `rendezvous serve --mailbox`; Server.Close in the node's Close; Server.Metrics
 //     (held, deposited, fetched, acked, expired, refused) for the rendezvous metrics, and
 //     Server.Holdings (counts and bytes per recipient) for `parley mailbox status`.

@@ -263,6 +263,9 @@ func (n *Node) apiMessage(m archive.Message) api.Message {
 		Order: m.OrderKey(),
 	}
 	am.FromDisplay, am.FromWarning = n.senderOf(m)
+	if m.State == archive.StateHeld {
+		am.HeldAt = m.HeldAt
+	}
 	if m.Room != "" {
 		am.RoomName = n.roomName(m.Room)
 		return am

@@ -58,6 +58,7 @@ type Config struct {
 	MessageRate float64          // direct messages per second one peer may send; 0: DefaultMessageRate; < 0: no limit (nor a strangers' share)
 	ForgetAfter time.Duration    // an mDNS-announced peer that never speaks Parley is forgotten this long after; 0: DefaultForgetAfter
 	Transfers   TransferConfig   // file transfers
+	Mailbox     MailboxConfig    // keeping mail for others, and where our own is kept
 	Logger      *slog.Logger     // nil: discard
 	// RoomClock stamps this node's room messages; nil: time.Now. Only tests set it
 	// (daemon's PARLEY_TEST_CLOCK_OFFSET), to play a member whose clock is wrong.
@@ -72,6 +73,7 @@ type Node struct {
 	connMgr     *connmgr.BasicConnMgr
 	dm          *dm.Service
 	transfers   *transfer.Manager
+	mail        *mailState
 	store       *archive.Store
 	peers       *peerTable
 	events      *bus
@@ -153,6 +155,12 @@ func New(cfg Config) (*Node, error) {
 		store.Close()
 		return nil, err
 	}
+	if err := n.initMailbox(); err != nil { // before the profile handler, which publishes its key
+		n.host.Close()
+		cancel()
+		store.Close()
+		return nil, err
+	}
 	n.dm = dm.New(n.host, n, log.With("proto", "dm"), n.limits.dmOptions()...)
 	n.host.SetStreamHandler(ProfileProtocol, n.serveProfile)
 	n.host.SetStreamHandler(PresenceProtocol, n.receivePresence)
@@ -173,6 +181,9 @@ func New(cfg Config) (*Node, error) {
 
 func (n *Node) start() error {
 	if err := n.startRooms(); err != nil { // before peers connect: they are told about rooms
+		return err
+	}
+	if err := n.startMailbox(); err != nil { // before peers are identified: mailboxes among them are fetched from
 		return err
 	}
 	n.host.Network().Notify(&network.NotifyBundle{
@@ -407,6 +418,7 @@ func (n *Node) watchIdentify(sub event.Subscription) {
 				return
 			}
 			ev := e.(event.EvtPeerIdentificationCompleted)
+			n.onMailboxPeer(ev.Peer)
 			if !n.speaksParley(ev.Peer) {
 				continue
 			}
@@ -542,6 +554,7 @@ func (n *Node) Close() error {
 		if n.transfers != nil {
 			errs = append(errs, n.transfers.Close())
 		}
+		errs = append(errs, n.closeMailbox())
 		if n.host != nil {
 			errs = append(errs, n.host.Close())
 		}

@@ -60,6 +60,9 @@ func (n *Node) ownProfile() profile {
 	if p.Presence == api.PresenceInvisible {
 		p.Presence, p.Status = api.PresenceOffline, ""
 	}
+	if n.mail != nil {
+		p.Mail = peerMail{binding: n.mail.key.Binding(), boxes: n.ownMailboxes()}
+	}
 	return p
 }
 

@@ -50,6 +50,9 @@ func (n *Node) enqueue(ctx context.Context, id peer.ID, m archive.Message) (api.
 		return api.SendResult{}, fmt.Errorf("queue the message: %w", err)
 	}
 	n.publishMessage(api.EventMessage, m)
+	if !connected {
+		n.goRun(func() { n.holdQueued(id) }) // away: its mailboxes keep a sealed copy meanwhile
+	}
 	if connected {
 		n.flushAsync(id)
 		n.awaitDelivery(ctx, events, m.Key().String())
@@ -128,6 +131,7 @@ func (n *Node) flushQueue(id peer.ID) {
 		}
 		for _, m := range queued {
 			if !n.sendQueued(id, m) {
+				n.holdQueued(id) // the recipient is away: its mailboxes keep a sealed copy
 				return
 			}
 		}

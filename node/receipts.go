@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -16,7 +17,8 @@ const maxUnread = 10000
 
 // MarkConversationRead marks every message received from `who` as read and sends the
 // sender a read receipt (in the background; a receipt that cannot be delivered now is
-// dropped, and the sender keeps showing delivered).
+// deposited at the sender's mailboxes, or else dropped, and the sender keeps showing
+// delivered).
 func (n *Node) MarkConversationRead(ctx context.Context, who string) (int, error) {
 	n.touch()
 	if IsRoomRef(who) {
@@ -50,7 +52,8 @@ func (n *Node) sendReceipts(id peer.ID, ids []string) {
 		batch := ids[:min(len(ids), dm.MaxReadIDs)]
 		ids = ids[len(batch):]
 		if err := n.dm.SendRead(n.ctx, id, batch); err != nil {
-			n.log.Debug("read receipt not delivered", "peer", n.displayName(id), "err", err)
+			n.log.Debug("read receipt not delivered; leaving it at the sender's mailboxes", "peer", n.displayName(id), "err", err)
+			n.depositRead(id, slices.Concat(batch, ids))
 			return
 		}
 	}
@@ -73,4 +76,22 @@ func (n *Node) MarkRead(ctx context.Context, from peer.ID, ids []string) error {
 		n.publishMessage(api.EventState, m)
 	}
 	return nil
+}
+
+// depositRead leaves read receipts for ids at id's mailboxes.
+func (n *Node) depositRead(id peer.ID, ids []string) {
+	if n.mail == nil {
+		return
+	}
+	var frames [][]byte
+	for len(ids) > 0 {
+		batch := ids[:min(len(ids), dm.MaxReadIDs)]
+		ids = ids[len(batch):]
+		frames = append(frames, dm.AppendRead(nil, dm.Read{IDs: batch}))
+	}
+	if !n.depositReceipts(id, frames) {
+		n.log.Debug("read receipts dropped: the sender is away and publishes no mailbox we reach", "peer", n.displayName(id))
+		return
+	}
+	n.log.Info("read receipts left at the sender's mailboxes", "peer", n.displayName(id))
 }

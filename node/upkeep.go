@@ -11,6 +11,7 @@ import (
 const queueRetryEvery = 15 * time.Second
 
 func (n *Node) retryQueues() {
+	n.releaseExpiredHolds()
 	recipients, err := n.store.QueuedRecipients(n.ctx)
 	if err != nil {
 		n.log.Warn("read the message queue", "err", err)

@@ -378,3 +378,11 @@ func TestEveryCommandHasJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestHistoryShowsWhereHeld(t *testing.T) {
+	m := api.Message{From: "me", To: "12D3KooWBob", Direction: "out", State: api.StateHeld,
+		HeldAt: []string{"12D3KooWMailboxHostA1b2c3"}, Text: "hi", ToName: "Bob"}
+	if got := formatMessage(m); !strings.Contains(got, "held@12D3…A1b2c3 me → Bob: hi") {
+		t.Errorf("history line %q does not say where the message is held", got)
+	}
+}

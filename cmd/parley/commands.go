@@ -60,7 +60,7 @@ func upCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "up",
 		Usage: "run the node in the foreground (creates an identity on first use)",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "listen", Usage: "libp2p listen multiaddr (repeatable; default TCP+QUIC on port 4747 or a free one)"},
 			&cli.StringSliceFlag{Name: "peer", Usage: "full /p2p/ multiaddr of a peer to keep connected (repeatable)"},
 			&cli.BoolFlag{Name: "no-mdns", Usage: "do not advertise or browse the LAN by mDNS"},
@@ -81,11 +81,12 @@ func upCommand() *cli.Command {
 			&cli.BoolFlag{Name: "allow-relay-files", Usage: "let files go over a relayed connection (slow, limited)"},
 			&cli.DurationFlag{Name: "offer-expiry", Usage: "delete a file offer nobody accepted after this long, e.g. 72h", Value: daemon.DefaultOfferExpiry},
 			&cli.Float64Flag{Name: "message-rate", Usage: "direct messages per second each peer may send, in bursts of 10 s' worth; more are refused and a flooder is disconnected; peers that are neither contacts nor written to share 200 messages and 1 MiB an hour (0: no limits)", Value: daemon.DefaultMessageRate},
+			&cli.StringSliceFlag{Name: "mailbox-peer", Usage: "full /p2p/ address of a mailbox to keep your mail while you are away (repeatable; those on the LAN are found by themselves)"},
 			networkKeyFlag,
 			// For tests: how long a peer announced by mDNS may stay without ever speaking Parley
 			// (node.DefaultForgetAfter, 3 minutes, when 0).
 			&cli.DurationFlag{Name: "mdns-forget-after", Hidden: true},
-		},
+		}, mailboxFlags()...),
 		Action: runUp,
 	}
 }
@@ -103,6 +104,11 @@ func runUp(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	mail, err := mailboxConfig(c)
+	if err != nil {
+		return err
+	}
+	mail.Peers = c.StringSlice("mailbox-peer")
 	var retain time.Duration
 	if s := c.String("retain"); s != "" {
 		if retain, err = parseAge(s); err != nil || retain <= 0 {
@@ -116,7 +122,7 @@ func runUp(c *cli.Context) error {
 		Listen: c.StringSlice("listen"), StaticPeers: c.StringSlice("peer"),
 		MDNS: !c.Bool("no-mdns"), Rendezvous: c.StringSlice("rendezvous"), Namespace: c.String("namespace"),
 		STUN: c.String("stun"), NetworkKey: netKey,
-		AwayAfter: c.Duration("away-after"), Transfers: transfers, Logger: log,
+		AwayAfter: c.Duration("away-after"), Transfers: transfers, Logger: log, Mailbox: mail,
 		Retain: retain, OnMessage: c.String("on-message"), MessageRate: messageRate(c.Float64("message-rate")),
 		ForgetAfter: c.Duration("mdns-forget-after"),
 		Ready: func(st api.Status, apiAddr string, created bool) {
@@ -476,7 +482,20 @@ func formatMessage(m api.Message) string {
 	if m.Room != "" {
 		to = "#" + orDefault(m.RoomName, m.Room)
 	}
-	return fmt.Sprintf("%s  %-9s %s → %s: %s", m.SentAt.Local().Format("2006-01-02 15:04:05"), m.State, from, to, visibleText(m.Text))
+	return fmt.Sprintf("%s  %-9s %s → %s: %s", m.SentAt.Local().Format("2006-01-02 15:04:05"), stateLabel(m), from, to, visibleText(m.Text))
+}
+
+// stateLabel is m's state as history shows it; a held message says at which mailbox
+// (the end of its peer ID, as shortID shows peers).
+func stateLabel(m api.Message) string {
+	if m.State != api.StateHeld || len(m.HeldAt) == 0 {
+		return m.State
+	}
+	at := make([]string, len(m.HeldAt))
+	for i, p := range m.HeldAt {
+		at[i] = shortID(p)
+	}
+	return m.State + "@" + strings.Join(at, ",")
 }
 
 func shortID(id string) string {

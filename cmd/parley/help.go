@@ -11,7 +11,7 @@ import (
 // TestHelpHasExamples fails for a command without any.
 var examples = map[string][]string{
 	"init":             {`parley init --name "Ann (front desk)"`, "PARLEY_PASSPHRASE=... parley init --passphrase"},
-	"up":               {"parley up", "parley up --home ~/bob-parley --name Bob", "parley up --rendezvous /ip4/10.0.0.5/tcp/4001/p2p/12D3KooW..."},
+	"up":               {"parley up", "parley up --home ~/bob-parley --name Bob", "parley up --rendezvous /ip4/10.0.0.5/tcp/4001/p2p/12D3KooW...", "parley up --mailbox --mailbox-ttl 168h", "parley up --mailbox-peer /ip4/10.0.0.5/tcp/4001/p2p/12D3KooW..."},
 	"id":               {"parley id", "parley id --json"},
 	"peers":            {"parley peers", "parley peers --json"},
 	"send":             {`parley send Bob "lunch at 12?"`, `parley send '#ops' "deploy done" --json`, "make 2>&1 | tail -5 | parley send Bob -", "parley send Bob -- --json is not a flag here"},
@@ -36,7 +36,9 @@ var examples = map[string][]string{
 	"room leave":       {"parley room leave ops"},
 	"room ls":          {"parley room ls", "parley room list --json"},
 	"completion":       {"source <(parley completion bash)", "source <(parley completion zsh)", "parley completion fish > ~/.config/fish/completions/parley.fish"},
-	"rendezvous serve": {"parley --home /srv/parley-rv rendezvous serve", "parley rendezvous serve --relay --json"},
+	"rendezvous serve": {"parley --home /srv/parley-rv rendezvous serve", "parley rendezvous serve --relay --json", "parley rendezvous serve --mailbox --mailbox-disk 4GiB"},
+	"mailbox":          {"parley mailbox status"},
+	"mailbox status":   {"parley mailbox status", "parley mailbox status --json"},
 	"nat":              {"parley nat --stun 10.0.0.5:3478 --stun 10.0.0.6:3478"},
 	"network-key new":  {"parley network-key new team.psk"},
 	"open":             {"parley open", "parley open --no-browser --json"},

@@ -19,9 +19,9 @@ func rendezvousCommand() *cli.Command {
 		Name:  "serve",
 		Usage: "run a presence server for networks mDNS does not reach (prints its full /p2p/ addresses)",
 		Description: "Nodes register with it (`parley up --rendezvous ADDR`) and find each other through it;\n" +
-			"it never sees or stores messages. It uses the --home identity, so its peer ID stays the\n" +
+			"it never sees messages (with --mailbox it keeps sealed ones it cannot read). It uses the --home identity, so its peer ID stays the\n" +
 			"same across restarts, and answers STUN so nodes learn their address behind NAT.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "listen", Usage: "libp2p listen multiaddr (repeatable; default TCP and QUIC on port 4001)"},
 			&cli.StringFlag{Name: "stun", Usage: "UDP `ADDR` of the STUN responder, or off", Value: daemon.DefaultSTUNAddr},
 			&cli.BoolFlag{Name: "relay", Usage: "also relay (circuit v2) between peers that cannot reach each other"},
@@ -34,7 +34,7 @@ func rendezvousCommand() *cli.Command {
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info"},
 			&cli.BoolFlag{Name: "json", Usage: "print where it listens as one line of JSON once it is up"},
 			networkKeyFlag,
-		},
+		}, mailboxFlags()...),
 		Action: runRendezvousServe,
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return &exitError{code: 2, err: fmt.Errorf("%w (see `parley rendezvous serve --help`)", err)}
@@ -78,14 +78,19 @@ func runRendezvousServe(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	mail, err := mailboxConfig(c)
+	if err != nil {
+		return err
+	}
 	out := c.App.Writer
 	asJSON := c.Bool("json")
 	return daemon.RunRendezvous(c.Context, daemon.RendezvousOptions{
 		Home: homeOf(c), Name: c.String("name"), Listen: c.StringSlice("listen"),
 		STUN: c.String("stun"), Metrics: c.String("metrics"), NetworkKey: netKey,
 		Relay: c.Bool("relay"), RelayDuration: c.Duration("relay-duration"), RelayData: int64(data),
-		Server: rendezvous.ServerConfig{MaxPerIP: c.Int("max-per-ip"), MaxPerPeer: c.Int("max-per-peer")},
-		Logger: slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level})),
+		Server:  rendezvous.ServerConfig{MaxPerIP: c.Int("max-per-ip"), MaxPerPeer: c.Int("max-per-peer")},
+		Mailbox: mail,
+		Logger:  slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level})),
 		Ready: func(in daemon.RendezvousInfo) {
 			if asJSON {
 				json.NewEncoder(out).Encode(in) // one line, so a script can read it while the server runs
@@ -116,5 +121,8 @@ func printRendezvous(w io.Writer, in daemon.RendezvousInfo, relayFor time.Durati
 		relay = fmt.Sprintf("on, %v and %s per connection", relayFor, humanize.IBytes(relayData))
 	}
 	fmt.Fprintf(w, "Relay:        %s\n", relay)
+	if in.Mailbox {
+		fmt.Fprintln(w, "Mailbox:      on, keeping sealed mail for peers that are away")
+	}
 	fmt.Fprintln(w, "Give clients the first address: parley up --rendezvous ADDR. Press Ctrl-C to stop.")
 }

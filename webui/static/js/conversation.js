@@ -333,7 +333,8 @@ function stateBadge(m) {
     return [];
   }
   const label = stateLabels[m.state] || m.state;
-  return [el("span", { "aria-hidden": "true", title: label }, stateIcons[m.state] || m.state), el("span", { className: "visually-hidden" }, label)];
+  const where = m.state === "held" && m.held_at ? ` (mailbox ${m.held_at.map((p) => p.slice(-6)).join(", ")})` : "";
+  return [el("span", { "aria-hidden": "true", title: label + where }, stateIcons[m.state] || m.state), el("span", { className: "visually-hidden" }, label + where)];
 }
 
 async function sendComposed() {

@@ -176,7 +176,7 @@ export function putMessage(m) {
   store.messages.set(m.key, m);
 }
 
-const ranks = { failed: 1, queued: 1, sent: 2, received: 2, delivered: 3, read: 4 };
+const ranks = { failed: 1, queued: 1, held: 1, sent: 2, received: 2, delivered: 3, read: 4 };
 
 function stateRank(s) {
   return ranks[s] ?? 0;
