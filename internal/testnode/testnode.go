@@ -38,7 +38,7 @@ var builds [2]build
 // it) and returns the executable's path.
 func Build(tb testing.TB) string {
 	tb.Helper()
-	return compile(tb, &builds[0], raceEnabled)
+	return compile(tb, &builds[0], "parley", raceEnabled)
 }
 
 // BuildPlain compiles cmd/parley without -race, once per test binary: for tests whose
@@ -46,10 +46,15 @@ func Build(tb testing.TB) string {
 // multiply (about 3x here).
 func BuildPlain(tb testing.TB) string {
 	tb.Helper()
-	return compile(tb, &builds[1], false)
+	if !raceEnabled {
+		return Build(tb)
+	}
+	return compile(tb, &builds[1], "parley-plain", false)
 }
 
-func compile(tb testing.TB, b *build, race bool) string {
+// compile builds cmd/parley into the test process's folder as name (tests put that
+// folder on PATH and call "parley").
+func compile(tb testing.TB, b *build, name string, race bool) string {
 	tb.Helper()
 	b.once.Do(func() {
 		removeStaleBuilds()
@@ -58,9 +63,9 @@ func compile(tb testing.TB, b *build, race bool) string {
 			b.err = err
 			return
 		}
-		name, args := "parley-plain", []string{"build"}
+		args := []string{"build"}
 		if race {
-			name, args = "parley", append(args, "-race")
+			args = append(args, "-race")
 		}
 		b.path = filepath.Join(dir, name)
 		args = append(args, "-o", b.path, "github.com/parley-im/parley/cmd/parley")
