@@ -369,13 +369,15 @@ func FuzzPeekOffer(f *testing.F) {
 	f.Add([]byte{0x80, 0x80, 0x80, 0x01, 0x01})
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Add([]byte{0x14, 0x01, 0x0a, 0x10})
+	unordered := appendFrame(nil, TypeOffer, appendID(appendManifest(nil, &man), strings.Repeat("ab", IDLen)))
+	f.Add(unordered)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r := bufio.NewReaderSize(bytes.NewReader(b), 16<<10)
 		n, hdr, isOffer := peekHeader(r)
 		var id string
 		var idOK bool
 		if isOffer {
-			id, idOK = peekOfferID(r, hdr)
+			id, idOK = peekOfferID(r, hdr, n)
 		}
 		typ, p, err := ReadFrame(r)
 		wantT, wantP, wantErr := ReadFrame(bufio.NewReader(bytes.NewReader(b)))
@@ -391,14 +393,18 @@ func FuzzPeekOffer(f *testing.F) {
 		if idOK && (len(p) < 2+IDLen || hex.EncodeToString(p[2:2+IDLen]) != id) {
 			t.Fatalf("peeked id %s does not open the payload", id)
 		}
+		if o, err := ParseOffer(p); err == nil && idOK && o.ID != id && bytes.Count(p, []byte{0x0a, IDLen}) == 1 {
+			t.Fatalf("peeked id %s, ParseOffer read %s", id, o.ID)
+		}
 	})
 }
 
-// TestRejectedOfferKeepsNoManifest: an offer the user turns down while it waits keeps
-// its small record (to answer its sender) but not its list of files, also after a
-// restart; the same Send again offers it anew and it can then be accepted.
+// TestRejectedOfferKeepsNoManifest: a contact's offer the user turns down while it waits
+// keeps its small record (to answer its sender) but not its list of files, also after a
+// restart; the same Send again offers it anew and it can then be accepted. (A stranger's
+// keeps nothing: TestStrangerOffersEndedWhileWaitingLeaveNothing.)
 func TestRejectedOfferKeepsNoManifest(t *testing.T) {
-	a, b := pair(t, nil, func(c *Config) { c.Policy = AcceptAsk })
+	a, b := pair(t, nil, func(c *Config) { c.Policy = AcceptAsk; c.IsContact = func(peer.ID) bool { return true } })
 	src := filepath.Join(t.TempDir(), "maybe.txt")
 	writeFile(t, src, "not now", 0644)
 	info := a.send(b, src)
