@@ -297,7 +297,14 @@ func TestTombstonesBounded(t *testing.T) {
 	if n := len(m.ended); n > maxTombstones {
 		t.Errorf("%d tombstones in memory, want at most %d", n, maxTombstones)
 	}
+	m.ended = map[string]tombstone{}
+	for i := range maxTombstones { // a full set, of the longest state name
+		m.ended[fmt.Sprintf("%032x", i)] = tombstone{At: time.Now(), State: StateCanceled}
+	}
 	m.saveTombstones()
+	if fi, err := os.Stat(m.store.expiredPath()); err == nil {
+		t.Logf("StateDir/expired-offers with %d tombstones: %d bytes", len(m.ended), fi.Size())
+	}
 	if n := len(m.store.loadExpired()); n == 0 || n > maxTombstones {
 		t.Errorf("%d tombstones read back, want 1..%d", n, maxTombstones)
 	}
