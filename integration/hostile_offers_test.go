@@ -160,7 +160,12 @@ func TestHostileOfferFlood(t *testing.T) {
 	var wg sync.WaitGroup
 	var idLatency []time.Duration
 	stop := make(chan struct{})
+	var poller sync.WaitGroup // the `parley id` poller's owner: stopPoller ends it and waits
+	stopPoller := sync.OnceFunc(func() { close(stop); poller.Wait() })
+	defer stopPoller() // also when the test fails before the flood ends
+	poller.Add(1)
 	go func() { // `parley id` while the flood runs
+		defer poller.Done()
 		for {
 			select {
 			case <-stop:
@@ -212,7 +217,7 @@ func TestHostileOfferFlood(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	close(stop)
+	stopPoller()
 	floodTook := time.Since(floodStart)
 	t.Logf("answers to %d offers from %d fresh identities (in %s): %v",
 		floodIdentities*(floodOffersEach+1), floodIdentities, floodTook.Round(time.Millisecond), answers)

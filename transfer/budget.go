@@ -36,7 +36,8 @@ const (
 // Info.FileCount counts them all, and Get lists every file.
 const MaxListedFiles = 10
 
-// maxTombstones bounds the expired offers remembered (in memory) to tell their senders.
+// maxTombstones bounds the tombstones kept (offers that expired, strangers' offers
+// canceled while they waited) to tell their senders.
 const maxTombstones = 4096
 
 // summary is what a transfer shows without its manifest: persisted in its record, so a
@@ -144,27 +145,27 @@ func (m *Manager) offerCap(p peer.ID) uint64 {
 
 // refuseEarly answers an OFFER it can refuse from its first bytes, before its body is
 // read into memory: one over its peer's cap (but within MaxOfferFrame), or a stranger's
-// new offer while the strangers' budget is full. It reads past the frame (allocating
-// nothing for it) and answers rejected, so the sender learns why. It reports false,
-// with nothing consumed, for every other stream. An OFFER over the cap whose id cannot
-// be seen resets the stream.
+// offer that would wait while the strangers' budget is full. It reads past the frame
+// (allocating nothing for it) and answers rejected, so the sender learns why. It reports
+// false, with nothing consumed, for every other stream. A stranger's OFFER that does
+// not open with its id (field 1, as AppendOffer writes it) resets the stream.
 func (m *Manager) refuseEarly(st network.Stream, r *bufio.Reader) (bool, error) {
 	from := st.Conn().RemotePeer()
 	n, hdr, ok := peekHeader(r)
 	if !ok || n > MaxOfferFrame {
 		return false, nil
 	}
-	id, idOK := peekOfferID(r, hdr)
+	id, idOK := peekOfferID(r, hdr, n)
 	limit := m.offerCap(from)
 	var reason string
 	switch {
-	case n > limit && !idOK:
-		return true, fmt.Errorf("%w: OFFER of %d bytes from a stranger (limit %d)", ErrMalformed, n, limit)
+	case !idOK && !m.cfg.IsContact(from):
+		return true, fmt.Errorf("%w: an OFFER of %d bytes from a stranger that does not open with its id", ErrMalformed, n)
 	case n > limit:
 		reason = fmt.Sprintf("too large: the list of files in this offer is %s, and this receiver takes at most %s "+
 			"from someone who is not a contact; ask to be added as a contact, or send fewer files at once",
 			humanBytes(int64(n)), humanBytes(int64(limit)))
-	case idOK && m.wouldWait(from, id):
+	case idOK && m.mayWait(from, id):
 		reason = m.budgetRefusal(int64(n) - 1)
 	}
 	if reason == "" {
@@ -181,17 +182,17 @@ func (m *Manager) refuseEarly(st network.Stream, r *bufio.Reader) (bool, error) 
 	return true, writeFrame(st, AppendAnswer(nil, Answer{ID: id, Status: StatusRejected, Reason: reason}))
 }
 
-// wouldWait reports whether a new offer id from peer p would wait in the strangers'
-// budget: not one we know (a re-offer), nor one that expired (its sender is told so).
-func (m *Manager) wouldWait(p peer.ID, id string) bool {
+// mayWait reports whether an offer id from peer p may wait in the strangers' budget:
+// p is a stranger, and id is not one of p's own transfers (a re-offer, answered from
+// the transfer). It is decided from the id alone, before the offer is read: an id that
+// ended while it waited counts (a fresh send of it would wait), and so does another
+// peer's id (which the offer cannot match).
+func (m *Manager) mayWait(p peer.ID, id string) bool {
 	if m.firstState(p) != StatePending || m.cfg.IsContact(p) {
 		return false
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	_, known := m.transfers[id]
-	_, expired := m.expired[id]
-	return !known && !expired
+	t := m.get(id)
+	return t == nil || t.peer != p
 }
 
 // peekHeader looks at a frame's length prefix without consuming it: the length, the
@@ -214,9 +215,12 @@ func peekHeader(r *bufio.Reader) (n uint64, hdr int, ok bool) {
 	return 0, 0, false
 }
 
-// peekOfferID reads, without consuming it, the transfer id that opens an OFFER's payload
-// (field 1, 16 bytes, as AppendOffer writes it first).
-func peekOfferID(r *bufio.Reader, hdr int) (string, bool) {
+// peekOfferID reads, without consuming it, the transfer id that opens the payload of an
+// OFFER of n bytes (field 1, 16 bytes, as AppendOffer writes it first).
+func peekOfferID(r *bufio.Reader, hdr int, n uint64) (string, bool) {
+	if n < 1+2+IDLen { // too short to hold it: peek nothing past the frame
+		return "", false
+	}
 	b, err := r.Peek(hdr + 1 + 2 + IDLen)
 	if err != nil {
 		return "", false
@@ -275,15 +279,10 @@ func (m *Manager) expire(t *transfer) {
 	if !ok {
 		return
 	}
-	m.mu.Lock()
-	if m.transfers[t.id] == t {
-		delete(m.transfers, t.id)
-	}
-	m.tombstoneLocked(t.id)
-	m.mu.Unlock()
 	m.stopRunner(t)
-	m.store.remove(t.id)
-	m.saveTombstones()
+	if !m.forget(t, StateRejected) {
+		return
+	}
 	m.log.Info("a file offer expired unanswered", "id", t.id, "peer", t.peer)
 	m.emit(t)
 }
@@ -292,47 +291,56 @@ func (m *Manager) expiredReason() string {
 	return fmt.Sprintf("expired: nobody accepted it within %s; send the files again to offer them anew", m.cfg.PendingExpiry)
 }
 
-// tombstoneLocked remembers an expired offer's id; m.mu is held. When full, the
-// oldest half is forgotten.
-func (m *Manager) tombstoneLocked(id string) {
-	if len(m.expired) >= maxTombstones {
-		times := make([]time.Time, 0, len(m.expired))
-		for _, at := range m.expired {
-			times = append(times, at)
+// canceledWaitingReason answers a re-offer of a stranger's offer canceled while it waited.
+const canceledWaitingReason = "canceled while it waited to be accepted; send the files again to offer them anew"
+
+// tombstoneLocked remembers the id of an offer that ended in state s while it waited;
+// m.mu is held. When full, the oldest half is forgotten.
+func (m *Manager) tombstoneLocked(id string, s State) {
+	if len(m.ended) >= maxTombstones {
+		times := make([]time.Time, 0, len(m.ended))
+		for _, tb := range m.ended {
+			times = append(times, tb.At)
 		}
 		slices.SortFunc(times, time.Time.Compare)
 		median := times[len(times)/2]
-		for k, at := range m.expired {
-			if !at.After(median) {
-				delete(m.expired, k)
+		for k, tb := range m.ended {
+			if !tb.At.After(median) {
+				delete(m.ended, k)
 			}
 		}
 	}
-	m.expired[id] = time.Now()
+	m.ended[id] = tombstone{At: time.Now(), State: s}
 }
 
-// saveTombstones writes the expired offers' ids to StateDir/expired-offers (JSON), so a sender
+// saveTombstones writes the tombstones to StateDir/expired-offers (JSON), so a sender
 // that offers one again after a restart is still told. A failure is logged: at worst
 // such an offer waits again, within the budget.
 func (m *Manager) saveTombstones() {
 	m.tombMu.Lock()
 	defer m.tombMu.Unlock()
 	m.mu.Lock()
-	ids := maps.Clone(m.expired)
+	ids := maps.Clone(m.ended)
 	m.mu.Unlock()
 	if err := m.store.saveExpired(ids); err != nil {
-		m.log.Warn("cannot save the expired offers' ids", "err", err)
+		m.log.Warn("cannot save the ids of offers that ended while they waited", "err", err)
 	}
 }
 
-// wasExpired reports whether an automatic re-offer is of an offer that expired. A fresh
-// offer (the sender's user ran Send again) is a new offer: its id is forgotten.
-func (m *Manager) wasExpired(id string, fresh bool) bool {
+// endedAnswer answers an automatic re-offer of an offer that ended while it waited. A
+// fresh offer (the sender's user ran Send again) is a new offer: its id is forgotten.
+func (m *Manager) endedAnswer(id string, fresh bool) (Answer, bool) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	_, ok := m.expired[id]
+	tb, ok := m.ended[id]
 	if fresh {
-		delete(m.expired, id)
+		delete(m.ended, id)
 	}
-	return ok && !fresh
+	m.mu.Unlock()
+	switch {
+	case !ok || fresh:
+		return Answer{}, false
+	case tb.State == StateCanceled:
+		return Answer{ID: id, Status: StatusCanceled, Reason: canceledWaitingReason}, true
+	}
+	return Answer{ID: id, Status: StatusRejected, Reason: m.expiredReason()}, true
 }

@@ -198,9 +198,10 @@ func TestStrangerOfferFrameCap(t *testing.T) {
 
 // TestPendingOfferExpires: an offer nobody answers expires: it leaves the list, its
 // state and manifest files are deleted, and a sender that offers it again is told.
+// Expiry is driven by calling expirePending with a chosen time, never by waiting.
 func TestPendingOfferExpires(t *testing.T) {
 	b := newHost(t, nil)
-	rb := newSide(t, b, func(c *Config) { c.Policy = AcceptContacts; c.PendingExpiry = 300 * time.Millisecond })
+	rb := newSide(t, b, func(c *Config) { c.Policy = AcceptContacts; c.PendingExpiry = time.Hour })
 	h := strangers(t, b, 1)[0]
 	man := emptyFiles("old", 3, 20)
 	a, err := offerAs(t, h, b.ID(), man, true)
@@ -210,7 +211,14 @@ func TestPendingOfferExpires(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(rb.cfg.StateDir, a.ID+".manifest")); err != nil {
 		t.Fatalf("the pending offer's manifest is not on disk: %v", err)
 	}
-	waitFor(t, "the offer to expire", func() bool { _, ok := rb.m.Get(a.ID); return !ok })
+	rb.m.expirePending(time.Now().Add(rb.cfg.PendingExpiry / 2))
+	if _, ok := rb.m.Get(a.ID); !ok {
+		t.Fatalf("the offer expired before its time")
+	}
+	rb.m.expirePending(time.Now().Add(2 * rb.cfg.PendingExpiry))
+	if _, ok := rb.m.Get(a.ID); ok {
+		t.Fatalf("the offer did not expire after its time")
+	}
 	for _, ext := range []string{".json", ".manifest"} {
 		if _, err := os.Stat(filepath.Join(rb.cfg.StateDir, a.ID+ext)); !os.IsNotExist(err) {
 			t.Errorf("the expired offer's %s file is still there: %v", ext, err)
@@ -225,9 +233,10 @@ func TestPendingOfferExpires(t *testing.T) {
 	if fresh, err := offerAs(t, h, b.ID(), man, true); err != nil || fresh.Status != StatusPending {
 		t.Errorf("a fresh send of it after expiry: %+v %v, want pending again", fresh, err)
 	}
-	// An offer that expires while the node is down is gone when it starts.
+	// An offer that expires while the node is down is gone when it starts: the node
+	// starts with an expiry already past for it.
 	m.Close()
-	time.Sleep(2 * rb.cfg.PendingExpiry)
+	rb.cfg.PendingExpiry = time.Nanosecond
 	m = restartSide(t, rb)
 	if _, ok := m.Get(a.ID); ok {
 		t.Errorf("an offer that expired while the node was down is back")
@@ -369,13 +378,15 @@ func FuzzPeekOffer(f *testing.F) {
 	f.Add([]byte{0x80, 0x80, 0x80, 0x01, 0x01})
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Add([]byte{0x14, 0x01, 0x0a, 0x10})
+	unordered := appendFrame(nil, TypeOffer, appendID(appendManifest(nil, &man), strings.Repeat("ab", IDLen)))
+	f.Add(unordered)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r := bufio.NewReaderSize(bytes.NewReader(b), 16<<10)
 		n, hdr, isOffer := peekHeader(r)
 		var id string
 		var idOK bool
 		if isOffer {
-			id, idOK = peekOfferID(r, hdr)
+			id, idOK = peekOfferID(r, hdr, n)
 		}
 		typ, p, err := ReadFrame(r)
 		wantT, wantP, wantErr := ReadFrame(bufio.NewReader(bytes.NewReader(b)))
@@ -391,14 +402,18 @@ func FuzzPeekOffer(f *testing.F) {
 		if idOK && (len(p) < 2+IDLen || hex.EncodeToString(p[2:2+IDLen]) != id) {
 			t.Fatalf("peeked id %s does not open the payload", id)
 		}
+		if o, err := ParseOffer(p); err == nil && idOK && o.ID != id && bytes.Count(p, []byte{0x0a, IDLen}) == 1 {
+			t.Fatalf("peeked id %s, ParseOffer read %s", id, o.ID)
+		}
 	})
 }
 
-// TestRejectedOfferKeepsNoManifest: an offer the user turns down while it waits keeps
-// its small record (to answer its sender) but not its list of files, also after a
-// restart; the same Send again offers it anew and it can then be accepted.
+// TestRejectedOfferKeepsNoManifest: a contact's offer the user turns down while it waits
+// keeps its small record (to answer its sender) but not its list of files, also after a
+// restart; the same Send again offers it anew and it can then be accepted. (A stranger's
+// keeps nothing: TestStrangerOffersEndedWhileWaitingLeaveNothing.)
 func TestRejectedOfferKeepsNoManifest(t *testing.T) {
-	a, b := pair(t, nil, func(c *Config) { c.Policy = AcceptAsk })
+	a, b := pair(t, nil, func(c *Config) { c.Policy = AcceptAsk; c.IsContact = func(peer.ID) bool { return true } })
 	src := filepath.Join(t.TempDir(), "maybe.txt")
 	writeFile(t, src, "not now", 0644)
 	info := a.send(b, src)

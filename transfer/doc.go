@@ -50,6 +50,9 @@
 //	0x01 OFFER    1 id bytes(16)   2 chunk_size varint   3 entry bytes (repeated, below)
 //	              4 fresh varint (1: the user ran Send; absent: an automatic re-offer)
 //	              5 nonce bytes(16) (only on a send of files that already went to this peer)
+//	              the id comes first, as AppendOffer writes it: a stranger's OFFER that
+//	              does not open with it resets the stream (the receiver decides from it
+//	              before reading the rest); a contact's may have its fields in any order
 //	     entry    1 path bytes   2 kind varint (0 file, 1 directory)   3 size varint
 //	              4 mode varint (0644 or 0755 for files, 0755 for directories)
 //	              5 chunk_hashes bytes (files: 32 bytes per chunk)   6 file_hash bytes(32)
@@ -119,17 +122,25 @@
 // contact) that wait for Accept share one budget, whatever their peer IDs:
 // Config.MaxStrangerOffers (DefaultMaxStrangerOffers, 32) offers and
 // Config.MaxStrangerOfferBytes (DefaultMaxStrangerOfferBytes, 64 MiB) of OFFER payloads
-// together. A stranger's new offer past it is answered rejected, "too many offers
-// waiting: …"; while the budget is full this is decided from the frame's first bytes, and
-// the rest is read past without being kept. Contacts' offers never count against it and
-// are never refused by it (each contact may leave 32 waiting). An offer waits at most
-// Config.PendingExpiry (DefaultPendingExpiry, 24 h; `parley up --offer-expiry`): then its
-// state and manifest files are deleted, and a sender that offers it again without the
-// user running Send is answered rejected, "expired" (the ids of expired offers are kept,
-// at most 4096, in StateDir/expired-offers). A waiting offer keeps only a summary in
-// memory (file count, total size, the first MaxListedFiles names, in its record too); its
-// manifest stays in StateDir/<id>.manifest until Accept loads it, so neither memory nor a
-// restart pays for it. List and OnEvent carry that summary for every transfer
+// together. A stranger's offer past it is answered rejected, "too many offers waiting:
+// …"; while the budget is full this is decided from the frame's first bytes (its id),
+// and the rest is read past without being kept. Only an id of one of that stranger's own
+// transfers (a re-offer, answered from the transfer) is read on; an id the receiver
+// knows otherwise (an ended offer's, another peer's) is refused like a new one.
+// Contacts' offers never count against it and are never refused by it (each contact may
+// leave 32 waiting). An offer waits at most Config.PendingExpiry (DefaultPendingExpiry,
+// 24 h; `parley up --offer-expiry`): then its state and manifest files are deleted. A
+// stranger's offer that ends while it waits in any other way (its sender cancels it, or
+// the user turns it down with Cancel) is deleted the same way at once, and a record of
+// one left by an older version is deleted at start. Of each, only a tombstone is kept
+// (id, how it ended, when; at most 4096, in StateDir/expired-offers), so a sender that
+// offers it again without the user running Send is answered rejected, "expired", or
+// canceled; a fresh Send offers it anew. A contact's offer turned down while it waits
+// keeps its record (with the summary) but not its manifest. A waiting offer, also one
+// sent again after it was canceled, keeps only a summary in memory (file count, total
+// size, the first MaxListedFiles names, in its record too); its manifest stays in
+// StateDir/<id>.manifest until Accept loads it, so neither memory nor a restart pays for
+// it. List and OnEvent carry that summary for every transfer
 // (Info.FileCount, Info.Files of at most MaxListedFiles); Get lists every file.
 //
 // # Pulling and verification

@@ -135,10 +135,10 @@ type Manager struct {
 	closed    bool
 	transfers map[string]*transfer
 	hashing   map[string]*hashingJob // provisional entries of Sends still hashing
-	expired   map[string]time.Time   // ids of offers that expired unanswered, to tell their senders
+	ended     map[string]tombstone   // offers that expired, or strangers' canceled while they waited
 
 	admitMu sync.Mutex // serializes the strangers' budget check with the admission it allows
-	tombMu  sync.Mutex // orders writes of the expired offers' ids
+	tombMu  sync.Mutex // orders writes of the tombstones
 
 	emitMu sync.Mutex // serializes OnEvent, so events of one transfer arrive in order
 }
@@ -162,7 +162,7 @@ func New(cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
-	m.expired = m.store.loadExpired()
+	m.ended = m.store.loadExpired()
 	m.loadAll()
 	m.goRun(m.expireLoop)
 	cfg.Host.SetStreamHandler(ProtocolID, m.handle)
@@ -233,18 +233,18 @@ func (m *Manager) loadAll() {
 	bad := func(name string, err error) {
 		m.log.Warn("skipping unreadable transfer state", "file", name, "err", err)
 	}
-	expired := 0
+	dropped := 0
 	defer func() {
-		if expired > 0 {
+		if dropped > 0 {
 			m.saveTombstones()
 		}
 	}()
 	for _, l := range m.store.loadAll(bad) {
-		if l.waiting() && time.Since(l.rec.UpdatedAt) > m.cfg.PendingExpiry {
+		if s, ok := m.leftover(&l); ok {
 			m.store.remove(l.rec.ID)
-			m.tombstoneLocked(l.rec.ID) // nothing else runs yet
-			expired++
-			m.log.Info("a file offer expired unanswered while the node was down", "id", l.rec.ID, "peer", l.peer)
+			m.tombstoneLocked(l.rec.ID, s) // nothing else runs yet
+			dropped++
+			m.log.Info("deleted a file offer that ended while it waited", "id", l.rec.ID, "peer", l.peer, "state", s)
 			continue
 		}
 		t := newTransfer(l.rec.ID, l.rec.Direction, l.peer, l.man)
@@ -271,6 +271,19 @@ func (m *Manager) loadAll() {
 		}
 		m.startRunner(t)
 	}
+}
+
+// leftover reports a loaded offer that must not come back, and the tombstone's state: one
+// that expired while the node was down, or a stranger's that ended while it waited (an
+// older version kept its record).
+func (m *Manager) leftover(l *loaded) (State, bool) {
+	switch {
+	case l.waiting() && time.Since(l.rec.UpdatedAt) > m.cfg.PendingExpiry:
+		return StateRejected, true
+	case l.rec.Direction == DirIn && l.rec.State.Terminal() && l.man == nil && !m.cfg.IsContact(l.peer):
+		return StateCanceled, true
+	}
+	return "", false
 }
 
 // Close stops every goroutine the Manager started and waits for them. Idempotent.
@@ -483,6 +496,7 @@ func (m *Manager) Cancel(id string) error {
 // partial data. It reports false if t had already ended.
 func (m *Manager) cancelLocal(t *transfer, reason string) bool {
 	t.mu.Lock()
+	waited := t.dir == DirIn && t.state == StatePending // decided with the state change
 	ok := t.setLocked(StateCanceled, reason, false)
 	t.notified = true
 	t.mu.Unlock()
@@ -490,25 +504,56 @@ func (m *Manager) cancelLocal(t *transfer, reason string) bool {
 		return false
 	}
 	m.stopRunner(t)
+	if waited && !m.cfg.IsContact(t.peer) && m.forget(t, StateCanceled) {
+		m.emit(t)
+		return true
+	}
 	m.persist(t)
 	m.emit(t)
 	if t.dir == DirIn {
 		m.removeStaging(t)
+	}
+	if waited {
 		m.dropWaitingManifest(t)
 	}
 	return true
 }
 
-// dropWaitingManifest deletes the manifest of an offer that ended while it waited (it
-// was never loaded): its record, with the summary, is enough to answer its sender, and
-// a fresh offer brings the manifest back.
+// dropWaitingManifest deletes the manifest of a contact's offer that ended while it
+// waited (even if Accept was loading it): its record, with the summary, is enough to
+// answer its sender, and a fresh offer brings the manifest back.
 func (m *Manager) dropWaitingManifest(t *transfer) {
 	t.mu.Lock()
-	waited := t.man == nil
-	t.mu.Unlock()
-	if waited {
+	defer t.mu.Unlock()
+	if t.state.Terminal() { // not restarted meanwhile by a fresh offer
+		t.man = nil
+		t.resetProgress()
 		os.Remove(m.store.manifestPath(t.id))
 	}
+}
+
+// forget deletes an offer that ended (in state s) while it waited, unless a fresh offer
+// restarted it meanwhile: its record and manifest go, and only a tombstone is kept to
+// answer its sender. It reports whether it did.
+func (m *Manager) forget(t *transfer, s State) bool {
+	t.mu.Lock()
+	ok := t.state == s && !t.gone
+	t.gone = ok
+	t.mu.Unlock()
+	if !ok {
+		return false
+	}
+	m.mu.Lock()
+	if m.transfers[t.id] == t {
+		delete(m.transfers, t.id)
+	}
+	m.tombstoneLocked(t.id, s)
+	m.mu.Unlock()
+	t.saveMu.Lock() // after a persist already under way
+	m.store.remove(t.id)
+	t.saveMu.Unlock()
+	m.saveTombstones()
+	return true
 }
 
 // transition moves t to state s (force: even out of a terminal state), persists and
@@ -529,6 +574,9 @@ func (m *Manager) transition(t *transfer, s State, msg string, force bool) bool 
 func (m *Manager) persist(t *transfer) {
 	t.saveMu.Lock()
 	defer t.saveMu.Unlock()
+	if t.isGone() {
+		return // forgotten: its files are deleted
+	}
 	if err := m.store.saveRecord(t.record()); err != nil {
 		m.log.Error("cannot save transfer state", "id", t.id, "err", err)
 	}
@@ -655,6 +703,9 @@ func (m *Manager) loadManifest(t *transfer) error {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.state != StatePending { // canceled meanwhile: its manifest is being deleted
+		return fmt.Errorf("%w (it is %s)", ErrNotPending, t.state)
+	}
 	if t.man == nil {
 		t.man = &man
 		t.resetProgress()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -54,7 +55,7 @@ func (m *Manager) limitedAnswer(from peer.ID, o Offer) (Answer, error) {
 }
 
 func (m *Manager) answerOffer(from peer.ID, o Offer) Answer {
-	if m.wouldWait(from, o.ID) {
+	if m.mayWait(from, o.ID) {
 		// Before the costly checks (refuseEarly did this before reading the frame; the
 		// budget may have filled since): answerNew checks again, under admitMu.
 		if reason := m.budgetRefusal(int64(o.size)); reason != "" {
@@ -70,8 +71,8 @@ func (m *Manager) answerOffer(from peer.ID, o Offer) Answer {
 	if t := m.get(o.ID); t != nil {
 		return m.answerKnown(t, &o)
 	}
-	if m.wasExpired(o.ID, o.Fresh) {
-		return Answer{ID: o.ID, Status: StatusRejected, Reason: m.expiredReason()}
+	if a, ok := m.endedAnswer(o.ID, o.Fresh); ok {
+		return a
 	}
 	return m.answerNew(from, o)
 }
@@ -136,13 +137,26 @@ func (m *Manager) restart(t *transfer, o *Offer) Answer {
 			return Answer{ID: t.id, Status: StatusRejected, Reason: reason}
 		}
 	}
-	if t.man == nil { // canceled while it waited (its manifest was dropped): the offer brings it back
+	t.mu.Lock()
+	dropped := t.man == nil // canceled while it waited (its manifest was dropped): the offer brings it back
+	t.mu.Unlock()
+	if dropped {
 		if err := m.store.saveManifest(t.id, &o.Manifest); err != nil {
 			return Answer{ID: t.id, Status: StatusRejected, Reason: "the receiver cannot save the transfer's state"}
 		}
 	}
 	t.mu.Lock()
-	if t.man == nil {
+	if t.gone || (t.man == nil && !dropped) { // it ended while it waited, just now: forgotten, or its manifest dropped
+		gone := t.gone
+		t.mu.Unlock()
+		if gone && dropped && m.get(t.id) == nil {
+			os.Remove(m.store.manifestPath(t.id)) // the one just saved
+		}
+		return Answer{ID: t.id, Status: StatusCanceled, Reason: canceledWaitingReason}
+	}
+	if s == StatePending { // waits with its summary only; the manifest stays on disk
+		t.man, t.sum = nil, summarize(&o.Manifest, o.size)
+	} else if t.man == nil {
 		t.man = &o.Manifest
 	}
 	t.sum.Bytes = int64(o.size)

@@ -78,8 +78,25 @@ func (l *loaded) waiting() bool { return l.rec.Direction == DirIn && l.rec.State
 // expiredPath is not a *.json name, which loadAll would take for a transfer's record.
 func (s store) expiredPath() string { return filepath.Join(s.dir, "expired-offers") }
 
-// saveExpired and loadExpired keep the ids of offers that expired unanswered, with when.
-func (s store) saveExpired(ids map[string]time.Time) error {
+// tombstone is what is kept of an offer that expired, or of a stranger's offer that was
+// canceled while it waited: how it ended and when, to answer its sender.
+type tombstone struct {
+	At    time.Time `json:"at"`
+	State State     `json:"state"` // StateRejected: it expired; StateCanceled: canceled while it waited
+}
+
+// UnmarshalJSON also reads the older file, where each id maps to the time it expired.
+func (tb *tombstone) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		tb.State = StateRejected
+		return json.Unmarshal(b, &tb.At)
+	}
+	type plain tombstone
+	return json.Unmarshal(b, (*plain)(tb))
+}
+
+// saveExpired and loadExpired keep the tombstones of offers that ended while they waited.
+func (s store) saveExpired(ids map[string]tombstone) error {
 	b, err := json.Marshal(ids)
 	if err != nil {
 		return err
@@ -89,11 +106,17 @@ func (s store) saveExpired(ids map[string]time.Time) error {
 
 // loadExpired returns what saveExpired wrote; nothing if the file is missing or damaged
 // (it only improves what a sender is told), and at most maxTombstones ids.
-func (s store) loadExpired() map[string]time.Time {
-	ids := map[string]time.Time{}
+func (s store) loadExpired() map[string]tombstone {
+	ids := map[string]tombstone{}
 	b, err := os.ReadFile(s.expiredPath())
 	if err != nil || json.Unmarshal(b, &ids) != nil || len(ids) > maxTombstones {
-		return map[string]time.Time{}
+		return map[string]tombstone{}
+	}
+	for id, tb := range ids {
+		if tb.State != StateCanceled {
+			tb.State = StateRejected
+			ids[id] = tb
+		}
 	}
 	return ids
 }

@@ -124,6 +124,7 @@ type transfer struct {
 	reoffer     bool      // out: offer again soon (loaded after a restart, or peer lost)
 	verified    bool      // in: what is on disk has been re-verified since progress was reset
 	notifyTries int       // in: failed attempts to deliver DONE
+	gone        bool      // in: forgotten (ended while it waited); its files are deleted
 	kick        chan struct{}
 	runCancel   context.CancelFunc
 	runDone     chan struct{} // closed when the runner ends; nil when none runs
@@ -210,6 +211,12 @@ func (t *transfer) record() record {
 		State: t.state, Error: t.errMsg, StartedAt: t.started, UpdatedAt: t.updated,
 		Sources: t.sources, Notified: t.notified, Names: t.names, Summary: &t.sum,
 	}
+}
+
+func (t *transfer) isGone() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.gone
 }
 
 func (t *transfer) getState() State {
