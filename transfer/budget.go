@@ -13,6 +13,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parley-im/parley/internal/wire"
 )
 
 // What strangers (peers Config.IsContact calls no contact) may leave waiting. Peer IDs
@@ -171,7 +173,7 @@ func (m *Manager) refuseEarly(st network.Stream, r *bufio.Reader) (bool, error) 
 	if reason == "" {
 		return false, nil
 	}
-	if _, err := io.CopyN(io.Discard, r, int64(hdr)+int64(n)); err != nil {
+	if err := discardFrame(st, r, int64(hdr)+int64(n)); err != nil {
 		return true, readError("body", err)
 	}
 	if m.cfg.OfferLimit != nil && m.cfg.OfferLimit.Allow(from).Abusive {
@@ -343,4 +345,21 @@ func (m *Manager) endedAnswer(id string, fresh bool) (Answer, bool) {
 		return Answer{ID: id, Status: StatusCanceled, Reason: canceledWaitingReason}, true
 	}
 	return Answer{ID: id, Status: StatusRejected, Reason: m.expiredReason()}, true
+}
+
+// discardFrame reads past n bytes of a frame refused from its first bytes, under the
+// progress deadline of large frames (wire.DefaultMinProgress each wire.DefaultProgress)
+// rather than one deadline for the whole frame: a slow sender still hears why, and one
+// that stalls is cut.
+func discardFrame(st network.Stream, r *bufio.Reader, n int64) error {
+	for n > 0 {
+		step := min(n, wire.DefaultMinProgress)
+		st.SetReadDeadline(time.Now().Add(wire.DefaultProgress))
+		if _, err := io.CopyN(io.Discard, r, step); err != nil {
+			return readError("body", err)
+		}
+		n -= step
+	}
+	st.SetReadDeadline(time.Now().Add(frameTimeout))
+	return nil
 }
