@@ -190,9 +190,14 @@ type hostileLab struct {
 	exchanged, floods int
 }
 
-func newHostileLab(t *testing.T) *hostileLab {
-	victim := testnode.Start(t, testnode.Options{Name: "Vic",
-		Args: append(loopbackArgs(), "--message-rate", fmt.Sprint(victimRate))})
+func newHostileLab(t *testing.T) *hostileLab { return newHostileLabWith(t, false) }
+
+// newHostileLabWith is newHostileLab whose victim, if plain, is built without -race
+// (testnode.Options.Plain): for tests whose figure is the victim's memory. args are
+// more `up` flags for the victim.
+func newHostileLabWith(t *testing.T, plain bool, args ...string) *hostileLab {
+	victim := testnode.Start(t, testnode.Options{Name: "Vic", Plain: plain,
+		Args: append(append(loopbackArgs(), "--message-rate", fmt.Sprint(victimRate)), args...)})
 	l := &hostileLab{victim: victim, vicAddr: tcpAddr(t, victim.Status().Addrs), vicID: victim.Status().PeerID}
 	l.honest = testnode.Start(t, testnode.Options{Name: "Hal", Args: append(loopbackArgs(), "--peer", l.vicAddr)})
 	l.honestID = l.honest.Status().PeerID

@@ -32,7 +32,8 @@ const (
 // serveInvite takes one invite frame from a peer.
 func (n *Node) serveInvite(s network.Stream) {
 	from := s.Conn().RemotePeer()
-	s.SetDeadline(time.Now().Add(inviteTimeout))
+	until := time.Now().Add(inviteTimeout)
+	s.SetDeadline(until)
 	if n.isBlocked(from) {
 		s.Reset()
 		return
@@ -42,7 +43,7 @@ func (n *Node) serveInvite(s network.Stream) {
 		s.Close()
 		return
 	}
-	fr := wire.StreamReader(s, n.frameBudget(from), 4096)
+	fr := wire.StreamReaderUntil(s, n.frameBudget(from), 4096, until) // a large invite keeps the limit
 	defer fr.Release()
 	payload, err := room.ReadFrameFrom(fr, maxInviteFrame)
 	if err != nil {
@@ -326,8 +327,9 @@ func (n *Node) askRoomState(ctx context.Context, creator peer.ID, id room.ID) er
 		return fmt.Errorf("%s is not reachable: %w", n.displayName(creator), err)
 	}
 	defer s.Close()
-	s.SetDeadline(time.Now().Add(inviteTimeout))
-	inv, err := exchangeAsk(s, id, n.frameBudget(creator))
+	until := time.Now().Add(inviteTimeout)
+	s.SetDeadline(until)
+	inv, err := exchangeAsk(s, id, n.frameBudget(creator), until)
 	if err != nil {
 		s.Reset()
 		return fmt.Errorf("ask %s: %w", n.displayName(creator), err)
@@ -337,13 +339,14 @@ func (n *Node) askRoomState(ctx context.Context, creator peer.ID, id room.ID) er
 	return n.applyInvite(creator, inv)
 }
 
-// exchangeAsk writes an ask for room id on s and reads the answer: an update for that room.
-func exchangeAsk(s network.Stream, id room.ID, budget *wire.Budget) (room.Invite, error) {
+// exchangeAsk writes an ask for room id on s and reads the answer, an update for that
+// room, all by until (which a large answer's progress deadline does not pass).
+func exchangeAsk(s network.Stream, id room.ID, budget *wire.Budget, until time.Time) (room.Invite, error) {
 	if err := room.WriteFrame(s, room.AppendInvite(nil, room.Invite{Kind: room.KindAsk, State: room.Room{ID: id}})); err != nil {
 		return room.Invite{}, err
 	}
 	s.CloseWrite()
-	fr := wire.StreamReader(s, budget, 4096)
+	fr := wire.StreamReaderUntil(s, budget, 4096, until)
 	defer fr.Release()
 	answer, err := fr.Raw().ReadByte()
 	switch {

@@ -147,7 +147,11 @@ func (n *Node) fetchRoomPages(id room.ID, p peer.ID, since time.Time) (int, erro
 		return 0, err
 	}
 	defer s.Close()
-	fr := wire.StreamReader(s, n.frameBudget(p), 4096)
+	// The session cap holds whatever a large page's progress deadline says: the reader
+	// keeps it (Until), and the stream is reset when it passes.
+	stop := context.AfterFunc(ctx, func() { s.Reset() })
+	defer stop()
+	fr := wire.StreamReaderUntil(s, n.frameBudget(p), 4096, end)
 	defer fr.Release()
 	req := room.SyncRequest{Room: id, Since: since, Limit: room.MaxSyncPage}
 	got := 0

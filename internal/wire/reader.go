@@ -28,7 +28,9 @@ import (
 //     DefaultMinProgress bytes (or the rest of the frame), so a big frame over a slow
 //     honest link arrives, while a peer that stops sending mid-frame, or trickles, is
 //     cut within a window. The wait for a frame's first byte, and the whole of a small
-//     frame, stay under the deadline the caller set on the stream.
+//     frame, stay under the deadline the caller set on the stream. A progress deadline
+//     replaces that deadline, so a caller with a total time limit also gives it as
+//     Config.Until, which no progress deadline passes.
 //
 // A frame's memory stays reserved until the caller is done with it: until the next
 // read on the Reader, or Release.
@@ -76,6 +78,12 @@ type Config struct {
 	Progress time.Duration         // the progress window; 0: DefaultProgress
 	// MinProgress is the bytes each progress window must bring; 0: DefaultMinProgress.
 	MinProgress int
+	// Until is the caller's hard deadline for the whole exchange: a progress deadline
+	// never goes past it (zero: none). A caller with a total time limit sets it, since
+	// a large frame's progress deadline replaces the one it set on the stream.
+	Until time.Time
+	// Now is the clock the progress deadline is reckoned by; nil: time.Now. Tests set it.
+	Now func() time.Time
 }
 
 // StreamConfig is the Config of a libp2p stream: its scope, its read deadline and its
@@ -108,12 +116,23 @@ func NewReader(r io.Reader, c Config) *Reader {
 	if c.MinProgress <= 0 {
 		c.MinProgress = DefaultMinProgress
 	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 	return &Reader{br: br, cfg: c}
 }
 
 // StreamReader is NewReader(s, StreamConfig(s, b)) with a buffer of size bytes.
 func StreamReader(s network.Stream, b *Budget, size int) *Reader {
 	return NewReader(bufio.NewReaderSize(s, size), StreamConfig(s, b))
+}
+
+// StreamReaderUntil is StreamReader whose large frames end by until (Config.Until): for
+// an exchange with a total time limit.
+func StreamReaderUntil(s network.Stream, b *Budget, size int, until time.Time) *Reader {
+	c := StreamConfig(s, b)
+	c.Until = until
+	return NewReader(bufio.NewReaderSize(s, size), c)
 }
 
 // Raw is the buffered stream under r, for bytes a protocol sends outside frames (the
@@ -193,7 +212,7 @@ func (r *Reader) body(n int) ([]byte, error) {
 			buf = grown
 		}
 		if r.large && r.cfg.Deadline != nil && window >= r.cfg.MinProgress {
-			r.cfg.Deadline(time.Now().Add(r.cfg.Progress))
+			r.cfg.Deadline(r.progressDeadline())
 			window = 0
 		}
 		k, err := r.br.Read(buf[len(buf):cap(buf)])
@@ -208,6 +227,16 @@ func (r *Reader) body(n int) ([]byte, error) {
 		buf = []byte{}
 	}
 	return buf, nil
+}
+
+// progressDeadline is the end of a progress window starting now, or the caller's hard
+// deadline if that comes first.
+func (r *Reader) progressDeadline() time.Time {
+	d := r.cfg.Now().Add(r.cfg.Progress)
+	if !r.cfg.Until.IsZero() && r.cfg.Until.Before(d) {
+		return r.cfg.Until
+	}
+	return d
 }
 
 // grow doubles buf's capacity (from initialAlloc, at most n), after reserving the bytes

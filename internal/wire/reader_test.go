@@ -195,47 +195,143 @@ func TestBudgetRefuses(t *testing.T) {
 	}
 }
 
+// clockStream is a stream on a fake clock: each Read first lets the time of the next
+// step pass, then fails with os.ErrDeadlineExceeded if that is past the read deadline
+// set last (through Config.Deadline), else returns the step's bytes. Nothing in it
+// depends on the scheduler.
+type clockStream struct {
+	data     []byte
+	steps    []step
+	now      time.Time
+	deadline time.Time
+	sets     int // deadlines set
+}
+
+// step is one Read of a clockStream: after wait, n bytes.
+type step struct {
+	wait time.Duration
+	n    int
+}
+
+func newClockStream(data []byte, steps []step) *clockStream {
+	return &clockStream{data: data, steps: steps, now: time.Unix(1e9, 0)}
+}
+
+func (c *clockStream) Now() time.Time { return c.now }
+
+func (c *clockStream) SetDeadline(t time.Time) error { c.deadline, c.sets = t, c.sets+1; return nil }
+
+func (c *clockStream) Read(p []byte) (int, error) {
+	if len(c.steps) == 0 || len(c.data) == 0 {
+		return 0, io.EOF
+	}
+	st := &c.steps[0]
+	c.now = c.now.Add(st.wait)
+	st.wait = 0
+	if !c.deadline.IsZero() && c.now.After(c.deadline) {
+		return 0, os.ErrDeadlineExceeded
+	}
+	k := copy(p, c.data[:min(st.n, len(c.data))])
+	c.data = c.data[k:]
+	if st.n -= k; st.n == 0 { // a step's bytes not taken come with the next Read
+		c.steps = c.steps[1:]
+	}
+	return k, nil
+}
+
+// every is n steps of k bytes, one each wait.
+func every(n int, wait time.Duration, k int) []step {
+	s := make([]step, n)
+	for i := range s {
+		s[i] = step{wait, k}
+	}
+	return s
+}
+
 // TestProgressDeadline: a large frame over a slow link arrives as long as each progress
-// window brings its bytes, although the whole frame takes several windows; one that
-// stops mid-frame, or trickles, is cut after a window.
+// window brings its bytes, although the whole frame takes many windows; one that stops
+// mid-frame, or trickles, is cut after a window. On a fake clock: no timing involved.
 func TestProgressDeadline(t *testing.T) {
-	const window = 150 * time.Millisecond
-	body := make([]byte, SmallFrame+4096)
+	const window = 10 * time.Second
+	body := make([]byte, SmallFrame+4096) // 68 KiB and the length
+	in := frame(body)
 	for _, c := range []struct {
 		name  string
-		piece int  // bytes per write, one write every window/3
-		stall bool // stop before the last piece
-	}{{"slow", 8 << 10, false}, {"stalled", 8 << 10, true}, {"trickled", 100, false}} {
-		a, w := net.Pipe()
-		go func() {
-			defer w.Close()
-			in := frame(body)
-			for len(in) > 0 {
-				k := min(len(in), c.piece)
-				if c.stall && k == len(in) {
-					time.Sleep(10 * window)
-				}
-				if _, err := w.Write(in[:k]); err != nil {
-					return
-				}
-				in = in[k:]
-				time.Sleep(window / 3)
-			}
-		}()
-		start := time.Now()
-		cfg := Config{Deadline: a.SetReadDeadline, Progress: window, MinProgress: 16 << 10}
-		p, err := NewReader(a, cfg).Read(1 << 20)
-		took := time.Since(start)
-		a.Close()
+		steps []step
+		ok    bool
+	}{
+		// 8 KiB every 3 s: 24 KiB a window, above the 16 KiB floor; 27 s in all.
+		{"slow", every(10, 3*time.Second, 8<<10), true},
+		// the same, then 11 s of silence before the last bytes.
+		{"stalled", append(every(8, 3*time.Second, 8<<10), step{11 * time.Second, 8 << 10}, step{0, 8 << 10}), false},
+		// 100 bytes a second: never 16 KiB in a window.
+		{"trickled", every(1000, time.Second, 100), false},
+	} {
+		cs := newClockStream(in, c.steps)
+		start := cs.now
+		cfg := Config{Deadline: cs.SetDeadline, Now: cs.Now, Progress: window, MinProgress: 16 << 10}
+		p, err := NewReader(cs, cfg).Read(1 << 20)
 		switch {
-		case c.name == "slow" && (err != nil || len(p) != len(body)):
-			t.Errorf("slow honest frame: %d bytes, %v", len(p), err)
-		case c.name == "slow" && took < 2*window:
-			t.Errorf("slow honest frame arrived in %v; the test needs it slower than two windows", took)
-		case c.name != "slow" && !errors.Is(err, os.ErrDeadlineExceeded):
+		case c.ok && (err != nil || len(p) != len(body)):
+			t.Errorf("%s honest frame: %d bytes, %v", c.name, len(p), err)
+		case c.ok && cs.now.Sub(start) < 2*window:
+			t.Errorf("%s honest frame took %v of fake time; the test needs more than two windows", c.name, cs.now.Sub(start))
+		case !c.ok && !errors.Is(err, os.ErrDeadlineExceeded):
 			t.Errorf("%s frame: %v, want a deadline error", c.name, err)
 		}
-		t.Logf("%s: %v after %v", c.name, err, took.Round(time.Millisecond))
+		t.Logf("%s: %v after %v of fake time, %d deadlines set", c.name, err, cs.now.Sub(start), cs.sets)
+	}
+}
+
+// TestHardDeadline: a large frame whose every window brings its bytes still ends at the
+// caller's hard deadline (Config.Until); before it, the progress deadline holds. Fake
+// clock.
+func TestHardDeadline(t *testing.T) {
+	body := make([]byte, 1<<20)
+	// 128 KiB every 9 s: 8 windows of 10 s, all above the floor; 72 s in all.
+	cs := newClockStream(frame(body), every(100, 9*time.Second, 128<<10))
+	until := cs.now.Add(30 * time.Second)
+	cfg := Config{Deadline: cs.SetDeadline, Now: cs.Now, Until: until}
+	_, err := NewReader(cs, cfg).Read(2 << 20)
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("a frame that outlasts the hard deadline: %v, want a deadline error", err)
+	}
+	if cs.deadline.After(until) {
+		t.Errorf("the stream's deadline was set to %v past the hard deadline", cs.deadline.Sub(until))
+	}
+	// With the hard deadline far enough, the same frame arrives.
+	cs = newClockStream(frame(body), every(100, 9*time.Second, 128<<10))
+	cfg = Config{Deadline: cs.SetDeadline, Now: cs.Now, Until: cs.now.Add(time.Hour)}
+	if p, err := NewReader(cs, cfg).Read(2 << 20); err != nil || len(p) != len(body) {
+		t.Errorf("a frame within the hard deadline: %d bytes, %v", len(p), err)
+	}
+}
+
+// TestHardDeadlinePipe: the same on a real pipe and the real clock: a large frame that
+// keeps its progress windows (an hour each) is cut at Until, which the reader, not the
+// caller's SetReadDeadline, must keep. The writer would take about 3 s; Until is 300 ms
+// away; whether the cut comes early or late is not asserted, only that it comes.
+func TestHardDeadlinePipe(t *testing.T) {
+	a, w := net.Pipe()
+	defer a.Close()
+	go func() {
+		defer w.Close()
+		in := frame(make([]byte, 300<<10))
+		for len(in) > 0 {
+			k := min(len(in), 1<<10)
+			if _, err := w.Write(in[:k]); err != nil {
+				return
+			}
+			in = in[k:]
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	until := time.Now().Add(300 * time.Millisecond)
+	a.SetReadDeadline(until) // what the callers did: lost at the first large read
+	cfg := Config{Deadline: a.SetReadDeadline, Progress: time.Hour, MinProgress: 1, Until: until}
+	p, err := NewReader(a, cfg).Read(1 << 20)
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("a frame that outlasts the hard deadline: %d bytes, %v; want a deadline error", len(p), err)
 	}
 }
 
