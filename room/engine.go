@@ -113,14 +113,15 @@ type joined struct {
 	order  []seenKey // seen, oldest first, for eviction
 }
 
-// seenKey names a message for dropping duplicates: its ID is the author's choice, so it
-// counts only with the author (another member reusing an ID, before or after the real
-// message, must not make it a duplicate).
+// hold is one author's claim of a newer epoch that stopped Publish.
 type hold struct {
 	epoch uint64
 	since time.Time // zero once the creator's state arrived
 }
 
+// seenKey names a message for dropping duplicates: its ID is the author's choice, so it
+// counts only with the author (another member reusing an ID, before or after the real
+// message, must not make it a duplicate).
 type seenKey struct {
 	author peer.ID
 	id     MessageID
