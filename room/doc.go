@@ -143,11 +143,18 @@
 // epoch newer than its own may have missed a rotation (a removal while it was away): it
 // asks the creator for the state (Config.OnNewerEpoch), and if the claim is at most
 // MaxEpochStep ahead it stops posting under its key (ErrKeyOutOfDate), which a removed
-// member may hold, until the creator's state arrives. That state is authoritative: its
-// arrival (Engine.Update) clears the mark, and an author whose claim it shows false no
-// longer stops posting until the epoch changes. The creator never takes a claim: it makes
-// the rotations. So a member claiming a huge epoch silences nobody, and one claiming the
-// next epoch holds another member back only until the creator answers.
+// member may hold, until the creator's state arrives or Config.ClaimHold (default
+// DefaultClaimHold, 2 minutes) has passed since that author's claim was first seen. Each
+// author starts at most one such wait until the epoch changes: claiming again, the same
+// epoch or another, does not restart it. The creator's state is authoritative: its arrival
+// (Engine.Update) clears the mark and ends every wait, and an author whose claim it shows
+// false no longer stops posting until the epoch changes. A claim carried by the creator's
+// own message (pubsub-signed by it, so true) waits for its state with no time limit. The
+// creator never takes a claim: it makes the rotations. So a member claiming a huge epoch
+// silences nobody, and one claiming the next epoch holds another member back until the
+// creator answers or ClaimHold passes, whichever is first; past it the member posts under
+// the key it holds (readable by a removed member if the claim was true) and logs that the
+// key may be out of date.
 //
 // # Sync protocol
 //

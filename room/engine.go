@@ -39,6 +39,10 @@ const MaxClockSkew = 10 * time.Minute
 // node missed while away; it is still reported (Config.OnNewerEpoch), never believed.
 const MaxEpochStep = 8
 
+// DefaultClaimHold is Config.ClaimHold's default: how long one author's claim of a newer
+// epoch may stop Publish when the creator does not answer.
+const DefaultClaimHold = 2 * time.Minute
+
 // seenCap bounds the message IDs remembered per room for dropping duplicates.
 const seenCap = 8192
 
@@ -63,6 +67,11 @@ type Config struct {
 	Blocked func(peer.ID) bool
 	Logger  *slog.Logger
 	Now     func() time.Time
+	// ClaimHold bounds how long a member's claim of a newer epoch stops Publish
+	// (ErrKeyOutOfDate) while the creator's state does not come: from when this node
+	// first saw that author's claim. Each author starts at most one hold per epoch held.
+	// Zero means DefaultClaimHold.
+	ClaimHold time.Duration
 }
 
 // Engine joins rooms' topics on a gossipsub router, validates and opens what arrives, and
@@ -89,17 +98,25 @@ type joined struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 	lamport uint64 // highest Lamport counter seen or sent
-	// newer is the highest epoch a member's message was sealed under, when above
-	// room's (by at most MaxEpochStep): the key held may be out of date and Publish
-	// refuses until the creator's state arrives (Update), which clears it.
+	// newer is the highest epoch a member's message was sealed under since the last
+	// Update, when above room's (by at most MaxEpochStep): the key held may be out of
+	// date. The creator's state (Update) clears it.
 	newer uint64
-	// claims is the highest epoch each author claimed since the last Update; refuted
-	// holds authors whose claim the creator's state since showed false: their claims
-	// no longer stop Publish until the epoch changes.
-	claims  map[peer.ID]uint64
-	refuted map[peer.ID]struct{}
-	seen    map[seenKey]struct{}
-	order   []seenKey // seen, oldest first, for eviction
+	// holds is, per author, the claim that stopped Publish under the held epoch: the
+	// epoch claimed and when it was first seen. Publish refuses while a hold is younger
+	// than ClaimHold. An author has at most one until the epoch changes: Update ends
+	// every hold (its zero start) but keeps the entry, so a claim the creator's state
+	// showed false, or one the window outlived, stops nobody again.
+	holds  map[peer.ID]hold
+	warned bool // the expired holds were logged since newer was last raised
+	seen   map[seenKey]struct{}
+	order  []seenKey // seen, oldest first, for eviction
+}
+
+// hold is one author's claim of a newer epoch that stopped Publish.
+type hold struct {
+	epoch uint64
+	since time.Time // zero once the creator's state arrived
 }
 
 // seenKey names a message for dropping duplicates: its ID is the author's choice, so it
@@ -119,6 +136,9 @@ func NewEngine(ps *pubsub.PubSub, self peer.ID, cfg Config) *Engine {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.ClaimHold <= 0 {
+		cfg.ClaimHold = DefaultClaimHold
+	}
 	return &Engine{ps: ps, self: self, cfg: cfg, rooms: map[ID]*joined{}}
 }
 
@@ -134,7 +154,7 @@ func (e *Engine) Join(r Room) error {
 	}
 	snap := r.Clone()
 	j := &joined{room: &snap, seen: map[seenKey]struct{}{}, done: make(chan struct{}),
-		claims: map[peer.ID]uint64{}, refuted: map[peer.ID]struct{}{}}
+		holds: map[peer.ID]hold{}}
 	if err := e.ps.RegisterTopicValidator(r.Topic(), e.validator(r.ID)); err != nil {
 		return fmt.Errorf("join room %s: validator: %w", r.ID, err)
 	}
@@ -161,8 +181,9 @@ func (e *Engine) Join(r Room) error {
 // ErrStale a state of an older epoch, of another key in the same epoch, or of an older
 // Version in the same epoch. The same epoch and Version again is accepted. Only the
 // creator's state may be passed: it is authoritative, so it clears every claim of a
-// newer epoch seen (ErrKeyOutOfDate ends), and an author whose claim it shows false
-// cannot stop Publish again until the epoch changes.
+// newer epoch seen (ErrKeyOutOfDate ends), and an author whose claim stopped Publish
+// cannot stop it again until the epoch changes (nor after, if its claim is above the new
+// epoch).
 func (e *Engine) Update(r Room) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -176,14 +197,14 @@ func (e *Engine) Update(r Room) error {
 	snap := r.Clone()
 	if r.Epoch > j.room.Epoch {
 		j.prev = j.room
-		clear(j.refuted)
 	}
-	for author, epoch := range j.claims {
-		if epoch > r.Epoch {
-			j.refuted[author] = struct{}{}
+	for author, h := range j.holds {
+		if h.epoch <= r.Epoch && r.Epoch > j.room.Epoch {
+			delete(j.holds, author) // a true claim: the author may hold again later
+		} else {
+			j.holds[author] = hold{epoch: h.epoch}
 		}
 	}
-	clear(j.claims)
 	j.newer = 0
 	j.room = &snap
 	return nil
@@ -285,9 +306,9 @@ func (e *Engine) Publish(ctx context.Context, id ID, text string) (Message, erro
 		e.mu.Unlock()
 		return Message{}, fmt.Errorf("post to room %s: %w", id, ErrNotAllowed)
 	}
-	if j.newer > r.Epoch {
+	if err := e.held(j, id); err != nil {
 		e.mu.Unlock()
-		return Message{}, fmt.Errorf("post to room %s (epoch %d held, %d seen): %w", id, r.Epoch, j.newer, ErrKeyOutOfDate)
+		return Message{}, err
 	}
 	if j.lamport < MaxLamport {
 		j.lamport++
@@ -359,8 +380,8 @@ func (e *Engine) validator(id ID) pubsub.ValidatorEx {
 // noteEpoch records that author, a member as far as this node knows, sealed data under an
 // epoch newer than r's: this node may have missed a rotation. The creator ignores it (its
 // state is the room's). A claim within MaxEpochStep of the held epoch, from an author
-// not refuted, stops Publish until the creator's state arrives; every claim is reported
-// to OnNewerEpoch, so the node asks the creator instead of waiting.
+// without a hold yet, stops Publish until the creator's state arrives or ClaimHold
+// passes; every claim is reported to OnNewerEpoch, so the node asks the creator.
 func (e *Engine) noteEpoch(id ID, r *Room, author peer.ID, data []byte) {
 	env, err := ParseEnvelope(data)
 	if err != nil || env.Epoch <= r.Epoch || r.Creator == e.self {
@@ -376,17 +397,49 @@ func (e *Engine) noteEpoch(id ID, r *Room, author peer.ID, data []byte) {
 	}
 }
 
-// believe marks j's key out of date for a bounded claim from an author not refuted.
-// Called with e.mu held.
+// believe marks j's key out of date for a bounded claim from an author without a hold
+// under the held epoch, and starts its hold. Called with e.mu held.
 func (e *Engine) believe(j *joined, id ID, author peer.ID, epoch uint64) {
-	if _, lied := j.refuted[author]; lied || epoch-j.room.Epoch > MaxEpochStep {
+	if _, had := j.holds[author]; had || epoch-j.room.Epoch > MaxEpochStep {
 		return
 	}
-	j.claims[author] = max(j.claims[author], epoch)
+	j.holds[author] = hold{epoch: epoch, since: e.cfg.Now()}
 	if epoch > j.newer {
 		j.newer = epoch
+		j.warned = false
 		e.cfg.Logger.Info("room key may be out of date: a member posts under a newer epoch", "room", id, "held", j.room.Epoch, "seen", epoch, "author", author)
 	}
+}
+
+// held says why Publish must wait: a member's claim of a newer epoch younger than
+// ClaimHold, or the creator's own (its messages are signed by it, so that claim is true),
+// which holds until its state arrives. Past the window it lets Publish go, logging once
+// that the key may be out of date. Called with e.mu held.
+func (e *Engine) held(j *joined, id ID) error {
+	if j.newer <= j.room.Epoch {
+		return nil
+	}
+	var until time.Time
+	for author, h := range j.holds {
+		switch end := h.since.Add(e.cfg.ClaimHold); {
+		case h.since.IsZero():
+		case author == j.room.Creator:
+			return fmt.Errorf("post to room %s (epoch %d held, the creator posts under %d; asked it for the new key): %w",
+				id, j.room.Epoch, h.epoch, ErrKeyOutOfDate)
+		case end.After(until):
+			until = end
+		}
+	}
+	if e.cfg.Now().Before(until) {
+		return fmt.Errorf("post to room %s (epoch %d held, %d seen; asked the creator, posting again by %s at the latest): %w",
+			id, j.room.Epoch, j.newer, until.Format(time.TimeOnly), ErrKeyOutOfDate)
+	}
+	if !j.warned {
+		j.warned = true
+		e.cfg.Logger.Warn("room key may be out of date: the creator has not answered, posting under the held key, which a removed member may hold",
+			"room", id, "held", j.room.Epoch, "seen", j.newer, "waited", e.cfg.ClaimHold)
+	}
+	return nil
 }
 
 // read delivers a room's accepted messages until ctx is cancelled.

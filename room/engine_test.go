@@ -70,15 +70,23 @@ func newPeers(t *testing.T, n int) []*testPeer {
 // start gives p an engine that records what it accepts; Close runs at cleanup (before the
 // host closes) and must leave none of the engine's goroutines behind.
 func (p *testPeer) start(t *testing.T, blocked func(peer.ID) bool) {
-	p.eng = NewEngine(p.ps, p.h.ID(), Config{Key: p.key(), Blocked: blocked, OnMessage: func(_ ID, m Message) {
+	p.startWith(t, Config{Blocked: blocked})
+}
+
+// startWith is start with cfg's other settings (Blocked, Now, ClaimHold).
+func (p *testPeer) startWith(t *testing.T, cfg Config) {
+	cfg.Key = p.key()
+	cfg.OnMessage = func(_ ID, m Message) {
 		p.mu.Lock()
 		p.got = append(p.got, m)
 		p.mu.Unlock()
-	}, OnNewerEpoch: func(_ ID, _ peer.ID, epoch uint64) {
+	}
+	cfg.OnNewerEpoch = func(_ ID, _ peer.ID, epoch uint64) {
 		p.mu.Lock()
 		p.asked = append(p.asked, epoch)
 		p.mu.Unlock()
-	}})
+	}
+	p.eng = NewEngine(p.ps, p.h.ID(), cfg)
 	t.Cleanup(func() {
 		p.eng.Close()
 		p.eng.Close() // idempotent
@@ -588,6 +596,81 @@ func TestEpochClaimsCannotSilence(t *testing.T) {
 	}
 	if got := b.askedEpochs(); !slices.Contains(got, 1<<62) || !slices.Contains(got, r.Epoch+1) {
 		t.Errorf("b reported %v; every claim should make it ask the creator", got)
+	}
+}
+
+// fakeClock is a clock tests move by hand, so a wait of minutes takes none.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// TestEpochClaimHoldExpires: a member's claim of the next epoch, with the creator never
+// answering, stops another member posting for the claim window only (DefaultClaimHold
+// by the member's clock), not for as long as the creator stays away; the same author
+// claiming the same epoch, or the next one, again does not stop it a second time. The
+// creator's own claim (signed by it, so true) holds until its state arrives.
+func TestEpochClaimHoldExpires(t *testing.T) {
+	peers := newPeers(t, 3)
+	a, b, c := peers[0], peers[1], peers[2] // a, the creator, never answers b's ask
+	r := newTestRoom(t, a, false, b, c)
+	clock := &fakeClock{now: time.Now()}
+	b.startWith(t, Config{Now: clock.Now})
+	if err := b.eng.Join(r); err != nil {
+		t.Fatal(err)
+	}
+	ctopic, _ := rawSub(t, c, r.Topic())
+	waitTopic(t, r.Topic(), b, c)
+
+	publishClaim(t, ctopic, r.Epoch+1)
+	waitFor(t, "b to see the next-epoch claim", func() bool { return len(b.askedEpochs()) == 1 })
+	if _, err := b.eng.Publish(context.Background(), r.ID, "held back"); !errors.Is(err, ErrKeyOutOfDate) {
+		t.Fatalf("b just after a next-epoch claim: %v, want ErrKeyOutOfDate", err)
+	}
+	clock.Add(time.Minute)
+	if _, err := b.eng.Publish(context.Background(), r.ID, "held back"); !errors.Is(err, ErrKeyOutOfDate) {
+		t.Fatalf("b a minute after a next-epoch claim: %v, want ErrKeyOutOfDate", err)
+	}
+	clock.Add(time.Minute + time.Second)
+	if _, err := b.eng.Publish(context.Background(), r.ID, "the creator is away"); err != nil {
+		t.Fatalf("b past the claim window, the creator silent: %v, want it to post", err)
+	}
+	for i, epoch := range []uint64{r.Epoch + 1, r.Epoch + 2} {
+		publishClaim(t, ctopic, epoch)
+		waitFor(t, "b to see the claim again", func() bool { return len(b.askedEpochs()) == i+2 })
+		if _, err := b.eng.Publish(context.Background(), r.ID, "claimed again"); err != nil {
+			t.Fatalf("b after the same author claimed epoch %d again: %v (one hold per author)", epoch, err)
+		}
+	}
+
+	atopic, _ := rawSub(t, a, r.Topic()) // the creator's claim is signed by it: true
+	waitTopic(t, r.Topic(), a, b)
+	publishClaim(t, atopic, r.Epoch+1)
+	waitFor(t, "b to see the creator's claim", func() bool { return len(b.askedEpochs()) == 4 })
+	clock.Add(time.Hour)
+	if _, err := b.eng.Publish(context.Background(), r.ID, "the creator rotated"); !errors.Is(err, ErrKeyOutOfDate) {
+		t.Fatalf("b long after the creator posted under a newer epoch: %v, want ErrKeyOutOfDate until its state", err)
+	}
+	next := r.Clone()
+	next.Epoch++
+	next.Key[0] ^= 1
+	if err := b.eng.Update(next); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.eng.Publish(context.Background(), r.ID, "with the new key"); err != nil {
+		t.Fatalf("b with the creator's state: %v", err)
 	}
 }
 
