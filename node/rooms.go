@@ -122,7 +122,7 @@ func (n *Node) sendToRoom(ctx context.Context, ref, text string) (api.SendResult
 		return api.SendResult{}, fmt.Errorf("%w: %v", ErrBadMessage, err)
 	case errors.Is(err, room.ErrKeyOutOfDate):
 		return api.SendResult{}, fmt.Errorf("%w: not sent: the key of room %q changed (someone was removed) and this node has not received the new one; "+
-			"it has asked the room's creator and gets it when the creator is online: then send again", api.ErrBadRequest, r.Name)
+			"it has asked the room's creator for it (%v); send again once it arrives, or in at most %v if the creator does not answer", api.ErrBadRequest, r.Name, err, room.DefaultClaimHold)
 	case err != nil:
 		return api.SendResult{}, err
 	}
