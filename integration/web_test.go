@@ -644,8 +644,11 @@ func (p *page) createRoom(name string, announce bool) string {
 		p.do(chromedp.Click(chromedp.ID("room-announce")))
 	}
 	p.do(chromedp.Click(chromedp.CSS(`#room-create button[type="submit"]`)))
-	p.waitFor("the new room open", fmt.Sprintf(`document.getElementById("conv-title").textContent === %q
-		&& !!document.querySelector('#rooms li[data-room] button[aria-current="true"]')`, "# "+name))
+	// The room list is redrawn after the title: wait until the current entry is this room,
+	// not the one open before it.
+	p.waitFor("the new room open", fmt.Sprintf(`(() => {
+		const cur = document.querySelector('#rooms li[data-room] button[aria-current="true"] .name');
+		return document.getElementById("conv-title").textContent === %q && !!cur && cur.textContent === %q; })()`, "# "+name, "# "+name))
 	if announce {
 		p.do(chromedp.Click(chromedp.ID("room-announce"))) // leave the form as it was
 	}
