@@ -3,6 +3,7 @@ package discovery
 import (
 	"encoding/binary"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -133,30 +134,57 @@ func answerQuery(q *dns.Msg, z recordSource, ns names, legacy bool) *reply {
 	if q.Response || q.Opcode != dns.OpcodeQuery || q.Rcode != 0 {
 		return nil // RFC 6762 §18.3, §18.11: ignore other opcodes and rcodes
 	}
-	var answers []dns.RR
+	var answers, extra []dns.RR
 	unicast := len(q.Question) > 0
 	for _, qq := range q.Question {
 		qq.Name = ns.canonical(qq.Name)
 		unicast = unicast && qq.Qclass&qclassUnicast != 0
-		for _, rr := range z.Records(qq) {
+		direct, more := splitAnswers(z.Records(qq), qq)
+		n := len(answers)
+		for _, rr := range direct {
 			if !knownAnswer(rr, q.Answer) && !containsRR(answers, rr) {
 				answers = append(answers, rr)
+			}
+		}
+		if len(answers) == n {
+			continue // all known: the records that come with them are known too
+		}
+		for _, rr := range more {
+			if !containsRR(extra, rr) {
+				extra = append(extra, rr)
 			}
 		}
 	}
 	if len(answers) == 0 {
 		return nil
 	}
-	resp := &dns.Msg{MsgHdr: dns.MsgHdr{Response: true, Authoritative: true}, Answer: answers}
+	extra = slices.DeleteFunc(extra, func(rr dns.RR) bool { return containsRR(answers, rr) })
+	resp := &dns.Msg{MsgHdr: dns.MsgHdr{Response: true, Authoritative: true}, Answer: answers, Extra: extra}
 	if legacy {
 		resp.Id, resp.Question = q.Id, q.Question
-		for _, rr := range answers {
+		for _, rr := range slices.Concat(answers, extra) {
 			rr.Header().Ttl = min(rr.Header().Ttl, legacyTTL)
 		}
 		return &reply{msg: resp, unicast: true}
 	}
 	setCacheFlush(answers)
+	setCacheFlush(extra)
 	return &reply{msg: resp, unicast: unicast}
+}
+
+// splitAnswers separates the records that answer q (its name and type) from those
+// hashicorp's service adds to them (the SRV, TXT and addresses with a PTR), which go in the
+// additional section.
+func splitAnswers(rrs []dns.RR, q dns.Question) (direct, more []dns.RR) {
+	for _, rr := range rrs {
+		h := rr.Header()
+		if strings.EqualFold(h.Name, q.Name) && (q.Qtype == dns.TypeANY || h.Rrtype == q.Qtype) {
+			direct = append(direct, rr)
+		} else {
+			more = append(more, rr)
+		}
+	}
+	return direct, more
 }
 
 // knownAnswer reports whether the querier listed rr with at least half its TTL left.

@@ -202,6 +202,7 @@ func (s *ifaceServer) handle(c *mconn, p packet) {
 	if r == nil {
 		return
 	}
+	s.m.log.Debug("mdns: answering", "iface", s.name, "from", p.src, "unicast", r.unicast, "answers", len(r.msg.Answer))
 	s.send(c, r, msg, p.src)
 }
 
