@@ -47,7 +47,7 @@ func TestRememberedPeerAcrossSubnets(t *testing.T) {
 
 	b, err := os.ReadFile(filepath.Join(ann.Home, "known-addrs.json"))
 	if err != nil {
-		t.Fatalf("Ann remembered nothing: %v", err)
+		t.Errorf("Ann remembered nothing: %v", err)
 	}
 	t.Logf("Ann's known-addrs.json:\n%s", b)
 	if strings.Contains(string(b), "127.0.0.1") || strings.Contains(string(b), "/ip6/::1/") {
