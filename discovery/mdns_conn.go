@@ -67,20 +67,21 @@ func (m *mconn) setup() error {
 	if m.v6 {
 		p := ipv6.NewPacketConn(m.c)
 		m.p6 = p
+		_ = p.SetControlMessage(ipv6.FlagInterface, true) // unsupported on Windows: see read
 		return errors.Join(p.JoinGroup(ifi, m.group), p.SetMulticastInterface(ifi),
-			p.SetMulticastHopLimit(255), p.SetHopLimit(255), p.SetMulticastLoopback(true),
-			p.SetControlMessage(ipv6.FlagInterface, true))
+			p.SetMulticastHopLimit(255), p.SetHopLimit(255), p.SetMulticastLoopback(true))
 	}
 	p := ipv4.NewPacketConn(m.c)
 	m.p4 = p
+	_ = p.SetControlMessage(ipv4.FlagInterface, true) // unsupported on Windows: see read
 	return errors.Join(p.JoinGroup(ifi, m.group), p.SetMulticastInterface(ifi),
-		p.SetMulticastTTL(255), p.SetTTL(255), p.SetMulticastLoopback(true),
-		p.SetControlMessage(ipv4.FlagInterface, true))
+		p.SetMulticastTTL(255), p.SetTTL(255), p.SetMulticastLoopback(true))
 }
 
 // read returns the next packet that arrived on the socket's interface; packets from other
-// interfaces (the port is shared by every socket of the machine) are skipped. It fails once
-// the socket is closed.
+// interfaces (the port is shared by every socket of the machine) are skipped. Where the
+// system gives no interface index (Windows), every packet is taken. It fails once the socket
+// is closed.
 func (m *mconn) read(buf []byte) (packet, error) {
 	for {
 		var n, ifindex int

@@ -11,15 +11,14 @@ import (
 
 // Limits on what one packet may make us parse or keep.
 const (
-	maxQuestions     = 64
-	maxRecords       = 256
-	qclassUnicast    = 1 << 15 // the QU bit in a question's class (RFC 6762 §5.4)
-	rrclassFlush     = 1 << 15 // the cache-flush bit in a record's class (RFC 6762 §10.2)
-	legacyTTL        = 10      // RFC 6762 §6.7: TTL cap in answers to legacy unicast queries
-	errHeaderTooLong = "truncated header"
+	maxQuestions  = 64
+	maxRecords    = 256
+	qclassUnicast = 1 << 15 // the QU bit in a question's class (RFC 6762 §5.4)
+	rrclassFlush  = 1 << 15 // the cache-flush bit in a record's class (RFC 6762 §10.2)
+	legacyTTL     = 10      // RFC 6762 §6.7: TTL cap in answers to legacy unicast queries
 )
 
-var errShortPacket = errors.New("mdns: " + errHeaderTooLong)
+var errShortPacket = errors.New("mdns: packet shorter than a DNS header")
 
 // parseLenient decodes an mDNS message record by record: a record miekg/dns cannot decode
 // (python-zeroconf's NSEC, an unknown type with a bad length) is skipped, and the rest of the
@@ -32,10 +31,8 @@ func parseLenient(b []byte) (m *dns.Msg, skipped int, err error) {
 		return nil, 0, errShortPacket
 	}
 	m = new(dns.Msg)
-	var h dns.Header
-	h.Id = binary.BigEndian.Uint16(b)
+	m.Id = binary.BigEndian.Uint16(b)
 	bits := binary.BigEndian.Uint16(b[2:])
-	m.Id = h.Id
 	m.Response = bits&(1<<15) != 0
 	m.Opcode = int(bits>>11) & 0xF
 	m.Authoritative = bits&(1<<10) != 0

@@ -4,6 +4,6 @@ package discovery
 
 import "syscall"
 
-// reusePort is a no-op where SO_REUSEPORT does not exist; Windows shares the port with
-// SO_REUSEADDR semantics by default for multicast sockets bound by Go.
+// reusePort does nothing where SO_REUSEPORT does not exist (Windows): there a second program
+// holding UDP 5353 makes listenMDNS fail, which is logged and retried every round.
 func reusePort(network, address string, c syscall.RawConn) error { return nil }
