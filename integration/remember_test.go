@@ -60,7 +60,6 @@ func TestRememberedPeerAcrossSubnets(t *testing.T) {
 	sendDelivered(t, again, "Bob", "found you without a server")
 }
 
-
 // waitPresent waits until n lists name as online, however it was found.
 func waitPresent(t *testing.T, n *testnode.Node, name string) {
 	t.Helper()
