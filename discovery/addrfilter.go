@@ -106,3 +106,10 @@ func isCircuit(a ma.Multiaddr) bool {
 	}
 	return false
 }
+
+// Routable returns the addresses of addrs that name another host the way FitLink allows
+// (a plain IPv4 or IPv6 address, not loopback, link-local, unspecified or multicast, no relay
+// circuit), wherever they are: for addresses that were checked when they were learned.
+func Routable(addrs []ma.Multiaddr) []ma.Multiaddr {
+	return FitLink(addrs, Link{Subnets: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}})
+}

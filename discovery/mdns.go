@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"time"
 
@@ -22,10 +20,7 @@ const (
 	mdnsDomain = "local"
 	// DefaultMDNSInterval is the browse period once the quick rounds after Start are done.
 	DefaultMDNSInterval = 5 * time.Second
-	// queryTimeout is how long one query collects answers. hashicorp/mdns ignores cancellation
-	// while collecting, so it also bounds how long Close can take.
-	queryTimeout = time.Second
-	// maxEntriesPerQuery bounds what one query keeps, whatever the LAN sends.
+	// maxEntriesPerQuery bounds the peers one round reports, whatever the LAN sends.
 	maxEntriesPerQuery = 256
 )
 
@@ -51,13 +46,14 @@ type MDNSConfig struct {
 	// Zero means DefaultMDNSInterval.
 	Interval time.Duration
 
-	// Found is called for every answer from another Parley node, once per peer per browse round
-	// (so a present peer is reported again every Interval). It is called from the browse
-	// goroutine, one call at a time: it must not block long, as it delays the next round and
-	// Close. Nil means advertise only.
+	// Found is called for answers from other Parley nodes as they arrive: once per peer per
+	// browse round (so a present peer is reported again every Interval), and again in the
+	// round when an answer brings more addresses. Announcements are reported the same way.
+	// It is called from the browse goroutine, one call at a time: it must not block long, as
+	// it delays the next round and Close. Nil means advertise only.
 	Found func(Peer)
 
-	// Logger receives debug output, including hashicorp/mdns's own log lines. Nil discards.
+	// Logger receives debug output. Nil discards.
 	Logger *slog.Logger
 
 	// Interfaces lists the candidate interfaces; nil means net.Interfaces. Only up and running,
@@ -68,9 +64,9 @@ type MDNSConfig struct {
 // MDNS advertises this node and browses for others with mDNS on every suitable interface.
 // It implements Source.
 type MDNS struct {
-	cfg  MDNSConfig
-	log  *slog.Logger
-	hlog *log.Logger // hashicorp/mdns output, routed into log at debug level
+	cfg   MDNSConfig
+	log   *slog.Logger
+	names names // owner names of our records; names[0] is the service
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -83,6 +79,13 @@ type MDNS struct {
 	// Owned by the browse goroutine.
 	servers  map[ifaceKey]*ifaceServer
 	problems map[string]*problemState // by what failed
+	round    map[peer.ID]Peer         // reported this round
+
+	// Answers from the socket readers to the browse goroutine.
+	inboxMu      sync.Mutex
+	inbox        []received
+	inboxDropped int
+	wake         chan struct{}
 }
 
 var _ Source = (*MDNS)(nil)
@@ -114,9 +117,11 @@ func NewMDNS(cfg MDNSConfig) (*MDNS, error) {
 	m := &MDNS{
 		cfg:      cfg,
 		log:      logger,
-		hlog:     log.New(debugWriter{logger}, "", 0),
 		servers:  make(map[ifaceKey]*ifaceServer),
 		problems: make(map[string]*problemState),
+		round:    make(map[peer.ID]Peer),
+		wake:     make(chan struct{}, 1),
+		names:    ownerNames(cfg.Self),
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	return m, nil
@@ -138,10 +143,8 @@ func (m *MDNS) Start() error {
 	return nil
 }
 
-// Close stops advertising and browsing and waits for every goroutine it started, which can
-// take up to one query timeout (1 s) because hashicorp/mdns finishes a query before returning.
-// (hashicorp's server goroutines end just after, once they see their closed sockets.) It is
-// idempotent.
+// Close stops advertising and browsing, says goodbye (records with TTL 0) on every interface,
+// and waits for every goroutine it started. It is idempotent.
 func (m *MDNS) Close() error {
 	m.mu.Lock()
 	m.closed = true
@@ -152,25 +155,31 @@ func (m *MDNS) Close() error {
 }
 
 // run is the browse goroutine: it refreshes the servers and queries on the quick schedule
-// after Start, then every Interval, until Close. When an interface or address appears, the
-// quick schedule starts over so the new network is browsed at once.
+// after Start, then every Interval, and reports answers as the sockets deliver them, until
+// Close. When an interface or address appears, the quick schedule starts over so the new
+// network is browsed at once.
 func (m *MDNS) run() {
 	defer m.stopServers()
 	base := time.Now() // when the current quick schedule started
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for k := 0; ; k++ { // k counts rounds since base
-		select {
-		case <-m.ctx.Done():
-			return
-		case <-timer.C:
+		for waiting := true; waiting; {
+			select {
+			case <-m.ctx.Done():
+				return
+			case <-m.wake:
+				m.drainInbox()
+			case <-timer.C:
+				waiting = false
+			}
 		}
 		roundStart := time.Now()
-		ifaces, grew := m.refresh()
+		_, grew := m.refresh()
 		if grew && k > 0 {
 			base, k = roundStart, 0
 		}
-		m.browse(ifaces, roundTimeout(k))
+		m.browse()
 		next := roundStart.Add(m.cfg.Interval)
 		if k+1 < len(quickRounds) {
 			next = base.Add(quickRounds[k+1])
@@ -179,21 +188,12 @@ func (m *MDNS) run() {
 	}
 }
 
-// roundTimeout lets a quick round listen until the next one is due, so the quick rounds stay
-// on schedule and the first answers are reported early.
-func roundTimeout(k int) time.Duration {
-	if k+1 < len(quickRounds) {
-		return min(queryTimeout, quickRounds[k+1]-quickRounds[k])
-	}
-	return queryTimeout
-}
-
-// debugWriter turns hashicorp/mdns's log.Logger lines into slog debug records.
-type debugWriter struct{ log *slog.Logger }
-
-func (w debugWriter) Write(p []byte) (int, error) {
-	w.log.Debug("hashicorp/mdns: " + strings.TrimSpace(string(p)))
-	return len(p), nil
+// ownerNames lists the names our records are under: the service, the instance, the host and
+// the DNS-SD service enumeration name.
+func ownerNames(self peer.ID) names {
+	id := self.String()
+	return names{MDNSService + "." + mdnsDomain + ".", id + serviceSuffix, id + "." + mdnsDomain + ".",
+		"_services._dns-sd._udp." + mdnsDomain + "."}
 }
 
 // problemGrace is how long a failure may last before it is logged as a warning: an interface

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/hashicorp/mdns"
@@ -19,20 +20,18 @@ type ifaceKey struct {
 	name  string
 }
 
-// ifaceServer is the hashicorp server answering on one interface.
-type ifaceServer struct {
-	srv    *mdns.Server
-	zone   *swapZone
-	ips    string // the interface addresses the server was made for
-	advert string // advert.key of the records it serves
-}
-
-// swapZone lets the advert change without restarting the server (and its sockets).
+// swapZone lets the advert change without restarting the sockets. Empty (no advert yet)
+// answers nothing.
 type swapZone struct {
 	svc atomic.Pointer[mdns.MDNSService]
 }
 
-func (z *swapZone) Records(q dns.Question) []dns.RR { return z.svc.Load().Records(q) }
+func (z *swapZone) Records(q dns.Question) []dns.RR {
+	if svc := z.svc.Load(); svc != nil {
+		return svc.Records(q)
+	}
+	return nil
+}
 
 // advert is what this node announces, the same on every interface.
 type advert struct {
@@ -79,66 +78,58 @@ func (m *MDNS) refresh() (ifaces []usableIface, grew bool) {
 	}
 	live := make(map[ifaceKey]bool, len(ifaces))
 	for _, u := range ifaces {
-		if !ok {
-			break
-		}
 		key := ifaceKey{u.Index, u.Name}
 		live[key] = true
-		started, err := m.ensureServer(key, u, adv)
+		started, err := m.ensureServer(key, u, adv, ok)
 		m.problem("advertising on "+u.Name, err)
 		grew = grew || started
 	}
 	for key, s := range m.servers {
 		if !live[key] {
 			m.log.Debug("mdns: stop advertising", "iface", key.name)
-			_ = s.srv.Shutdown()
+			s.shutdown()
 			delete(m.servers, key)
 		}
 	}
 	return ifaces, grew
 }
 
-// ensureServer makes sure a server for u serves adv: the records are swapped in place when only
-// the advert changed, and the server is re-created when the interface's addresses changed.
-// started reports a new server.
-func (m *MDNS) ensureServer(key ifaceKey, u usableIface, adv advert) (started bool, err error) {
+// ensureServer makes sure a server for u serves adv (nothing when !ok): the records are
+// swapped in place (and announced) when only the advert changed, and the server is re-created
+// (goodbye, then announcements) when the interface's addresses changed. started reports a
+// new server.
+func (m *MDNS) ensureServer(key ifaceKey, u usableIface, adv advert, ok bool) (started bool, err error) {
 	ips := ipsKey(u.ips)
 	s := m.servers[key]
-	if s != nil && s.ips == ips {
-		if s.advert == adv.key {
-			return false, nil
-		}
-		svc, err := m.service(u, adv)
-		if err != nil {
-			return false, err
-		}
-		s.zone.svc.Store(svc)
-		s.advert = adv.key
-		m.log.Debug("mdns: advert refreshed", "iface", u.Name, "txt", adv.txt)
-		return false, nil
-	}
-	if s != nil {
-		_ = s.srv.Shutdown()
+	if s != nil && s.ips != ips {
+		s.shutdown()
 		delete(m.servers, key)
+		s = nil
 	}
-	svc, err := m.service(u, adv)
-	if err != nil {
-		return false, err
+	if s == nil {
+		s = m.newServer(u, ips)
+		m.servers[key] = s
+		started = true
 	}
-	z := &swapZone{}
-	z.svc.Store(svc)
-	ifi := u.Interface
-	srv, err := mdns.NewServer(&mdns.Config{Zone: z, Iface: &ifi, Logger: m.hlog})
-	if err != nil {
-		return false, err
+	err = s.ensureConns(u)
+	if s.advert == adv.key {
+		return started, err
 	}
-	m.servers[key] = &ifaceServer{srv: srv, zone: z, ips: ips, advert: adv.key}
+	var svc *mdns.MDNSService
+	if ok {
+		if svc, err = m.service(u, adv); err != nil {
+			return started, err
+		}
+	}
+	s.zone.svc.Store(svc)
+	s.advert = adv.key
+	s.reannounce()
 	m.log.Debug("mdns: advertising", "iface", u.Name, "ips", ips, "port", adv.port, "txt", adv.txt)
-	return true, nil
+	return started, err
 }
 
 // service builds the records for one interface. The host name is the peer ID, so two nodes
-// on one machine do not share a host name (hashicorp's client aliases entries by host name).
+// on one machine do not share a host name.
 func (m *MDNS) service(u usableIface, adv advert) (*mdns.MDNSService, error) {
 	id := m.cfg.Self.String()
 	svc, err := mdns.NewMDNSService(id, MDNSService, mdnsDomain+".", id+"."+mdnsDomain+".", adv.port, u.ips, adv.txt)
@@ -148,12 +139,15 @@ func (m *MDNS) service(u usableIface, adv advert) (*mdns.MDNSService, error) {
 	return svc, nil
 }
 
-// stopServers shuts every server down; called when the browse goroutine ends.
+// stopServers shuts every server down (each says goodbye); called when the browse goroutine
+// ends.
 func (m *MDNS) stopServers() {
+	var wg sync.WaitGroup
 	for key, s := range m.servers {
-		_ = s.srv.Shutdown()
+		wg.Go(s.shutdown)
 		delete(m.servers, key)
 	}
+	wg.Wait()
 }
 
 func ipsKey(ips []net.IP) string {

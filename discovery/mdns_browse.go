@@ -1,149 +1,116 @@
 package discovery
 
 import (
-	"context"
-	"net"
 	"slices"
 	"strings"
-	"sync"
-	"time"
 
-	"github.com/hashicorp/mdns"
-	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
 // serviceSuffix ends the instance name of every Parley answer.
 const serviceSuffix = "." + MDNSService + "." + mdnsDomain + "."
 
-// query is one question on one interface in one address family.
-type query struct {
-	iface net.Interface
+// received is one Parley TXT record as it arrived, with the link it arrived on.
+type received struct {
+	txtAnswer
 	link  Link
-	v6    bool
+	iface string
 }
 
-func (q query) String() string {
-	if q.v6 {
-		return "query on " + q.iface.Name + " (IPv6)"
-	}
-	return "query on " + q.iface.Name + " (IPv4)"
-}
-
-// queries lists one query per interface and family it has addresses in. The families are
-// queried separately because hashicorp aborts a two-family query when either send fails, and
-// an IPv6 link-local address is unusable for a second or two after an interface comes up
-// (duplicate address detection) while IPv4 already works.
-func queries(ifaces []usableIface) []query {
-	var qs []query
-	for _, u := range ifaces {
-		if u.has4 {
-			qs = append(qs, query{iface: u.Interface, link: u.link})
-		}
-		if u.has6 {
-			qs = append(qs, query{iface: u.Interface, link: u.link, v6: true})
-		}
-	}
-	return qs
-}
-
-// browse runs one round: every query in parallel, then Found once per valid peer.
-func (m *MDNS) browse(ifaces []usableIface, timeout time.Duration) {
-	qs := queries(ifaces)
-	results := make([][]*mdns.ServiceEntry, len(qs))
-	errs := make([]error, len(qs))
-	var wg sync.WaitGroup
-	for i, q := range qs {
-		wg.Go(func() { results[i], errs[i] = m.query(m.ctx, q, timeout) })
-	}
-	wg.Wait()
-	if m.ctx.Err() != nil {
+// deliver hands answers from a socket reader to the browse goroutine. The inbox is bounded:
+// beyond maxInbox waiting answers, new ones are dropped (the next round asks again).
+func (m *MDNS) deliver(answers []txtAnswer, link Link, iface string) {
+	if len(answers) == 0 {
 		return
 	}
-	var found []Peer
-	index := map[peer.ID]int{}
-	for i, q := range qs {
-		m.problem(q.String(), errs[i])
-		for _, e := range results[i] {
-			p, ok := m.peerFrom(e, q)
-			if !ok {
-				continue
-			}
-			if j, dup := index[p.ID]; dup {
-				found[j].Addrs = mergeAddrs(found[j].Addrs, p.Addrs)
-				continue
-			}
-			index[p.ID] = len(found)
-			found = append(found, p)
+	m.inboxMu.Lock()
+	for _, a := range answers {
+		if len(m.inbox) >= maxInbox {
+			m.inboxDropped++
+			break
 		}
+		m.inbox = append(m.inbox, received{txtAnswer: a, link: link, iface: iface})
 	}
-	for _, p := range found {
-		if m.ctx.Err() != nil || m.cfg.Found == nil {
+	m.inboxMu.Unlock()
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// browse starts a round: the round's report starts afresh and every socket sends the
+// question. Answers arrive on the sockets and are reported as they come (drainInbox).
+func (m *MDNS) browse() {
+	clear(m.round)
+	for _, s := range m.servers {
+		s.query()
+	}
+}
+
+// drainInbox reports the waiting answers: Found for a peer not yet reported this round, or
+// reported with fewer addresses, with the addresses of every answer this round merged.
+func (m *MDNS) drainInbox() {
+	m.inboxMu.Lock()
+	in, dropped := m.inbox, m.inboxDropped
+	m.inbox, m.inboxDropped = nil, 0
+	m.inboxMu.Unlock()
+	if dropped > 0 {
+		m.log.Debug("mdns: answers dropped, too many at once", "dropped", dropped)
+	}
+	for _, r := range in {
+		if m.ctx.Err() != nil {
 			return
 		}
-		m.cfg.Found(p)
-	}
-}
-
-// query runs one hashicorp query and returns the entries it produced. Entries are read only
-// after QueryContext returns: hashicorp keeps updating an entry it has already sent when more
-// answers for the same name arrive, so reading one earlier would race.
-func (m *MDNS) query(ctx context.Context, q query, timeout time.Duration) ([]*mdns.ServiceEntry, error) {
-	ch := make(chan *mdns.ServiceEntry, 32) // hashicorp drops entries it cannot send at once
-	var got []*mdns.ServiceEntry
-	drained := make(chan struct{})
-	go func() {
-		defer close(drained)
-		for e := range ch {
-			if len(got) < maxEntriesPerQuery {
-				got = append(got, e)
-			}
+		p, ok := m.peerFrom(r)
+		if !ok {
+			continue
 		}
-	}()
-	ifi := q.iface
-	err := mdns.QueryContext(ctx, &mdns.QueryParam{
-		Service:     MDNSService,
-		Domain:      mdnsDomain,
-		Timeout:     timeout,
-		Interface:   &ifi,
-		Entries:     ch,
-		DisableIPv4: q.v6,
-		DisableIPv6: !q.v6,
-		Logger:      m.hlog,
-	})
-	close(ch) // hashicorp sends only from inside QueryContext
-	<-drained
-	if ctx.Err() != nil {
-		err = nil // closing, not a failure
+		if r.ttl == 0 {
+			delete(m.round, p.ID)
+			m.log.Debug("mdns: goodbye", "peer", p.ID, "iface", r.iface)
+			continue
+		}
+		prev, seen := m.round[p.ID]
+		merged := mergeAddrs(slices.Clone(prev.Addrs), p.Addrs)
+		if seen && len(merged) == len(prev.Addrs) {
+			continue
+		}
+		p.Addrs = merged
+		m.round[p.ID] = p
+		if len(m.round) > maxEntriesPerQuery {
+			clear(m.round)
+		}
+		if m.cfg.Found != nil {
+			m.cfg.Found(p)
+		}
 	}
-	return got, err
 }
 
-// peerFrom validates one answer to q: our service, not ourselves, a TXT that parses, an
-// instance name matching the advertised peer ID, and at least one address that fits the
-// interface the query went out on (the others are dropped, see FitLink). hashicorp/mdns does
-// not tell an answer's source address, so only the interface's subnets count here.
-func (m *MDNS) peerFrom(e *mdns.ServiceEntry, q query) (Peer, bool) {
-	instance, ok := cutSuffixFold(e.Name, serviceSuffix)
+// peerFrom validates one answer: our service, not ourselves, a TXT that parses, an instance
+// name matching the advertised peer ID, and at least one address that fits the link it
+// arrived on (its interface's subnets or its source address; the others are dropped, see
+// FitLink).
+func (m *MDNS) peerFrom(r received) (Peer, bool) {
+	instance, ok := cutSuffixFold(r.name, serviceSuffix)
 	if !ok {
-		return Peer{}, false // another service: hashicorp does not filter answers
+		return Peer{}, false
 	}
-	p, err := ParseTXT(e.InfoFields)
+	p, err := ParseTXT(r.txt)
 	if err != nil {
-		m.log.Debug("mdns: ignoring answer", "name", e.Name, "err", err)
+		m.log.Debug("mdns: ignoring answer", "name", r.name, "from", r.link.Source, "err", err)
 		return Peer{}, false
 	}
 	if p.ID == m.cfg.Self {
 		return Peer{}, false
 	}
 	if !strings.EqualFold(instance, p.ID.String()) {
-		m.log.Debug("mdns: ignoring answer: instance name is not its peer ID", "name", e.Name, "id", p.ID)
+		m.log.Debug("mdns: ignoring answer: instance name is not its peer ID", "name", r.name, "id", p.ID)
 		return Peer{}, false
 	}
-	fit := FitLink(p.Addrs, q.link)
+	fit := FitLink(p.Addrs, r.link)
 	if len(fit) < len(p.Addrs) {
 		m.log.Debug("mdns: dropping announced addresses that do not fit the interface", "peer", p.ID,
-			"iface", q.iface.Name, "announced", p.Addrs, "kept", fit)
+			"iface", r.iface, "source", r.link.Source, "announced", p.Addrs, "kept", fit)
 	}
 	if len(fit) == 0 {
 		return Peer{}, false

@@ -35,15 +35,6 @@ func TestNewMDNSChecksConfig(t *testing.T) {
 	}
 }
 
-func TestRoundSchedule(t *testing.T) {
-	want := []time.Duration{300 * time.Millisecond, 700 * time.Millisecond, time.Second, time.Second, time.Second}
-	for round, w := range want {
-		if got := roundTimeout(round); got != w {
-			t.Errorf("round %d: timeout %v, want %v", round, got, w)
-		}
-	}
-}
-
 func TestAdvertPort(t *testing.T) {
 	cases := map[int][]string{
 		4001: {"/ip4/198.18.0.1/udp/5000/quic-v1", "/ip4/198.18.0.1/tcp/4001", "/ip4/198.18.0.1/tcp/4002"},

@@ -99,7 +99,8 @@ type Node struct {
 	contacts contactBook
 	hooks    *messageHook
 	limits   peerLimits
-	wroteTo  peerSet // peers the user sent a message or files to: known, not strangers
+	wroteTo  peerSet     // peers the user sent a message or files to: known, not strangers
+	memory   *addrMemory // addresses of peers met, dialed again at start (remember.go)
 
 	roomEngine *room.Engine
 	roomMu     sync.Mutex // serialises changes to rooms: engine state and archive together
@@ -180,6 +181,8 @@ func New(cfg Config) (*Node, error) {
 }
 
 func (n *Node) start() error {
+	// Before identify events, which add to it.
+	n.loadAddrMemory()
 	if err := n.startRooms(); err != nil { // before peers connect: they are told about rooms
 		return err
 	}
@@ -213,6 +216,7 @@ func (n *Node) start() error {
 	if err := n.startStaticPeers(); err != nil {
 		return err
 	}
+	n.startAddrMemory()
 	if n.cfg.MDNS {
 		if err := n.startMDNS(); err != nil {
 			return err
@@ -422,6 +426,9 @@ func (n *Node) watchIdentify(sub event.Subscription) {
 			if !n.speaksParley(ev.Peer) {
 				continue
 			}
+			if n.memory != nil {
+				n.memory.note(ev.Peer, metAddrs(ev), time.Now())
+			}
 			before, known := n.peers.get(ev.Peer)
 			if n.peers.observe(ev.Peer, "", ViaInbound, nil, time.Now()) {
 				n.publishPeer(ev.Peer)
@@ -559,6 +566,7 @@ func (n *Node) Close() error {
 			errs = append(errs, n.host.Close())
 		}
 		n.wg.Wait()
+		n.saveAddrMemory()
 		errs = append(errs, n.store.Close())
 		n.events.closeAll()
 		n.closeErr = errors.Join(errs...)

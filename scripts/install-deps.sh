@@ -24,6 +24,12 @@ NEEDED=(
   "firefox-esr:firefox-esr"
   "zsh:zsh"
   "fish:fish"
+  "dig:dnsutils"
+  "mdns-scan:mdns-scan"
+)
+# Python modules the tests import from Debian's /usr/bin/python3 (module:package).
+NEEDED_PY=(
+  "zeroconf:python3-zeroconf"
 )
 
 missing=()
@@ -31,6 +37,11 @@ for entry in "${NEEDED[@]}"; do
   cmd=${entry%%:*}
   pkg=${entry#*:}
   command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+done
+for entry in "${NEEDED_PY[@]}"; do
+  mod=${entry%%:*}
+  pkg=${entry#*:}
+  /usr/bin/python3 -c "import $mod" >/dev/null 2>&1 || missing+=("$pkg")
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
