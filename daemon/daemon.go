@@ -19,6 +19,7 @@ import (
 
 	"github.com/parley-im/parley/api"
 	"github.com/parley-im/parley/crypto"
+	"github.com/parley-im/parley/internal/osfile"
 	"github.com/parley-im/parley/localapi"
 	"github.com/parley-im/parley/node"
 	"github.com/parley-im/parley/transfer"
@@ -198,7 +199,7 @@ func loadOrCreateToken(home string) (string, error) {
 // writeFileAtomic writes data with mode 0600 by renaming a temporary file into place.
 func writeFileAtomic(path string, data []byte) error {
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+	if err := osfile.WritePrivate(tmp, data); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
