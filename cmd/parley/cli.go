@@ -119,7 +119,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			initCommand(), upCommand(), idCommand(), peersCommand(), sendCommand(),
 			historyCommand(), chatCommand(), sendFileCommand(), transfersCommand(), statusCommand(), contactsCommand(), roomCommand(), completionCommand(),
-			rendezvousCommand(), natCommand(), networkKeyCommand(), openCommand(), webCommand(),
+			rendezvousCommand(), natCommand(), networkKeyCommand(), openCommand(), webCommand(), autostartCommand(),
 		},
 		// Without an Action, urfave/cli answers an unknown command with "No help topic
 		// for 'x'" and exit status 1.
