@@ -196,7 +196,8 @@ func loadOrCreateToken(home string) (string, error) {
 	return token, writeFileAtomic(path, []byte(token+"\n"))
 }
 
-// writeFileAtomic writes data with mode 0600 by renaming a temporary file into place.
+// writeFileAtomic writes data private to the user (0600, an owner-only DACL on
+// Windows) by renaming a temporary file into place.
 func writeFileAtomic(path string, data []byte) error {
 	tmp := path + ".tmp"
 	if err := osfile.WritePrivate(tmp, data); err != nil {
