@@ -24,8 +24,9 @@ CGO_ENABLED=0 go build -o /dev/null ./cmd/parley
 
 # Every release platform builds without cgo, and every package (tests included) vets for
 # each GOOS, so a Linux-only call (syscall.Flock, unix.Setns, ...) cannot land unnoticed.
-# Measured on the 2-core CI box: about 7.5 min on a cold build cache, 25 s warm
-# (bash scripts/cross.sh prints the time it took).
+# Measured on the 2-core dev box (bash scripts/cross.sh prints the time it took): 23 s on
+# a warm build cache; 866 s on an empty GOCACHE while five other builds shared the two
+# cores (load 10-12; 10.4 min of CPU, so about 5-6 min on an idle box).
 bash scripts/cross.sh
 
 echo "== go test -race"
