@@ -15,6 +15,8 @@ import (
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/parley-im/parley/internal/osfile"
 )
 
 // ErrNotFound is returned when there is no message with the asked-for ID,
@@ -90,7 +92,7 @@ func createPrivateFile(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := osfile.OpenPrivate(path, os.O_RDWR|os.O_CREATE)
 	if err != nil {
 		return err
 	}

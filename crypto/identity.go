@@ -13,6 +13,8 @@ import (
 
 	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parley-im/parley/internal/osfile"
 )
 
 const (
@@ -179,14 +181,15 @@ func openKey(path string, data []byte) ([]byte, error) {
 	return raw, nil
 }
 
-// checkPrivate refuses a key file others can read, as ssh does.
+// checkPrivate refuses a key file others can read, as ssh does (the mode on Unix,
+// the ACL on Windows: see internal/osfile).
 func checkPrivate(path string) error {
-	st, err := os.Stat(path)
-	if err != nil {
-		return fmt.Errorf("stat identity key: %w", err)
+	err := osfile.Check(path)
+	if errors.Is(err, osfile.ErrReadableByOthers) {
+		return fmt.Errorf("identity key %s is %w", path, err)
 	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return fmt.Errorf("identity key %s is readable by others (mode %04o): run `chmod 600 %s`", path, st.Mode().Perm(), path)
+	if err != nil {
+		return fmt.Errorf("check identity key: %w", err)
 	}
 	return nil
 }
@@ -197,7 +200,7 @@ func writeProfile(path string, p profile) error {
 		return err
 	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
+	if err := osfile.WritePrivate(tmp, append(data, '\n')); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
@@ -252,7 +255,7 @@ func DefaultName() string {
 }
 
 func writeFileExclusive(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := osfile.OpenPrivate(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("%w (%s)", ErrExists, path)
 	}

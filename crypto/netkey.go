@@ -10,6 +10,8 @@ import (
 	"os"
 
 	"github.com/libp2p/go-libp2p/core/pnet"
+
+	"github.com/parley-im/parley/internal/osfile"
 )
 
 // NetworkKeyLen is the size of a private-network key (a libp2p PSK) in bytes.
@@ -21,7 +23,8 @@ func EncodeNetworkKey(key []byte) []byte {
 	return []byte("/key/swarm/psk/1.0.0/\n/base16/\n" + hex.EncodeToString(key) + "\n")
 }
 
-// NewNetworkKey writes a fresh random private-network key to path with mode 0600. It
+// NewNetworkKey writes a fresh random private-network key to path, private to the
+// user (mode 0600, or an owner-only ACL on Windows). It
 // refuses to overwrite an existing file.
 func NewNetworkKey(path string) error {
 	key := make([]byte, NetworkKeyLen)
@@ -45,8 +48,8 @@ func LoadNetworkKey(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read network key: %w", err)
 	}
-	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("network key %s is readable by others (mode %04o): whoever reads it can join the network; run `chmod 600 %s`", path, st.Mode().Perm(), path)
+	if err := osfile.Check(path); errors.Is(err, osfile.ErrReadableByOthers) {
+		return nil, fmt.Errorf("network key %s is %w (whoever reads it can join the network)", path, err)
 	}
 	psk, err := pnet.DecodeV1PSK(bytes.NewReader(data))
 	if err != nil {

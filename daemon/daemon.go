@@ -20,6 +20,7 @@ import (
 
 	"github.com/parley-im/parley/api"
 	"github.com/parley-im/parley/crypto"
+	"github.com/parley-im/parley/internal/osfile"
 	"github.com/parley-im/parley/localapi"
 	"github.com/parley-im/parley/node"
 	"github.com/parley-im/parley/transfer"
@@ -274,10 +275,11 @@ func loadOrCreateToken(home string) (string, error) {
 	return token, writeFileAtomic(path, []byte(token+"\n"))
 }
 
-// writeFileAtomic writes data with mode 0600 by renaming a temporary file into place.
+// writeFileAtomic writes data private to the user (0600, an owner-only DACL on
+// Windows) by renaming a temporary file into place.
 func writeFileAtomic(path string, data []byte) error {
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+	if err := osfile.WritePrivate(tmp, data); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {

@@ -7,12 +7,16 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
-// lockFile is held (flock) by the running node for as long as it runs; the kernel
-// releases it if the process dies, so a kill -9 never leaves a stale lock.
+// lockFile is held by the running node for as long as it runs (flock on Unix,
+// LockFileEx on Windows); the kernel releases it if the process dies, so a kill -9
+// never leaves a stale lock. It holds the node's pid, for the error a second node
+// gets.
 const lockFile = "node.lock"
+
+// errLocked is what lockFileEx/flock report when another process holds the lock.
+var errLocked = errors.New("locked by another process")
 
 type homeLock struct{ f *os.File }
 
@@ -22,10 +26,10 @@ func lockHome(home string) (*homeLock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := lockExclusive(f); err != nil {
 		pid, _ := os.ReadFile(path)
 		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+		if errors.Is(err, errLocked) {
 			return nil, fmt.Errorf("%w for home %s (pid %s): stop it first, or use another --home",
 				ErrAlreadyRunning, home, strings.TrimSpace(string(pid)))
 		}
@@ -37,6 +41,6 @@ func lockHome(home string) (*homeLock, error) {
 }
 
 func (l *homeLock) release() {
-	syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+	unlock(l.f)
 	l.f.Close()
 }

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,7 +17,6 @@ import (
 	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/miekg/dns"
-	"golang.org/x/sys/unix"
 
 	"github.com/parley-im/parley/discovery"
 	"github.com/parley-im/parley/internal/netlab"
@@ -187,30 +184,6 @@ func newPeerID(t *testing.T) peer.ID {
 		t.Fatal(err)
 	}
 	return id
-}
-
-// inNetns runs f on a thread moved into namespace ns; the sockets f opens stay there
-// for their whole life. The thread stays locked, so the runtime discards it afterwards.
-func inNetns(t *testing.T, ns string, f func() error) {
-	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		fd, err := os.Open(filepath.Join("/run/netns", ns))
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer fd.Close()
-		if err := unix.Setns(int(fd.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", ns, err)
-			return
-		}
-		errc <- f()
-	}()
-	if err := <-errc; err != nil {
-		t.Fatalf("in netns %s: %v", ns, err)
-	}
 }
 
 func listenTCPIn(t *testing.T, ns, addr string) net.Listener {

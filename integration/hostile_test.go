@@ -214,7 +214,7 @@ func newHostileLabWith(t *testing.T, plain bool, args ...string) *hostileLab {
 // reach the pinned contact, whoever else calls itself Hal).
 func (l *hostileLab) assertHealthy(t *testing.T, after string) {
 	t.Helper()
-	if err := syscall.Kill(l.pid, 0); err != nil || l.victim.PID() != l.pid || !l.victim.StartedAt().Equal(l.started) {
+	if err := alive(l.pid); err != nil || l.victim.PID() != l.pid || !l.victim.StartedAt().Equal(l.started) {
 		t.Fatalf("after %s the victim's process is gone (%v)\nlog:\n%s", after, err, tail(l.victim.Log()))
 	}
 	l.exchanged++

@@ -15,6 +15,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
+
+	"github.com/parley-im/parley/internal/osfile"
 )
 
 // DBFile is the store's file in the mailbox's directory.
@@ -89,7 +91,7 @@ func openStore(dir string) (*store, error) {
 		return nil, fmt.Errorf("mailbox: create %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, DBFile)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := osfile.OpenPrivate(path, os.O_RDWR|os.O_CREATE)
 	if err != nil {
 		return nil, fmt.Errorf("mailbox: open %s: %w", path, err)
 	}

@@ -242,12 +242,3 @@ func writeFileAtomic(path string, data []byte, durable bool) error {
 	}
 	return nil
 }
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}

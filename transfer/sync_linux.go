@@ -24,3 +24,6 @@ func (m *Manager) syncFS() bool {
 func startWriteback(f *os.File, off, n int64) {
 	unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
 }
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error { return fsyncDir(dir) }

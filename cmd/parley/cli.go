@@ -102,7 +102,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
 		Name:                 "parley",
 		Usage:                "a messenger for people who share a network but not a server",
-		Version:              version,
+		Version:              versionString(),
 		Reader:               stdin,
 		Writer:               stdout,
 		ErrWriter:            stderr,
@@ -119,7 +119,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			initCommand(), upCommand(), idCommand(), peersCommand(), sendCommand(),
 			historyCommand(), chatCommand(), sendFileCommand(), transfersCommand(), statusCommand(), contactsCommand(), roomCommand(), completionCommand(),
-			rendezvousCommand(), mailboxCommand(), natCommand(), networkKeyCommand(), openCommand(), webCommand(),
+			rendezvousCommand(), mailboxCommand(), natCommand(), networkKeyCommand(), openCommand(), webCommand(), autostartCommand(),
 		},
 		// Without an Action, urfave/cli answers an unknown command with "No help topic
 		// for 'x'" and exit status 1.

@@ -75,8 +75,8 @@ func upCommand() *cli.Command {
 			&cli.StringFlag{Name: "retain", Usage: "keep messages this long, purging older ones hourly, e.g. 90d"},
 			&cli.DurationFlag{Name: "away-after", Usage: "turn away after this long without activity (0: never)", Value: 15 * time.Minute},
 			&cli.StringFlag{Name: "accept-files", Usage: "whose file offers are accepted without asking: contacts, any or ask", Value: "contacts"},
-			&cli.StringFlag{Name: "downloads", Usage: "where received files land (default HOME/downloads)"},
-			&cli.StringFlag{Name: "scan-cmd", Usage: "scanner run on each received file (split on spaces, the file's path appended); non-zero exit keeps it quarantined"},
+			&cli.StringFlag{Name: "downloads", Usage: "where received files land (default HOME/downloads; on Windows and macOS, for the default home, Downloads/Parley)"},
+			&cli.StringFlag{Name: "scan-cmd", Usage: "scanner run on each received file (split on spaces, \"double quotes\" keep a path with spaces whole; the file's path appended); non-zero exit keeps it quarantined"},
 			&cli.StringFlag{Name: "max-transfer-size", Usage: "largest incoming transfer accepted, e.g. 50GiB (default: no limit)"},
 			&cli.BoolFlag{Name: "allow-relay-files", Usage: "let files go over a relayed connection (slow, limited)"},
 			&cli.DurationFlag{Name: "offer-expiry", Usage: "delete a file offer nobody accepted after this long, e.g. 72h", Value: daemon.DefaultOfferExpiry},
@@ -149,12 +149,13 @@ func messageRate(flag float64) float64 {
 // transferFlags reads the file-transfer flags of `up`.
 func transferFlags(c *cli.Context) (daemon.TransferOptions, error) {
 	tc := daemon.TransferOptions{
-		AcceptFiles: c.String("accept-files"), ScanCmd: strings.Fields(c.String("scan-cmd")),
+		AcceptFiles: c.String("accept-files"), ScanCmd: splitCommand(c.String("scan-cmd")),
 		AllowRelay: c.Bool("allow-relay-files"), OfferExpiry: c.Duration("offer-expiry"),
 	}
 	if tc.OfferExpiry <= 0 {
 		return tc, usageError("--offer-expiry %s: give a positive duration, e.g. 24h or 72h", tc.OfferExpiry)
 	}
+	tc.Downloads = defaultDownloads(homeOf(c))
 	if d := c.String("downloads"); d != "" {
 		var err error
 		if tc.Downloads, err = filepath.Abs(d); err != nil {

@@ -48,6 +48,10 @@ var examples = map[string][]string{
 	"network-key":      {"parley network-key new team.psk"},
 	"contacts":         {"parley contacts ls"},
 	"room":             {"parley room ls"},
+	"autostart":        {"parley autostart on"},
+	"autostart on":     {"parley autostart on", "parley autostart on --rendezvous /ip4/10.0.0.5/tcp/4001/p2p/12D3KooW... --accept-files ask"},
+	"autostart off":    {"parley autostart off"},
+	"autostart status": {"parley autostart status", "parley autostart status --json"},
 }
 
 // addExamples appends "Examples:" to the description of every command that has some.

@@ -1,16 +1,15 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"time"
 
 	"github.com/urfave/cli/v2"
 )
 
-// browserWait bounds how long `open` waits for xdg-open to hand the link over.
+// browserWait bounds how long `open` waits for the browser starter (xdg-open, open,
+// rundll32) to hand the link over.
 const browserWait = 10 * time.Second
 
 func openCommand() *cli.Command {
@@ -46,13 +45,6 @@ func openCommand() *cli.Command {
 			return nil
 		},
 	}
-}
-
-// openBrowser tries xdg-open; the printed link is the fallback, so failure is ignored.
-func openBrowser(ctx context.Context, url string) {
-	ctx, cancel := context.WithTimeout(ctx, browserWait)
-	defer cancel()
-	exec.CommandContext(ctx, "xdg-open", url).Run()
 }
 
 // webCommand is `parley web logout`: the user's way to end every browser's login.
