@@ -46,9 +46,9 @@ type WebSessionRequest struct {
 	Code string `json:"code"`
 }
 
-// WebSession is a browser's authority: the page keeps Token (in its tab's
-// sessionStorage) and sends it in SessionHeader. The session ends after IdleTimeout
-// without use, at ExpiresAt, when the user ends it, or when the node restarts.
+// WebSession is a browser's authority: the page keeps Token (in its origin's
+// localStorage) and sends it in SessionHeader. The session ends after IdleTimeout
+// without use, at ExpiresAt, or when the user ends it; node restarts keep it.
 type WebSession struct {
 	Token       string        `json:"token"`
 	ExpiresAt   time.Time     `json:"expires_at"`

@@ -21,8 +21,9 @@ import (
 // How the web app logs in. `parley open` asks for a one-time login link (bearer token
 // only) with the code in its fragment (#login=CODE), which the browser never sends to
 // a server. The page trades the code for a session token (POST /v1/web/session), keeps
-// it in its tab's sessionStorage (which only scripts of this exact origin, port
-// included, can read) and sends it in the X-Parley-Session header. There is no cookie:
+// it in the localStorage of its exact origin (which only scripts of that origin, port
+// included, can read; so new tabs and node restarts need no new login) and sends it in
+// the X-Parley-Session header. There is no cookie:
 // browsers send 127.0.0.1's cookies to every port of the machine, so every other local
 // service would receive it and could replay it.
 //
