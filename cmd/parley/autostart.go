@@ -51,7 +51,7 @@ func autostartCommand() *cli.Command {
 			"Windows: the Parley value under HKCU\\...\\CurrentVersion\\Run. The node gets this home\n" +
 			"(--home) and the flags of `parley up` given here; running `on` again replaces them.\n" +
 			"A passphrase-sealed identity needs PARLEY_PASSPHRASE at login, which autostart does not store.",
-		Flags: upCommand().Flags,
+		Flags: append(upCommand().Flags, jsonFlag),
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
 				return usageError("autostart on takes flags of `parley up`, not %q", c.Args().First())
@@ -60,24 +60,25 @@ func autostartCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			note, err := newAutostarter(homeOf(c)).install(c.Context, argv)
+			a := newAutostarter(homeOf(c))
+			note, err := a.install(c.Context, argv)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(c.App.Writer, note)
-			return nil
+			return autostartDone(c, a, note)
 		},
 	}
 	off := &cli.Command{
 		Name:  "off",
 		Usage: "stop starting parley at login (a node running now keeps running)",
+		Flags: []cli.Flag{jsonFlag},
 		Action: func(c *cli.Context) error {
-			note, err := newAutostarter(homeOf(c)).remove(c.Context)
+			a := newAutostarter(homeOf(c))
+			note, err := a.remove(c.Context)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(c.App.Writer, note)
-			return nil
+			return autostartDone(c, a, note)
 		},
 	}
 	status := &cli.Command{
@@ -126,6 +127,23 @@ func printAutostart(w interface{ Write([]byte) (int, error) }, st autostartState
 
 // autostartArgv is the command line the OS runs at login: this executable, the home,
 // `up`, and every flag of `up` the user set on `autostart on`.
+// autostartDone reports what `on` or `off` did: the note, or with --json the note and
+// the state it left.
+func autostartDone(c *cli.Context, a autostarter, note string) error {
+	if !c.Bool("json") {
+		fmt.Fprintln(c.App.Writer, note)
+		return nil
+	}
+	st, err := a.status(c.Context)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(c.App.Writer).Encode(struct {
+		Note string `json:"note"`
+		autostartState
+	}{note, st})
+}
+
 func autostartArgv(c *cli.Context) ([]string, error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -137,7 +155,7 @@ func autostartArgv(c *cli.Context) ([]string, error) {
 	argv := []string{exe, "--home", homeOf(c), "up"}
 	for _, f := range c.Command.Flags {
 		name := f.Names()[0]
-		if !c.IsSet(name) {
+		if !c.IsSet(name) || name == "json" { // --json is for this command's own output
 			continue
 		}
 		switch f.(type) {
